@@ -1,0 +1,73 @@
+package v1alpha1
+
+// Condition types of a SidecarSet. They follow kstatus, so kubectl wait, Argo CD and Flux read them: Ready is
+// always present; Reconciling and Stalled are present only while True; Drifted says whether any matched pod
+// is off the latest revision.
+const (
+	// ConditionReady is True when the rollout reached its target: every pod the update strategy allows to be
+	// updated is updated and available, and nothing failed. An intended pause or partition is not a failure.
+	ConditionReady = "Ready"
+
+	// ConditionReconciling is True while pods are being updated.
+	ConditionReconciling = "Reconciling"
+
+	// ConditionStalled is True when the rollout cannot progress without a human: the progress deadline
+	// passed, the failure policy tripped, or the pinned revision does not exist.
+	ConditionStalled = "Stalled"
+
+	// ConditionDrifted is True when a matched pod does not run the latest revision; its reason is the main
+	// cause.
+	ConditionDrifted = "Drifted"
+)
+
+// Reasons of the Ready condition.
+const (
+	// ReasonRolloutComplete: every pod the update strategy allows to be updated runs the latest revision and
+	// is available.
+	ReasonRolloutComplete = "RolloutComplete"
+
+	// ReasonRollingOut: pods are being updated.
+	ReasonRollingOut = "RollingOut"
+)
+
+// Reasons of the Stalled condition (ReasonRolledBack is also a Drifted reason).
+const (
+	// ReasonProgressDeadlineExceeded: no pod became updated and available for progressDeadlineSeconds.
+	ReasonProgressDeadlineExceeded = "ProgressDeadlineExceeded"
+
+	// ReasonFailurePolicyPaused: maxFailedPods pods failed and the failure policy paused the rollout.
+	ReasonFailurePolicyPaused = "FailurePolicyPaused"
+
+	// ReasonRevisionNotFound: injectionStrategy.revisionName names a revision that does not exist.
+	ReasonRevisionNotFound = "RevisionNotFound"
+)
+
+// Reasons of the Drifted condition: the main cause of the drift, or ReasonUpToDate when there is none.
+const (
+	// ReasonUpToDate: every matched pod runs the latest revision.
+	ReasonUpToDate = "UpToDate"
+
+	// ReasonOutdated: pods run an older revision that can be updated in place.
+	ReasonOutdated = "Outdated"
+
+	// ReasonNotUpgradable: pods run an older revision that differs in more than images; they need to be
+	// recreated to get the latest revision.
+	ReasonNotUpgradable = "NotUpgradable"
+
+	// ReasonMissingSidecar: matched pods were never injected.
+	ReasonMissingSidecar = "MissingSidecar"
+
+	// ReasonConflict: a sidecar was not injected into pods because its name collides with a container of the
+	// pod or a sidecar of another SidecarSet.
+	ReasonConflict = "Conflict"
+
+	// ReasonPartitioned: pods are held back on purpose by updateStrategy.partition or updateStrategy.selector.
+	ReasonPartitioned = "Partitioned"
+
+	// ReasonPaused: pods are behind because updateStrategy.paused is set, or updateStrategy.type is NotUpdate.
+	ReasonPaused = "Paused"
+
+	// ReasonRolledBack: the failure policy rolled the pods back to the previous revision and pinned injection
+	// to it; the rollout is Stalled until the spec changes.
+	ReasonRolledBack = "RolledBack"
+)
