@@ -1,0 +1,278 @@
+// Package inject decides what SidecarSets add to a new pod. It has no client: the webhook hands it the pod and
+// the SidecarSets that select it, and turns the result into a JSON patch and admission warnings.
+package inject
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/podstate"
+)
+
+// Sidecars is what one SidecarSet injects at one revision.
+type Sidecars struct {
+	// SidecarSet is the SidecarSet's name.
+	SidecarSet string
+	// Revision is the name of the revision injected; the pod's state annotation records it.
+	Revision string
+	// Spec is the SidecarSet spec of that revision. Only what is injected is read: containers, init
+	// containers, volumes, image pull secrets and metadata patches.
+	Spec *appsv1alpha1.SidecarSetSpec
+}
+
+// Result says what one SidecarSet did to the pod.
+type Result struct {
+	SidecarSet string
+	Revision   string
+	// AlreadyInjected: the pod's state shows this SidecarSet injected it before; nothing was changed.
+	AlreadyInjected bool
+	// Injected names the sidecars added, in spec order (containers, then init containers).
+	Injected []string
+	// Conflicts are the sidecars not injected because of a name collision.
+	Conflicts []Conflict
+	// Warnings are things a user should know that did not stop injection (a transferEnv source missing).
+	Warnings []string
+}
+
+// Conflict is a sidecar not injected because the pod already had a container of that name.
+type Conflict struct {
+	// Sidecar is the name of the sidecar not injected.
+	Sidecar string
+	// Owner is the SidecarSet whose sidecar has the name, or "" when it is one of the pod's own containers.
+	Owner string
+}
+
+func (c Conflict) String() string {
+	if c.Owner == "" {
+		return fmt.Sprintf("sidecar %q was not injected: the pod already has a container named %q", c.Sidecar, c.Sidecar)
+	}
+	return fmt.Sprintf("sidecar %q was not injected: SidecarSet %q already injected a container named %q",
+		c.Sidecar, c.Owner, c.Sidecar)
+}
+
+// Messages returns one line per conflict and warning, prefixed with the SidecarSet, for admission warnings.
+func (r Result) Messages() []string {
+	var out []string
+	for _, c := range r.Conflicts {
+		out = append(out, fmt.Sprintf("SidecarSet %s: %s", r.SidecarSet, c))
+	}
+	for _, w := range r.Warnings {
+		out = append(out, fmt.Sprintf("SidecarSet %s: %s", r.SidecarSet, w))
+	}
+	return out
+}
+
+// Inject returns a copy of the pod with the sidecars of each SidecarSet added, and what each SidecarSet did.
+//
+// Invariants:
+//   - The pod's own containers, init containers, volumes and pull secrets are never changed, removed or
+//     reordered: sidecars are inserted around them.
+//   - Each SidecarSet is applied at most once per pod: one the state annotation already lists is skipped, so
+//     injecting an injected pod changes nothing.
+//   - SidecarSets apply in name order, whatever order they come in.
+//   - A sidecar whose name is taken (by a container of the pod, or a sidecar of a SidecarSet applied earlier)
+//     is not injected and is reported as a conflict; nothing is overwritten.
+//
+// Placement: sidecar containers go before the app containers unless podInjectPolicy says AfterAppContainers.
+// Native sidecars (init containers with restartPolicy Always) go before the app's init containers unless
+// podInjectPolicy says AfterAppContainers; classic init containers go after them unless it says
+// BeforeAppContainers.
+//
+// The error is for a pod whose state annotation cannot be read; the pod is then returned unchanged.
+func Inject(pod *corev1.Pod, sets []Sidecars) (*corev1.Pod, []Result, error) {
+	state, err := podstate.Read(pod)
+	if err != nil {
+		return pod, nil, err
+	}
+	out := pod.DeepCopy()
+	sets = slices.Clone(sets)
+	slices.SortStableFunc(sets, func(a, b Sidecars) int { return strings.Compare(a.SidecarSet, b.SidecarSet) })
+
+	// The app's containers are the pod's containers that no SidecarSet injected.
+	owners := state.SidecarNames()
+	var apps []corev1.Container
+	for _, c := range pod.Spec.Containers {
+		if _, injected := owners[c.Name]; !injected {
+			apps = append(apps, c)
+		}
+	}
+	taken := map[string]string{} // container name -> owning SidecarSet ("" for the pod's own)
+	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
+		taken[c.Name] = owners[c.Name]
+	}
+
+	var before, after, initBefore, initAfter []corev1.Container
+	results := make([]Result, 0, len(sets))
+	changed := false
+	for _, s := range sets {
+		r := Result{SidecarSet: s.SidecarSet, Revision: s.Revision}
+		if _, done := state[s.SidecarSet]; done {
+			r.AlreadyInjected = true
+			results = append(results, r)
+			continue
+		}
+		st := podstate.SidecarSetState{Revision: s.Revision}
+		var injected []corev1.Container
+		add := func(sc appsv1alpha1.SidecarContainer, init bool) {
+			if owner, ok := taken[sc.Name]; ok {
+				r.Conflicts = append(r.Conflicts, Conflict{Sidecar: sc.Name, Owner: owner})
+				st.Conflicts = append(st.Conflicts, sc.Name)
+				return
+			}
+			c, warnings := build(sc, apps)
+			r.Warnings = append(r.Warnings, warnings...)
+			taken[c.Name] = s.SidecarSet
+			r.Injected = append(r.Injected, c.Name)
+			if st.Images == nil {
+				st.Images = map[string]string{}
+			}
+			st.Images[c.Name] = c.Image
+			injected = append(injected, c)
+			switch {
+			case !init && sc.PodInjectPolicy == appsv1alpha1.AfterAppContainers:
+				after = append(after, c)
+			case !init:
+				before = append(before, c)
+			case placeInitBefore(sc):
+				initBefore = append(initBefore, c)
+			default:
+				initAfter = append(initAfter, c)
+			}
+		}
+		for _, sc := range s.Spec.Containers {
+			add(sc, false)
+		}
+		for _, sc := range s.Spec.InitContainers {
+			add(sc, true)
+		}
+		if len(injected) > 0 {
+			addVolumes(out, s.Spec.Volumes, injected)
+			addPullSecrets(out, s.Spec.ImagePullSecrets)
+			patchMetadata(out, s.Spec.PatchPodMetadata)
+		}
+		state[s.SidecarSet] = st
+		changed = true
+		results = append(results, r)
+	}
+	if !changed {
+		return out, results, nil
+	}
+	out.Spec.Containers = slices.Concat(before, out.Spec.Containers, after)
+	if len(initBefore)+len(initAfter) > 0 {
+		out.Spec.InitContainers = slices.Concat(initBefore, out.Spec.InitContainers, initAfter)
+	}
+	if out.Annotations == nil {
+		out.Annotations = map[string]string{}
+	}
+	out.Annotations[appsv1alpha1.StateAnnotation] = state.Encode()
+	return out, results, nil
+}
+
+// IsNativeSidecar reports whether an init container runs for the pod's lifetime (restartPolicy Always).
+func IsNativeSidecar(c *corev1.Container) bool {
+	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
+}
+
+// placeInitBefore says whether an injected init container goes before the app's init containers: native
+// sidecars by default (so the app's init containers can use them), classic init containers only when asked.
+func placeInitBefore(sc appsv1alpha1.SidecarContainer) bool {
+	switch sc.PodInjectPolicy {
+	case appsv1alpha1.BeforeAppContainers:
+		return true
+	case appsv1alpha1.AfterAppContainers:
+		return false
+	default:
+		return IsNativeSidecar(&sc.Container)
+	}
+}
+
+// build turns a sidecar into the container to inject: the app containers' volume mounts when it shares them,
+// and the environment variables it takes from app containers.
+func build(sc appsv1alpha1.SidecarContainer, apps []corev1.Container) (corev1.Container, []string) {
+	c := *sc.Container.DeepCopy()
+	var warnings []string
+	if sc.ShareVolumePolicy == appsv1alpha1.ShareVolumePolicyEnabled {
+		for _, app := range apps {
+			for _, m := range app.VolumeMounts {
+				// Two mounts at one path make the pod invalid: the sidecar's own mount wins.
+				if !slices.ContainsFunc(c.VolumeMounts, func(x corev1.VolumeMount) bool { return x.MountPath == m.MountPath }) {
+					c.VolumeMounts = append(c.VolumeMounts, m)
+				}
+			}
+		}
+	}
+	for _, t := range sc.TransferEnv {
+		if slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == t.EnvName }) {
+			continue // the sidecar sets the variable itself
+		}
+		i := slices.IndexFunc(apps, func(a corev1.Container) bool { return a.Name == t.SourceContainerName })
+		if i < 0 {
+			warnings = append(warnings, fmt.Sprintf("transferEnv of %s to sidecar %q skipped: the pod has no container %q",
+				t.EnvName, c.Name, t.SourceContainerName))
+			continue
+		}
+		j := slices.IndexFunc(apps[i].Env, func(e corev1.EnvVar) bool { return e.Name == t.EnvName })
+		if j < 0 {
+			warnings = append(warnings, fmt.Sprintf("transferEnv of %s to sidecar %q skipped: container %q has no variable %s",
+				t.EnvName, c.Name, t.SourceContainerName, t.EnvName))
+			continue
+		}
+		c.Env = append(c.Env, *apps[i].Env[j].DeepCopy())
+	}
+	return c, warnings
+}
+
+// addVolumes adds the SidecarSet volumes that the injected sidecars mount or use as devices. A volume the pod
+// already has by that name wins: it is usually the app's own volume the sidecar means to share.
+func addVolumes(pod *corev1.Pod, volumes []corev1.Volume, injected []corev1.Container) {
+	used := map[string]bool{}
+	for _, c := range injected {
+		for _, m := range c.VolumeMounts {
+			used[m.Name] = true
+		}
+		for _, d := range c.VolumeDevices {
+			used[d.Name] = true
+		}
+	}
+	for _, v := range volumes {
+		if !used[v.Name] || slices.ContainsFunc(pod.Spec.Volumes, func(x corev1.Volume) bool { return x.Name == v.Name }) {
+			continue
+		}
+		pod.Spec.Volumes = append(pod.Spec.Volumes, *v.DeepCopy())
+	}
+}
+
+func addPullSecrets(pod *corev1.Pod, secrets []corev1.LocalObjectReference) {
+	for _, s := range secrets {
+		if !slices.Contains(pod.Spec.ImagePullSecrets, s) {
+			pod.Spec.ImagePullSecrets = append(pod.Spec.ImagePullSecrets, s)
+		}
+	}
+}
+
+// patchMetadata adds the labels and annotations; under Retain a key the pod already has keeps its value.
+func patchMetadata(pod *corev1.Pod, patches []appsv1alpha1.PodMetadataPatch) {
+	for _, p := range patches {
+		overwrite := p.Policy == appsv1alpha1.PodMetadataPatchOverwrite
+		for k, v := range p.Labels {
+			if pod.Labels == nil {
+				pod.Labels = map[string]string{}
+			}
+			if _, has := pod.Labels[k]; !has || overwrite {
+				pod.Labels[k] = string(v)
+			}
+		}
+		for k, v := range p.Annotations {
+			if pod.Annotations == nil {
+				pod.Annotations = map[string]string{}
+			}
+			if _, has := pod.Annotations[k]; !has || overwrite {
+				pod.Annotations[k] = v
+			}
+		}
+	}
+}

@@ -1,0 +1,68 @@
+// Package podstate reads and writes the sidecarset.io/state annotation, the pod's own record of what each
+// SidecarSet injected into it. Drift, status and in-place updates are computed from it and the pod spec alone.
+package podstate
+
+import (
+	"encoding/json"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+
+	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+)
+
+// State is the decoded annotation: what each SidecarSet, by name, injected.
+type State map[string]SidecarSetState
+
+// SidecarSetState is what one SidecarSet injected into a pod.
+type SidecarSetState struct {
+	// Revision is the name of the SidecarSet revision the pod got.
+	Revision string `json:"revision"`
+
+	// Images maps each injected sidecar container (or init container) to the image it was injected or last
+	// updated with.
+	Images map[string]string `json:"images,omitempty"`
+
+	// Conflicts names the sidecars of the revision that were not injected because their name collided with a
+	// container the pod already had, or with a sidecar of another SidecarSet.
+	Conflicts []string `json:"conflicts,omitempty"`
+}
+
+// Read decodes the pod's state annotation. A pod without the annotation has an empty state; an annotation that
+// is not a valid state is an error naming the annotation, never silently treated as empty (that would inject
+// the sidecars a second time).
+func Read(pod *corev1.Pod) (State, error) {
+	raw, ok := pod.Annotations[appsv1alpha1.StateAnnotation]
+	if !ok || raw == "" {
+		return State{}, nil
+	}
+	var s State
+	if err := json.Unmarshal([]byte(raw), &s); err != nil {
+		return nil, fmt.Errorf("annotation %s is not a valid sidecar state: %w", appsv1alpha1.StateAnnotation, err)
+	}
+	if s == nil {
+		s = State{}
+	}
+	return s, nil
+}
+
+// Encode returns the annotation value. encoding/json sorts map keys, so equal states encode equally.
+func (s State) Encode() string {
+	data, err := json.Marshal(s)
+	if err != nil {
+		// A State holds only strings, maps and slices of strings: it always marshals.
+		panic(fmt.Sprintf("encoding sidecar state: %v", err))
+	}
+	return string(data)
+}
+
+// SidecarNames returns the names of every container any SidecarSet injected into the pod.
+func (s State) SidecarNames() map[string]string {
+	owners := map[string]string{}
+	for set, st := range s {
+		for name := range st.Images {
+			owners[name] = set
+		}
+	}
+	return owners
+}
