@@ -1,0 +1,151 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/webhookconfig"
+)
+
+// The suite runs the operator's webhook and reconcilers in-process against a real kube-apiserver: the API
+// server calls the webhook through the configuration the operator keeps, exactly as in a cluster.
+
+const (
+	operatorNamespace = "sidecarset-system"
+	webhookConfigName = "sidecarset-operator-test"
+)
+
+var (
+	testEnv   *envtest.Environment
+	cfg       *rest.Config
+	k8sClient client.Client
+	scheme    = runtime.NewScheme()
+	ctx       context.Context
+	cancel    context.CancelFunc
+
+	injector *PodInjector
+
+	webhookMu   sync.Mutex
+	stopWebhook func()
+)
+
+func TestControllers(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Controllers Suite")
+}
+
+var _ = BeforeSuite(func() {
+	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	Expect(os.Getenv("KUBEBUILDER_ASSETS")).NotTo(BeEmpty(),
+		"KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds the test control plane once and points KUBEBUILDER_ASSETS at it")
+	ctx, cancel = context.WithCancel(context.Background())
+	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
+	Expect(appsv1alpha1.AddToScheme(scheme)).To(Succeed())
+
+	testEnv = &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		// No webhooks to install: the operator writes its own configuration. This only prepares a serving
+		// certificate, its CA and a local port.
+		WebhookInstallOptions: envtest.WebhookInstallOptions{},
+	}
+	var err error
+	cfg, err = testEnv.Start()
+	Expect(err).NotTo(HaveOccurred())
+	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:  scheme,
+		Metrics: metricsserver.Options{BindAddress: "0"},
+	})
+	Expect(err).NotTo(HaveOccurred())
+
+	wio := &testEnv.WebhookInstallOptions
+	url := "https://" + net.JoinHostPort(wio.LocalServingHost, strconv.Itoa(wio.LocalServingPort)) + webhookconfig.InjectPath
+	Expect((&WebhookConfigReconciler{
+		Client: mgr.GetClient(),
+		Name:   webhookConfigName,
+		Params: webhookconfig.Params{
+			ClientConfig:      admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: wio.LocalServingCAData},
+			FailurePolicy:     admissionregistrationv1.Fail,
+			TimeoutSeconds:    5,
+			OperatorNamespace: operatorNamespace,
+		},
+	}).SetupWithManager(mgr)).To(Succeed())
+
+	injector = &PodInjector{Reader: mgr.GetClient(), OperatorNamespace: operatorNamespace}
+	go func() {
+		defer GinkgoRecover()
+		Expect(mgr.Start(ctx)).To(Succeed())
+	}()
+	Expect(mgr.GetCache().WaitForCacheSync(ctx)).To(BeTrue())
+	startWebhook()
+})
+
+// startWebhook serves the injector on envtest's local port, apart from the manager so a spec can stop it with
+// stopWebhook.
+func startWebhook() {
+	wio := &testEnv.WebhookInstallOptions
+	srv := webhook.NewServer(webhook.Options{Host: wio.LocalServingHost, Port: wio.LocalServingPort, CertDir: wio.LocalServingCertDir})
+	srv.Register(webhookconfig.InjectPath, &webhook.Admission{Handler: injector})
+	webhookCtx, stop := context.WithCancel(ctx)
+	go func() {
+		defer GinkgoRecover()
+		Expect(srv.Start(webhookCtx)).To(Succeed())
+	}()
+	Eventually(func() error {
+		conn, err := net.DialTimeout("tcp", net.JoinHostPort(wio.LocalServingHost, strconv.Itoa(wio.LocalServingPort)), time.Second)
+		if err != nil {
+			return err
+		}
+		return conn.Close()
+	}).Should(Succeed())
+	webhookMu.Lock()
+	defer webhookMu.Unlock()
+	stopWebhook = func() {
+		stop()
+		// The port is free again once the listener is closed.
+		Eventually(func() error {
+			l, err := net.Listen("tcp", net.JoinHostPort(wio.LocalServingHost, strconv.Itoa(wio.LocalServingPort)))
+			if err != nil {
+				return err
+			}
+			return l.Close()
+		}).Should(Succeed())
+	}
+}
+
+var _ = AfterSuite(func() {
+	cancel()
+	if testEnv != nil {
+		Expect(testEnv.Stop()).To(Succeed())
+	}
+})
+
+// uniqueName returns a name no other spec uses.
+func uniqueName(prefix string) string {
+	return fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()%1_000_000_000)
+}

@@ -1,0 +1,95 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/webhookconfig"
+)
+
+// +kubebuilder:rbac:groups=apps.sidecarset.io,resources=sidecarsets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+
+// WebhookConfigReconciler keeps the operator's MutatingWebhookConfiguration in step with the SidecarSets: one
+// entry per SidecarSet, scoped to the pods it can select. It owns only those entries; the configuration's
+// metadata and any entry someone else added are left as they are.
+type WebhookConfigReconciler struct {
+	Client client.Client
+	// Name of the MutatingWebhookConfiguration.
+	Name string
+	// Params of every entry. When Params.ClientConfig carries no caBundle, the one in the configuration is
+	// kept: the certificate rotator or cert-manager's cainjector maintains it.
+	Params webhookconfig.Params
+}
+
+// Reconcile creates or updates the configuration. Every event maps to the one configuration.
+func (r *WebhookConfigReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	log := ctrl.LoggerFrom(ctx)
+	var sets appsv1alpha1.SidecarSetList
+	if err := r.Client.List(ctx, &sets); err != nil {
+		return reconcile.Result{}, fmt.Errorf("listing SidecarSets: %w", err)
+	}
+	desired, skipped := webhookconfig.Desired(sets.Items, r.Params)
+	for _, s := range skipped {
+		log.V(1).Info("SidecarSet gets no webhook entry", "sidecarSet", s.SidecarSet, "reason", s.Reason)
+	}
+
+	current := &admissionregistrationv1.MutatingWebhookConfiguration{}
+	err := r.Client.Get(ctx, types.NamespacedName{Name: r.Name}, current)
+	if apierrors.IsNotFound(err) {
+		created := &admissionregistrationv1.MutatingWebhookConfiguration{
+			ObjectMeta: metav1.ObjectMeta{Name: r.Name, Labels: map[string]string{"app.kubernetes.io/managed-by": "sidecarset-operator"}},
+			Webhooks:   desired,
+		}
+		log.Info("Creating the webhook configuration", "name", r.Name, "entries", len(desired))
+		if err := r.Client.Create(ctx, created); err != nil && !apierrors.IsAlreadyExists(err) {
+			return reconcile.Result{}, fmt.Errorf("creating MutatingWebhookConfiguration %s: %w", r.Name, err)
+		}
+		return reconcile.Result{}, nil
+	}
+	if err != nil {
+		return reconcile.Result{}, fmt.Errorf("reading MutatingWebhookConfiguration %s: %w", r.Name, err)
+	}
+
+	merged := webhookconfig.Merge(current.Webhooks, desired)
+	if equality.Semantic.DeepEqual(merged, current.Webhooks) {
+		return reconcile.Result{}, nil
+	}
+	log.Info("Updating the webhook configuration", "name", r.Name, "entries", len(desired))
+	updated := current.DeepCopy()
+	updated.Webhooks = merged
+	// An update with the read resourceVersion: a concurrent change (a CA injection) makes it fail with a
+	// conflict, and the retry starts from the new state instead of overwriting it.
+	if err := r.Client.Update(ctx, updated); err != nil {
+		return reconcile.Result{}, fmt.Errorf("updating MutatingWebhookConfiguration %s: %w", r.Name, err)
+	}
+	return reconcile.Result{}, nil
+}
+
+// SetupWithManager watches SidecarSets and the configuration itself (so a deleted or edited configuration is
+// put back).
+func (r *WebhookConfigReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	toConfig := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: r.Name}}}
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("webhookconfig").
+		Watches(&appsv1alpha1.SidecarSet{}, toConfig, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&admissionregistrationv1.MutatingWebhookConfiguration{}, toConfig,
+			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetName() == r.Name }))).
+		Complete(r)
+}

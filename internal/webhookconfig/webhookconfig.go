@@ -1,0 +1,166 @@
+// Package webhookconfig builds the entries of the operator's MutatingWebhookConfiguration from the SidecarSets:
+// one entry per SidecarSet, scoped by the API server to the pods that SidecarSet can select, so a pod no
+// SidecarSet selects never waits on the operator.
+package webhookconfig
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/inject"
+)
+
+// NameSuffix ends the name of every webhook entry the operator owns; entries without it are someone else's
+// and are left alone.
+const NameSuffix = ".inject.sidecarset.io"
+
+// InjectPath is the path the operator serves pod injection on.
+const InjectPath = "/inject-v1-pod"
+
+// Params are the settings shared by every entry.
+type Params struct {
+	// ClientConfig says how the API server reaches the webhook (a Service or a URL) and with which CA.
+	ClientConfig admissionregistrationv1.WebhookClientConfig
+	// FailurePolicy is Fail (a matched pod is refused while the webhook is unreachable) or Ignore.
+	FailurePolicy admissionregistrationv1.FailurePolicyType
+	// TimeoutSeconds is how long the API server waits for the webhook, 1 to 10.
+	TimeoutSeconds int32
+	// OperatorNamespace is never injected.
+	OperatorNamespace string
+}
+
+// Skipped is a SidecarSet that gets no entry, and why.
+type Skipped struct {
+	SidecarSet string
+	Reason     string
+}
+
+// EntryName is the name of a SidecarSet's webhook entry: "<sidecarset>.inject.sidecarset.io". A name longer
+// than a DNS subdomain allows is shortened, with a hash of the full name to keep it unique.
+func EntryName(sidecarSet string) string {
+	name := sidecarSet + NameSuffix
+	if len(name) <= 253 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(sidecarSet))
+	hash := hex.EncodeToString(sum[:])[:10]
+	keep := 253 - len(NameSuffix) - 1 - len(hash)
+	return strings.TrimRight(sidecarSet[:keep], ".-") + "-" + hash + NameSuffix
+}
+
+// Desired returns the entries for the SidecarSets, sorted by SidecarSet name, and the SidecarSets that get
+// none: those with injection paused, and those whose selectors the API server would refuse (one bad
+// selector must not keep every other SidecarSet's entry from being written).
+func Desired(sets []appsv1alpha1.SidecarSet, p Params) ([]admissionregistrationv1.MutatingWebhook, []Skipped) {
+	sorted := slices.Clone(sets)
+	slices.SortFunc(sorted, func(a, b appsv1alpha1.SidecarSet) int { return strings.Compare(a.Name, b.Name) })
+	var entries []admissionregistrationv1.MutatingWebhook
+	var skipped []Skipped
+	for i := range sorted {
+		set := &sorted[i]
+		if set.DeletionTimestamp != nil {
+			continue
+		}
+		if set.Spec.InjectionStrategy.Paused {
+			skipped = append(skipped, Skipped{set.Name, "injection is paused"})
+			continue
+		}
+		entry, err := Entry(set, p)
+		if err != nil {
+			skipped = append(skipped, Skipped{set.Name, err.Error()})
+			continue
+		}
+		entries = append(entries, entry)
+	}
+	return entries, skipped
+}
+
+// Entry returns the webhook entry of one SidecarSet. Its objectSelector is the SidecarSet's selector minus the
+// pods that opted out; its namespaceSelector is the SidecarSet's namespaceSelector minus the operator's own
+// namespace and kube-system.
+func Entry(set *appsv1alpha1.SidecarSet, p Params) (admissionregistrationv1.MutatingWebhook, error) {
+	if set.Spec.Selector == nil || (len(set.Spec.Selector.MatchLabels) == 0 && len(set.Spec.Selector.MatchExpressions) == 0) {
+		return admissionregistrationv1.MutatingWebhook{}, fmt.Errorf("the selector is empty")
+	}
+	objectSelector := set.Spec.Selector.DeepCopy()
+	objectSelector.MatchExpressions = append(objectSelector.MatchExpressions, metav1.LabelSelectorRequirement{
+		Key: appsv1alpha1.InjectLabel, Operator: metav1.LabelSelectorOpNotIn, Values: []string{"false"},
+	})
+	namespaceSelector := &metav1.LabelSelector{}
+	if set.Spec.NamespaceSelector != nil {
+		namespaceSelector = set.Spec.NamespaceSelector.DeepCopy()
+	}
+	excluded := []string{inject.KubeSystemNamespace}
+	if p.OperatorNamespace != "" && p.OperatorNamespace != inject.KubeSystemNamespace {
+		excluded = append(excluded, p.OperatorNamespace)
+	}
+	slices.Sort(excluded)
+	namespaceSelector.MatchExpressions = append(namespaceSelector.MatchExpressions, metav1.LabelSelectorRequirement{
+		Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn, Values: excluded,
+	})
+	if _, err := metav1.LabelSelectorAsSelector(objectSelector); err != nil {
+		return admissionregistrationv1.MutatingWebhook{}, fmt.Errorf("the selector is not a valid label selector: %w", err)
+	}
+	if _, err := metav1.LabelSelectorAsSelector(namespaceSelector); err != nil {
+		return admissionregistrationv1.MutatingWebhook{}, fmt.Errorf("the namespaceSelector is not a valid label selector: %w", err)
+	}
+
+	sideEffects := admissionregistrationv1.SideEffectClassNone
+	reinvocation := admissionregistrationv1.IfNeededReinvocationPolicy
+	matchPolicy := admissionregistrationv1.Equivalent
+	scope := admissionregistrationv1.NamespacedScope
+	failurePolicy := p.FailurePolicy
+	timeout := p.TimeoutSeconds
+	return admissionregistrationv1.MutatingWebhook{
+		Name:         EntryName(set.Name),
+		ClientConfig: *p.ClientConfig.DeepCopy(),
+		Rules: []admissionregistrationv1.RuleWithOperations{{
+			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+			Rule: admissionregistrationv1.Rule{
+				APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}, Scope: &scope,
+			},
+		}},
+		FailurePolicy:           &failurePolicy,
+		MatchPolicy:             &matchPolicy,
+		NamespaceSelector:       namespaceSelector,
+		ObjectSelector:          objectSelector,
+		SideEffects:             &sideEffects,
+		TimeoutSeconds:          &timeout,
+		AdmissionReviewVersions: []string{"v1"},
+		ReinvocationPolicy:      &reinvocation,
+	}, nil
+}
+
+// Merge returns the webhooks of an existing configuration with the operator's entries replaced by desired:
+// entries someone else added stay, in place, and the operator's entries follow them in desired's order. When
+// desired entries carry no caBundle, the one already in the configuration is kept (a CA injector such as the
+// certificate rotator or cert-manager's cainjector fills it in).
+func Merge(existing, desired []admissionregistrationv1.MutatingWebhook) []admissionregistrationv1.MutatingWebhook {
+	var caBundle []byte
+	var out []admissionregistrationv1.MutatingWebhook
+	for _, w := range existing {
+		if strings.HasSuffix(w.Name, NameSuffix) {
+			if caBundle == nil && len(w.ClientConfig.CABundle) > 0 {
+				caBundle = w.ClientConfig.CABundle
+			}
+			continue
+		}
+		out = append(out, w)
+	}
+	for _, w := range desired {
+		w := *w.DeepCopy()
+		if len(w.ClientConfig.CABundle) == 0 {
+			w.ClientConfig.CABundle = slices.Clone(caBundle)
+		}
+		out = append(out, w)
+	}
+	return out
+}

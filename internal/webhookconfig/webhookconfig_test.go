@@ -1,0 +1,126 @@
+package webhookconfig
+
+import (
+	"strings"
+	"testing"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+)
+
+func sidecarSet(t *testing.T, name, spec string) appsv1alpha1.SidecarSet {
+	t.Helper()
+	s := appsv1alpha1.SidecarSet{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if err := yaml.UnmarshalStrict([]byte(spec), &s.Spec); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+var params = Params{
+	ClientConfig:      admissionregistrationv1.WebhookClientConfig{URL: ptr("https://127.0.0.1:9443" + InjectPath)},
+	FailurePolicy:     admissionregistrationv1.Fail,
+	TimeoutSeconds:    5,
+	OperatorNamespace: "sidecarset-system",
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestDesired(t *testing.T) {
+	sets := []appsv1alpha1.SidecarSet{
+		sidecarSet(t, "metrics", `{selector: {matchLabels: {app: web}}, namespaceSelector: {matchLabels: {env: prod}}}`),
+		sidecarSet(t, "logs", `{selector: {matchExpressions: [{key: tier, operator: In, values: [front]}]}}`),
+		sidecarSet(t, "paused", `{selector: {matchLabels: {app: web}}, injectionStrategy: {paused: true}}`),
+		sidecarSet(t, "broken", `{selector: {matchExpressions: [{key: app, operator: In}]}}`),
+		sidecarSet(t, "empty", `{selector: {}}`),
+	}
+	entries, skipped := Desired(sets, params)
+
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name)
+	}
+	if got := strings.Join(names, ","); got != "logs.inject.sidecarset.io,metrics.inject.sidecarset.io" {
+		t.Fatalf("entries = %s", got)
+	}
+	wantSkipped := map[string]string{
+		"broken": "the selector is not a valid label selector",
+		"empty":  "the selector is empty",
+		"paused": "injection is paused",
+	}
+	if len(skipped) != len(wantSkipped) {
+		t.Errorf("skipped = %+v", skipped)
+	}
+	for i, s := range skipped {
+		if !strings.HasPrefix(s.Reason, wantSkipped[s.SidecarSet]) {
+			t.Errorf("%s skipped for %q", s.SidecarSet, s.Reason)
+		}
+		if i > 0 && skipped[i-1].SidecarSet > s.SidecarSet {
+			t.Errorf("skipped not sorted: %+v", skipped)
+		}
+	}
+
+	metrics := entries[1]
+	gotObject, _ := yaml.Marshal(metrics.ObjectSelector)
+	wantObject := "matchExpressions:\n- key: sidecarset.io/inject\n  operator: NotIn\n  values:\n  - \"false\"\nmatchLabels:\n  app: web\n"
+	if string(gotObject) != wantObject {
+		t.Errorf("objectSelector:\n%s\nwant:\n%s", gotObject, wantObject)
+	}
+	gotNamespace, _ := yaml.Marshal(metrics.NamespaceSelector)
+	wantNamespace := "matchExpressions:\n- key: kubernetes.io/metadata.name\n  operator: NotIn\n  values:\n  - kube-system\n  - sidecarset-system\nmatchLabels:\n  env: prod\n"
+	if string(gotNamespace) != wantNamespace {
+		t.Errorf("namespaceSelector:\n%s\nwant:\n%s", gotNamespace, wantNamespace)
+	}
+	if *metrics.SideEffects != admissionregistrationv1.SideEffectClassNone || *metrics.ReinvocationPolicy != admissionregistrationv1.IfNeededReinvocationPolicy ||
+		*metrics.FailurePolicy != admissionregistrationv1.Fail || *metrics.TimeoutSeconds != 5 || *metrics.ClientConfig.URL != "https://127.0.0.1:9443/inject-v1-pod" {
+		t.Errorf("entry settings = %+v", metrics)
+	}
+	if r := metrics.Rules; len(r) != 1 || len(r[0].Operations) != 1 || r[0].Operations[0] != admissionregistrationv1.Create || r[0].Resources[0] != "pods" {
+		t.Errorf("rules = %+v", r)
+	}
+	// The SidecarSet's own selector must not be modified through the copy.
+	if len(sets[0].Spec.Selector.MatchExpressions) != 0 || len(sets[0].Spec.NamespaceSelector.MatchExpressions) != 0 {
+		t.Error("Desired modified a SidecarSet")
+	}
+}
+
+func TestEntryName(t *testing.T) {
+	if got := EntryName("logs"); got != "logs.inject.sidecarset.io" {
+		t.Errorf("EntryName = %s", got)
+	}
+	long := strings.Repeat("a", 250)
+	a, b := EntryName(long), EntryName(long[:249]+"b")
+	if len(a) > 253 || !strings.HasSuffix(a, NameSuffix) || a == b {
+		t.Errorf("long names %q and %q", a, b)
+	}
+}
+
+func TestMerge(t *testing.T) {
+	foreign := admissionregistrationv1.MutatingWebhook{Name: "audit.example.com"}
+	oldOwn := admissionregistrationv1.MutatingWebhook{Name: "gone.inject.sidecarset.io",
+		ClientConfig: admissionregistrationv1.WebhookClientConfig{CABundle: []byte("CA")}}
+	desired := []admissionregistrationv1.MutatingWebhook{{Name: "logs.inject.sidecarset.io"}}
+
+	got := Merge([]admissionregistrationv1.MutatingWebhook{foreign, oldOwn}, desired)
+	if len(got) != 2 || got[0].Name != "audit.example.com" || got[1].Name != "logs.inject.sidecarset.io" {
+		t.Fatalf("merged = %+v", got)
+	}
+	if string(got[1].ClientConfig.CABundle) != "CA" {
+		t.Errorf("the existing caBundle must carry over to new entries, got %q", got[1].ClientConfig.CABundle)
+	}
+	if len(desired[0].ClientConfig.CABundle) != 0 {
+		t.Error("Merge modified desired")
+	}
+
+	withCA := []admissionregistrationv1.MutatingWebhook{{Name: "logs.inject.sidecarset.io",
+		ClientConfig: admissionregistrationv1.WebhookClientConfig{CABundle: []byte("NEW")}}}
+	if got := Merge([]admissionregistrationv1.MutatingWebhook{oldOwn}, withCA); string(got[0].ClientConfig.CABundle) != "NEW" {
+		t.Errorf("a desired caBundle must win, got %q", got[0].ClientConfig.CABundle)
+	}
+	if got := Merge([]admissionregistrationv1.MutatingWebhook{foreign, oldOwn}, nil); len(got) != 1 || got[0].Name != "audit.example.com" {
+		t.Errorf("with no SidecarSets only the foreign entry stays: %+v", got)
+	}
+}
