@@ -166,7 +166,9 @@ containers: [{name: metrics-agent, image: example.com/agent:1}]`)
 		Expect(containerNames(elsewhere)).To(Equal([]string{"app"}))
 
 		entry := webhookConfig().Webhooks[slices.IndexFunc(webhookConfig().Webhooks,
-			func(w admissionregistrationv1.MutatingWebhook) bool { return w.Name == set.Name+".inject.sidecarset.io" })]
+			func(w admissionregistrationv1.MutatingWebhook) bool {
+				return w.Name == set.Name+".inject.sidecarset.io"
+			})]
 		Expect(entry.NamespaceSelector.MatchLabels).To(Equal(map[string]string{"environment": "production"}))
 	})
 
