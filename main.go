@@ -2,25 +2,47 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
+	"fmt"
+	"net/url"
 	"os"
+	"path/filepath"
 
+	"github.com/open-policy-agent/cert-controller/pkg/rotator"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/controllers"
+	"github.com/sidecarset/sidecarset-operator/internal/webhookconfig"
 )
 
 // The metrics endpoint authenticates and authorizes its callers with the API server.
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
+// Leader election among the replicas, in the operator's namespace.
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=sidecarset-system,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",namespace=sidecarset-system,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,namespace=sidecarset-system,resources=events,verbs=create;patch
 
 var scheme = runtime.NewScheme()
 
@@ -41,7 +63,24 @@ type options struct {
 	kubeAPIBurst     int
 	zap              zap.Options
 	leaderElectionID string
+
+	namespace             string
+	webhookPort           int
+	webhookCertDir        string
+	webhookCerts          string
+	webhookCertSecret     string
+	webhookConfigName     string
+	webhookServiceName    string
+	webhookURL            string
+	webhookFailurePolicy  string
+	webhookTimeoutSeconds int
 }
+
+// Where the webhook's serving certificate comes from.
+const (
+	certsRotate   = "rotate"
+	certsExternal = "external"
+)
 
 func parseFlags(args []string) (*options, error) {
 	o := &options{zap: zap.Options{Development: false}}
@@ -55,18 +94,97 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.leaderElect, "leader-elect", false,
 		"Elect a leader among the replicas: only the leader runs the reconcilers; every replica serves the webhook.")
 	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "",
-		"Namespace of the leader election lease. Defaults to the namespace the operator runs in.")
+		"Namespace of the leader election lease. Defaults to --namespace.")
 	fs.StringVar(&o.leaderElectionID, "leader-election-id", "sidecarset-operator.sidecarset.io",
 		"Name of the leader election lease.")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", false,
 		"Serve HTTP/2 on the metrics and webhook servers. Off by default against HTTP/2 stream-reset attacks.")
 	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "Sustained queries per second to the API server.")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries to the API server.")
+	fs.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "sidecarset-system"),
+		"Namespace the operator runs in: never injected, holds the certificate Secret and the revisions. "+
+			"Defaults to $POD_NAMESPACE, else sidecarset-system.")
+	fs.IntVar(&o.webhookPort, "webhook-port", 9443, "Port the injection webhook serves on.")
+	fs.StringVar(&o.webhookCertDir, "webhook-cert-dir", filepath.Join(os.TempDir(), "sidecarset-operator", "serving-certs"),
+		"Directory of the webhook's serving certificate (tls.crt, tls.key and, with external certificates, ca.crt).")
+	fs.StringVar(&o.webhookCerts, "webhook-certs", certsRotate,
+		"Where the webhook's certificate comes from: \"rotate\" (the operator creates and rotates a CA and certificate in a "+
+			"Secret of its namespace and injects the CA into its webhook configuration) or \"external\" (files in "+
+			"--webhook-cert-dir, provided by cert-manager, OLM or you; a ca.crt there is injected too).")
+	fs.StringVar(&o.webhookCertSecret, "webhook-cert-secret", "sidecarset-operator-webhook-cert",
+		"Name of the Secret holding the rotated certificate.")
+	fs.StringVar(&o.webhookConfigName, "webhook-config-name", "sidecarset-operator",
+		"Name of the MutatingWebhookConfiguration the operator keeps in step with the SidecarSets.")
+	fs.StringVar(&o.webhookServiceName, "webhook-service-name", "sidecarset-operator-webhook",
+		"Service in the operator's namespace through which the API server reaches the webhook.")
+	fs.StringVar(&o.webhookURL, "webhook-url", "",
+		"Base URL through which the API server reaches the webhook, instead of the Service; for an operator "+
+			"running outside the cluster, such as https://localhost:9443.")
+	fs.StringVar(&o.webhookFailurePolicy, "webhook-failure-policy", string(admissionregistrationv1.Fail),
+		"What the API server does with a matched pod while the webhook is unreachable: Fail (refuse the pod, so "+
+			"no pod starts without its sidecars) or Ignore (create it without them).")
+	fs.IntVar(&o.webhookTimeoutSeconds, "webhook-timeout-seconds", 5, "How long the API server waits for the webhook, 1 to 10.")
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	if err := o.validate(); err != nil {
+		fmt.Fprintln(fs.Output(), err)
+		return nil, err
+	}
 	return o, nil
+}
+
+func (o *options) validate() error {
+	var errs []error
+	if o.webhookCerts != certsRotate && o.webhookCerts != certsExternal {
+		errs = append(errs, fmt.Errorf("--webhook-certs must be %q or %q, not %q", certsRotate, certsExternal, o.webhookCerts))
+	}
+	if p := admissionregistrationv1.FailurePolicyType(o.webhookFailurePolicy); p != admissionregistrationv1.Fail && p != admissionregistrationv1.Ignore {
+		errs = append(errs, fmt.Errorf("--webhook-failure-policy must be Fail or Ignore, not %q", o.webhookFailurePolicy))
+	}
+	if o.webhookTimeoutSeconds < 1 || o.webhookTimeoutSeconds > 10 {
+		errs = append(errs, fmt.Errorf("--webhook-timeout-seconds must be from 1 to 10, not %d", o.webhookTimeoutSeconds))
+	}
+	if o.webhookURL != "" {
+		if u, err := url.Parse(o.webhookURL); err != nil || u.Scheme != "https" || u.Host == "" {
+			errs = append(errs, fmt.Errorf("--webhook-url must be an https URL such as https://localhost:9443, not %q", o.webhookURL))
+		}
+	}
+	if o.namespace == "" {
+		errs = append(errs, errors.New("--namespace must not be empty"))
+	}
+	return errors.Join(errs...)
+}
+
+// clientConfig is how the API server reaches the webhook.
+func (o *options) clientConfig() admissionregistrationv1.WebhookClientConfig {
+	if o.webhookURL != "" {
+		u := o.webhookURL + webhookconfig.InjectPath
+		return admissionregistrationv1.WebhookClientConfig{URL: &u}
+	}
+	path := webhookconfig.InjectPath
+	port := int32(443)
+	return admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{
+		Namespace: o.namespace, Name: o.webhookServiceName, Path: &path, Port: &port,
+	}}
+}
+
+// certDNSNames are the names the rotated certificate is valid for: the Service, or the host of the URL.
+func (o *options) certDNSNames() (string, []string) {
+	if o.webhookURL != "" {
+		u, _ := url.Parse(o.webhookURL)
+		return u.Hostname(), nil
+	}
+	svc := fmt.Sprintf("%s.%s.svc", o.webhookServiceName, o.namespace)
+	return svc, []string{svc + ".cluster.local"}
+}
+
+func envOr(key, fallback string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return fallback
 }
 
 func main() {
@@ -76,8 +194,15 @@ func main() {
 		os.Exit(2)
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
-	log := ctrl.Log.WithName("setup")
+	if err := run(ctrl.SetupSignalHandler(), ctrl.GetConfigOrDie(), o); err != nil {
+		ctrl.Log.WithName("setup").Error(err, "The operator stopped with an error")
+		os.Exit(1)
+	}
+}
 
+// run starts the operator and blocks until ctx ends or the manager fails.
+func run(ctx context.Context, restConfig *rest.Config, o *options) error {
+	log := ctrl.Log.WithName("setup")
 	var tlsOpts []func(*tls.Config)
 	if !o.enableHTTP2 {
 		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
@@ -92,7 +217,7 @@ func main() {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 
-	restConfig := ctrl.GetConfigOrDie()
+	restConfig = rest.CopyConfig(restConfig)
 	restConfig.QPS = float32(o.kubeAPIQPS)
 	restConfig.Burst = o.kubeAPIBurst
 
@@ -102,28 +227,125 @@ func main() {
 		HealthProbeBindAddress:  o.probeAddr,
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        o.leaderElectionID,
-		LeaderElectionNamespace: o.leaderElectionNS,
+		LeaderElectionNamespace: o.leaderElectionNamespace(),
 		// The process exits right after the manager stops, so the lease can be released at once and a
 		// standby replica takes over without waiting for it to expire.
 		LeaderElectionReleaseOnCancel: true,
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			// The operator reads Secrets only in its own namespace (its certificate).
+			&corev1.Secret{}: {Namespaces: map[string]cache.Config{o.namespace: {}}},
+		}},
 	})
 	if err != nil {
-		log.Error(err, "Unable to create the manager")
-		os.Exit(1)
+		return fmt.Errorf("creating the manager: %w", err)
 	}
-
+	if err := setupWebhook(mgr, o, tlsOpts); err != nil {
+		return fmt.Errorf("setting up the injection webhook: %w", err)
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		log.Error(err, "Unable to set up the health check")
-		os.Exit(1)
+		return fmt.Errorf("adding the health check: %w", err)
 	}
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
-		log.Error(err, "Unable to set up the readiness check")
-		os.Exit(1)
+		return fmt.Errorf("adding the readiness check: %w", err)
 	}
 
-	log.Info("Starting the manager")
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
-		log.Error(err, "The manager stopped with an error")
-		os.Exit(1)
+	log.Info("Starting the manager", "namespace", o.namespace, "webhookCerts", o.webhookCerts)
+	return mgr.Start(ctx)
+}
+
+// leaderElectionNamespace is where the lease lives: the flag, else the operator's namespace.
+func (o *options) leaderElectionNamespace() string {
+	if o.leaderElectionNS != "" {
+		return o.leaderElectionNS
 	}
+	return o.namespace
+}
+
+// setupWebhook wires the injection webhook: its certificate (rotated, or from files), its server (started once
+// the certificate exists) and the reconciler that keeps its configuration in step with the SidecarSets.
+func setupWebhook(mgr ctrl.Manager, o *options, tlsOpts []func(*tls.Config)) error {
+	secret := types.NamespacedName{Namespace: o.namespace, Name: o.webhookCertSecret}
+	if o.webhookCerts == certsRotate {
+		// The rotator fills in a Secret that must exist before it starts. The operator creates it, rather
+		// than the install manifests, so GitOps tools never see the rotated data as drift.
+		if err := ensureSecret(mgr, secret); err != nil {
+			return err
+		}
+		dnsName, extra := o.certDNSNames()
+		if err := rotator.AddRotator(mgr, &rotator.CertRotator{
+			SecretKey:      secret,
+			CertDir:        o.webhookCertDir,
+			CAName:         "sidecarset-operator-ca",
+			CAOrganization: "sidecarset-operator",
+			DNSName:        dnsName,
+			ExtraDNSNames:  extra,
+			IsReady:        make(chan struct{}),
+			Webhooks:       []rotator.WebhookInfo{{Name: o.webhookConfigName, Type: rotator.Mutating}},
+			// One replica rotates; every replica gets the files from the Secret through CertSecretSync.
+			RequireLeaderElection: o.leaderElect,
+		}); err != nil {
+			return fmt.Errorf("adding the certificate rotator: %w", err)
+		}
+		if err := (&controllers.CertSecretSync{Client: mgr.GetClient(), Secret: secret, Dir: o.webhookCertDir}).SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("adding the certificate sync: %w", err)
+		}
+	}
+
+	clientConfig := o.clientConfig()
+	if o.webhookCerts == certsExternal {
+		// A CA provided with the certificate is injected by the operator; without one, a CA injector
+		// (cert-manager's cainjector, OLM) maintains the caBundle and the operator keeps it.
+		if ca, err := os.ReadFile(filepath.Join(o.webhookCertDir, "ca.crt")); err == nil {
+			clientConfig.CABundle = ca
+		}
+	}
+
+	server := webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.webhookCertDir, TLSOpts: tlsOpts})
+	server.Register(webhookconfig.InjectPath, &webhook.Admission{Handler: &controllers.PodInjector{
+		Reader: mgr.GetClient(), OperatorNamespace: o.namespace,
+	}})
+	if err := mgr.Add(&controllers.ServeWhenCertsExist{Dir: o.webhookCertDir, Server: server}); err != nil {
+		return err
+	}
+	// Ready only once the webhook serves: a replica without its certificate must not get webhook traffic.
+	if err := mgr.AddReadyzCheck("webhook", server.StartedChecker()); err != nil {
+		return err
+	}
+
+	return (&controllers.WebhookConfigReconciler{
+		Client: mgr.GetClient(),
+		Name:   o.webhookConfigName,
+		Params: webhookconfig.Params{
+			ClientConfig:      clientConfig,
+			FailurePolicy:     admissionregistrationv1.FailurePolicyType(o.webhookFailurePolicy),
+			TimeoutSeconds:    int32(o.webhookTimeoutSeconds),
+			OperatorNamespace: o.namespace,
+		},
+	}).SetupWithManager(mgr)
+}
+
+// ensureSecret creates the empty certificate Secret when it does not exist. It runs before the manager starts,
+// so it reads and writes directly rather than through the cache.
+func ensureSecret(mgr ctrl.Manager, key types.NamespacedName) error {
+	c, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme()})
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	err = c.Get(ctx, key, &corev1.Secret{})
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("reading Secret %s: %w", key, err)
+	}
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "sidecarset-operator"}},
+		Type: corev1.SecretTypeOpaque,
+	}
+	if err := c.Create(ctx, s); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating Secret %s: %w", key, err)
+	}
+	return nil
 }

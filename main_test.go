@@ -32,3 +32,44 @@ func TestParseFlagsRefusesUnknownAndMalformedFlags(t *testing.T) {
 		t.Errorf("flags not applied: %+v", o)
 	}
 }
+
+func TestParseFlagsRefusesBadWebhookSettings(t *testing.T) {
+	tests := []struct {
+		flag    string
+		wantErr string
+	}{
+		{"--webhook-certs=manual", `--webhook-certs must be "rotate" or "external", not "manual"`},
+		{"--webhook-failure-policy=Retry", `--webhook-failure-policy must be Fail or Ignore, not "Retry"`},
+		{"--webhook-timeout-seconds=30", "--webhook-timeout-seconds must be from 1 to 10, not 30"},
+		{"--webhook-url=http://localhost:9443", `--webhook-url must be an https URL such as https://localhost:9443, not "http://localhost:9443"`},
+		{"--namespace=", "--namespace must not be empty"},
+	}
+	for _, tt := range tests {
+		_, err := parseFlags([]string{tt.flag})
+		if err == nil || err.Error() != tt.wantErr {
+			t.Errorf("%s: error %v, want %q", tt.flag, err, tt.wantErr)
+		}
+	}
+}
+
+func TestWebhookClientConfig(t *testing.T) {
+	o, err := parseFlags([]string{"--namespace=ops"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := o.clientConfig()
+	if cc.URL != nil || cc.Service == nil || cc.Service.Namespace != "ops" || cc.Service.Name != "sidecarset-operator-webhook" ||
+		*cc.Service.Path != "/inject-v1-pod" || *cc.Service.Port != 443 {
+		t.Errorf("service client config = %+v", cc)
+	}
+	if name, extra := o.certDNSNames(); name != "sidecarset-operator-webhook.ops.svc" || len(extra) != 1 || extra[0] != name+".cluster.local" {
+		t.Errorf("certificate names = %s %v", name, extra)
+	}
+	o, _ = parseFlags([]string{"--webhook-url=https://localhost:9443"})
+	if cc := o.clientConfig(); cc.Service != nil || *cc.URL != "https://localhost:9443/inject-v1-pod" {
+		t.Errorf("URL client config = %+v", cc)
+	}
+	if name, _ := o.certDNSNames(); name != "localhost" {
+		t.Errorf("certificate name = %s", name)
+	}
+}
