@@ -61,6 +61,10 @@ control-plane: ## Build (once) the test control plane binaries and print their d
 test: ## Run the unit and envtest suites against a real kube-apiserver (builds it once, then cached).
 	KUBEBUILDER_ASSETS="$$($(SETUP_CONTROL_PLANE))" go test ./... -coverprofile cover.out $(GO_TEST_FLAGS)
 
+.PHONY: bench
+bench: ## Run the Go benchmarks of the hot paths (results and method in docs/benchmarks.md).
+	go test ./... -run '^$$' -bench . -benchmem -benchtime 3s -count 3
+
 ##@ Build
 
 .PHONY: build

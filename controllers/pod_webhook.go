@@ -29,7 +29,7 @@ type PodInjector struct {
 	// OperatorNamespace is never injected.
 	OperatorNamespace string
 
-	revisions revisionCache
+	compiled compiledCache
 }
 
 var _ admission.Handler = &PodInjector{}
@@ -99,7 +99,14 @@ func (h *PodInjector) selecting(ctx context.Context, pod *corev1.Pod, namespace 
 		if set.Spec.InjectionStrategy.Paused || set.DeletionTimestamp != nil {
 			continue
 		}
-		if set.Spec.NamespaceSelector != nil && !namespaceRead {
+		compiled := h.compiled.of(set)
+		if compiled.err != nil {
+			// The webhook configuration has no entry for such a SidecarSet; the API server only sends its
+			// pods while the configuration catches up. Skipping it is what that entry's absence means.
+			ctrl.LoggerFrom(ctx).V(1).Info("Skipping a SidecarSet with an invalid selector", "sidecarSet", set.Name, "error", compiled.err.Error())
+			continue
+		}
+		if compiled.matcher.NeedsNamespaceLabels() && !namespaceRead {
 			ns := &metav1.PartialObjectMetadata{}
 			ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
 			if err := h.Reader.Get(ctx, types.NamespacedName{Name: namespace}, ns); err != nil {
@@ -107,34 +114,36 @@ func (h *PodInjector) selecting(ctx context.Context, pod *corev1.Pod, namespace 
 			}
 			namespaceLabels, namespaceRead = ns.Labels, true
 		}
-		ok, err := inject.Selects(&set.Spec, pod.Labels, namespaceLabels)
-		if err != nil {
-			// The webhook configuration has no entry for such a SidecarSet; this only happens while it is
-			// being updated. Skipping it is what that entry's absence means.
-			ctrl.LoggerFrom(ctx).Info("Skipping a SidecarSet with an invalid selector", "sidecarSet", set.Name, "error", err.Error())
-			continue
+		if compiled.matcher.Matches(pod.Labels, namespaceLabels) {
+			out = append(out, inject.Sidecars{SidecarSet: set.Name, Revision: compiled.revision, Spec: &set.Spec})
 		}
-		if ok {
-			out = append(out, inject.Sidecars{SidecarSet: set.Name, Revision: h.revisions.of(set), Spec: &set.Spec})
+	}
+	if h.compiled.size() > len(list.Items) {
+		live := make(map[types.UID]bool, len(list.Items))
+		for i := range list.Items {
+			live[list.Items[i].UID] = true
 		}
+		h.compiled.forget(live)
 	}
 	return out, nil
 }
 
-// revisionCache remembers the revision name of each SidecarSet generation, so the hash of its spec is computed
-// once per change rather than once per pod.
-type revisionCache struct {
+// compiledCache keeps, per SidecarSet generation, what the webhook derives from its spec: the parsed selectors
+// and the revision name. Selectors are parsed and the spec hashed once per change rather than once per pod.
+type compiledCache struct {
 	mu      sync.Mutex
-	entries map[types.UID]revisionEntry
+	entries map[types.UID]compiled
 }
 
-type revisionEntry struct {
+type compiled struct {
 	generation     int64
 	collisionCount int32
-	name           string
+	matcher        inject.Matcher
+	err            error
+	revision       string
 }
 
-func (c *revisionCache) of(set *appsv1alpha1.SidecarSet) string {
+func (c *compiledCache) of(set *appsv1alpha1.SidecarSet) compiled {
 	var collisions int32
 	if set.Status.CollisionCount != nil {
 		collisions = *set.Status.CollisionCount
@@ -142,14 +151,32 @@ func (c *revisionCache) of(set *appsv1alpha1.SidecarSet) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.entries[set.UID]; ok && e.generation == set.Generation && e.collisionCount == collisions {
-		return e.name
+		return e
 	}
-	name := revision.For(set)
+	m, err := inject.NewMatcher(&set.Spec)
+	e := compiled{generation: set.Generation, collisionCount: collisions, matcher: m, err: err, revision: revision.For(set)}
 	if c.entries == nil {
-		c.entries = map[types.UID]revisionEntry{}
+		c.entries = map[types.UID]compiled{}
 	}
-	c.entries[set.UID] = revisionEntry{generation: set.Generation, collisionCount: collisions, name: name}
-	return name
+	c.entries[set.UID] = e
+	return e
+}
+
+func (c *compiledCache) size() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}
+
+// forget drops the entries of SidecarSets that no longer exist.
+func (c *compiledCache) forget(live map[types.UID]bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for uid := range c.entries {
+		if !live[uid] {
+			delete(c.entries, uid)
+		}
+	}
 }
 
 // podName is the pod's name, or its generateName prefix for a pod whose name the API server has not yet

@@ -28,33 +28,52 @@ func Excluded(namespace string, podLabels map[string]string, operatorNamespace s
 	return ""
 }
 
-// Selects reports whether a SidecarSet's selectors match a pod with the given labels in a namespace with the
-// given labels. A nil namespaceSelector matches every namespace. The error is for a selector that cannot be
-// parsed; the caller treats the SidecarSet as selecting nothing.
-func Selects(spec *appsv1alpha1.SidecarSetSpec, podLabels, namespaceLabels map[string]string) (bool, error) {
-	sel, err := selector(spec.Selector)
-	if err != nil {
-		return false, fmt.Errorf("selector: %w", err)
-	}
-	if !sel.Matches(labels.Set(podLabels)) {
-		return false, nil
-	}
-	if spec.NamespaceSelector == nil {
-		return true, nil
-	}
-	// An empty namespaceSelector matches every namespace, as in the rest of Kubernetes.
-	nsSel, err := metav1.LabelSelectorAsSelector(spec.NamespaceSelector)
-	if err != nil {
-		return false, fmt.Errorf("namespaceSelector: %w", err)
-	}
-	return nsSel.Matches(labels.Set(namespaceLabels)), nil
+// Matcher is a SidecarSet's selectors, parsed once: the webhook keeps one per SidecarSet generation instead of
+// parsing every selector for every pod.
+type Matcher struct {
+	pod       labels.Selector
+	namespace labels.Selector // nil: every namespace
 }
 
-// selector converts a label selector. An empty one would match everything; the API refuses it for the pod
-// selector, and it is treated as matching nothing here so no spec can inject into every pod.
-func selector(s *metav1.LabelSelector) (labels.Selector, error) {
-	if s == nil || (len(s.MatchLabels) == 0 && len(s.MatchExpressions) == 0) {
-		return labels.Nothing(), nil
+// NewMatcher parses a SidecarSet's selectors. An empty pod selector matches nothing (the API refuses it, and
+// no spec may inject into every pod); a nil or empty namespaceSelector matches every namespace, as in the rest
+// of Kubernetes. The error is for a selector that cannot be parsed.
+func NewMatcher(spec *appsv1alpha1.SidecarSetSpec) (Matcher, error) {
+	m := Matcher{pod: labels.Nothing()}
+	if s := spec.Selector; s != nil && (len(s.MatchLabels) > 0 || len(s.MatchExpressions) > 0) {
+		sel, err := metav1.LabelSelectorAsSelector(s)
+		if err != nil {
+			return Matcher{}, fmt.Errorf("selector: %w", err)
+		}
+		m.pod = sel
 	}
-	return metav1.LabelSelectorAsSelector(s)
+	if s := spec.NamespaceSelector; s != nil && (len(s.MatchLabels) > 0 || len(s.MatchExpressions) > 0) {
+		sel, err := metav1.LabelSelectorAsSelector(s)
+		if err != nil {
+			return Matcher{}, fmt.Errorf("namespaceSelector: %w", err)
+		}
+		m.namespace = sel
+	}
+	return m, nil
+}
+
+// NeedsNamespaceLabels reports whether Matches reads the namespace's labels.
+func (m Matcher) NeedsNamespaceLabels() bool { return m.namespace != nil }
+
+// Matches reports whether a pod with these labels, in a namespace with these labels, is selected.
+func (m Matcher) Matches(podLabels, namespaceLabels map[string]string) bool {
+	if !m.pod.Matches(labels.Set(podLabels)) {
+		return false
+	}
+	return m.namespace == nil || m.namespace.Matches(labels.Set(namespaceLabels))
+}
+
+// Selects reports whether a SidecarSet's selectors match a pod with the given labels in a namespace with the
+// given labels; see NewMatcher.
+func Selects(spec *appsv1alpha1.SidecarSetSpec, podLabels, namespaceLabels map[string]string) (bool, error) {
+	m, err := NewMatcher(spec)
+	if err != nil {
+		return false, err
+	}
+	return m.Matches(podLabels, namespaceLabels), nil
 }
