@@ -24,6 +24,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -74,6 +75,10 @@ type options struct {
 	webhookURL            string
 	webhookFailurePolicy  string
 	webhookTimeoutSeconds int
+
+	// skipControllerNameValidation lets tests start the operator more than once in one process; controller
+	// names must otherwise be unique per process.
+	skipControllerNameValidation bool
 }
 
 // Where the webhook's serving certificate comes from.
@@ -231,6 +236,7 @@ func run(ctx context.Context, restConfig *rest.Config, o *options) error {
 		// The process exits right after the manager stops, so the lease can be released at once and a
 		// standby replica takes over without waiting for it to expire.
 		LeaderElectionReleaseOnCancel: true,
+		Controller:                    config.Controller{SkipNameValidation: &o.skipControllerNameValidation},
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			// The operator reads Secrets only in its own namespace (its certificate).
 			&corev1.Secret{}: {Namespaces: map[string]cache.Config{o.namespace: {}}},

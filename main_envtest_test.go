@@ -49,6 +49,7 @@ func TestRunWithRotatedCertificates(t *testing.T) {
 		"--webhook-cert-dir=" + certDir, "--webhook-config-name=sidecarset-operator",
 	})
 	g.Expect(err).NotTo(HaveOccurred())
+	o.skipControllerNameValidation = true // the tests start the operator more than once in this process
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg, o) }()
 
@@ -103,4 +104,62 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestRunWithExternalCertificates starts the operator with --webhook-certs=external: it must serve the
+// certificate it finds in the directory, inject the ca.crt found beside it, and create no Secret.
+func TestRunWithExternalCertificates(t *testing.T) {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		t.Fatal("KUBEBUILDER_ASSETS is not set: run the tests with `make test`")
+	}
+	g := NewWithT(t)
+	// envtest prepares a serving certificate for localhost and its CA, as cert-manager would in a cluster.
+	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("config", "crd", "bases")}, ErrorIfCRDPathMissing: true}
+	cfg, err := env.Start()
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { _ = env.Stop() })
+	wio := &env.WebhookInstallOptions
+	g.Expect(os.WriteFile(filepath.Join(wio.LocalServingCertDir, "ca.crt"), wio.LocalServingCAData, 0o600)).To(Succeed())
+
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	g.Expect(err).NotTo(HaveOccurred())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, ns := range []string{"sidecarset-system", "shop"} {
+		g.Expect(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+	}
+	o, err := parseFlags([]string{
+		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--namespace=sidecarset-system",
+		"--webhook-certs=external", "--webhook-cert-dir=" + wio.LocalServingCertDir,
+		"--webhook-port=" + strconv.Itoa(wio.LocalServingPort), "--webhook-url=https://localhost:" + strconv.Itoa(wio.LocalServingPort),
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	o.skipControllerNameValidation = true // TestRunWithRotatedCertificates registered the same controllers
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, o) }()
+
+	g.Expect(c.Create(ctx, &appsv1alpha1.SidecarSet{ObjectMeta: metav1.ObjectMeta{Name: "logs"}, Spec: appsv1alpha1.SidecarSetSpec{
+		Selector:   &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+		Containers: []appsv1alpha1.SidecarContainer{{Container: corev1.Container{Name: "log-shipper", Image: "example.com/shipper:1"}}},
+	}})).To(Succeed())
+
+	g.Eventually(func(g Gomega) {
+		mwc := &admissionregistrationv1.MutatingWebhookConfiguration{}
+		g.Expect(c.Get(ctx, types.NamespacedName{Name: "sidecarset-operator"}, mwc)).To(Succeed())
+		g.Expect(mwc.Webhooks).To(HaveLen(1))
+		g.Expect(mwc.Webhooks[0].ClientConfig.CABundle).To(Equal(wio.LocalServingCAData))
+	}).WithTimeout(30 * time.Second).Should(Succeed())
+	g.Eventually(func(g Gomega) {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", GenerateName: "web-", Labels: map[string]string{"app": "web"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.com/web:1"}}}}
+		g.Expect(c.Create(ctx, pod)).To(Succeed())
+		g.Expect(pod.Spec.Containers).To(HaveLen(2))
+	}).WithTimeout(30 * time.Second).Should(Succeed())
+
+	var secrets corev1.SecretList
+	g.Expect(c.List(ctx, &secrets, client.InNamespace("sidecarset-system"))).To(Succeed())
+	g.Expect(secrets.Items).To(BeEmpty(), "external certificates must not create a Secret")
+
+	cancel()
+	g.Eventually(done).WithTimeout(30 * time.Second).Should(Receive(BeNil()))
 }

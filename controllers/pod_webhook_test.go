@@ -6,6 +6,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -129,6 +130,7 @@ var _ = Describe("Injecting sidecars into new pods", func() {
 			Revision: revision.For(set),
 			Images:   map[string]string{"log-shipper": "example.com/shipper:1.0", "proxy": "example.com/proxy:1.0"},
 		}))
+		Expect(testutil.ToFloat64(injections.WithLabelValues(set.Name, injectionInjected))).To(Equal(1.0))
 	})
 
 	It("leaves alone pods that opted out, pods in kube-system and the operator's namespace, and pods that do not match", func() {
@@ -204,6 +206,7 @@ containers: [{name: metrics-agent, image: example.com/agent:1}]`)
 		state, err := podstate.Read(pod)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(state[set.Name].Conflicts).To(Equal([]string{"log-shipper"}))
+		Expect(testutil.ToFloat64(injections.WithLabelValues(set.Name, injectionConflict))).To(Equal(1.0))
 	})
 
 	It("refuses a pod whose state annotation is unreadable, saying what to fix", func() {
