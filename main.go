@@ -194,8 +194,11 @@ func envOr(key, fallback string) string {
 
 func main() {
 	o, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
 	if err != nil {
-		// The flag package has already printed the problem and the usage.
+		// The problem and the usage are already printed.
 		os.Exit(2)
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
