@@ -5,13 +5,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
-// Injection results, the values of the result label of sidecarset_injections_total.
-const (
-	injectionInjected        = "injected"
-	injectionAlreadyInjected = "already_injected"
-	injectionConflict        = "conflict"
-	injectionError           = "error"
-)
+// injectionError is the result label of a pod the webhook could not handle; the other results are the
+// inject.Outcome values.
+const injectionError = "error"
 
 // injections counts, per SidecarSet, what the webhook did to the pods that SidecarSet selected. The
 // controller-runtime webhook metrics (controller_runtime_webhook_latency_seconds and friends) are served from

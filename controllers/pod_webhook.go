@@ -67,15 +67,11 @@ func (h *PodInjector) Handle(ctx context.Context, req admission.Request) admissi
 	}
 	var warnings []string
 	for _, r := range results {
-		result := injectionInjected
-		switch {
-		case r.AlreadyInjected:
-			result = injectionAlreadyInjected
-		case len(r.Conflicts) > 0:
-			result = injectionConflict
+		outcome := r.Outcome()
+		if outcome == inject.OutcomeConflict {
 			log.Info("Sidecars not injected because of a name conflict", "sidecarSet", r.SidecarSet, "conflicts", r.Messages())
 		}
-		injections.WithLabelValues(r.SidecarSet, result).Inc()
+		injections.WithLabelValues(r.SidecarSet, string(outcome)).Inc()
 		warnings = append(warnings, r.Messages()...)
 	}
 	resp := admission.Patched("", inject.Patch(pod, injected)...)
@@ -91,45 +87,31 @@ func (h *PodInjector) selecting(ctx context.Context, pod *corev1.Pod, namespace 
 	if err := h.Reader.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing SidecarSets: %w", err)
 	}
+	var out []inject.Sidecars
 	var namespaceLabels map[string]string
 	namespaceRead := false
-	var out []inject.Sidecars
-	for i := range list.Items {
-		set := &list.Items[i]
-		if set.Spec.InjectionStrategy.Paused || set.DeletionTimestamp != nil {
-			continue
-		}
-		compiled := h.compiled.of(set)
-		if compiled.err != nil {
-			// The webhook configuration has no entry for such a SidecarSet; the API server only sends its
-			// pods while the configuration catches up. Skipping it is what that entry's absence means.
-			ctrl.LoggerFrom(ctx).V(1).Info("Skipping a SidecarSet with an invalid selector", "sidecarSet", set.Name, "error", compiled.err.Error())
-			continue
-		}
-		if compiled.matcher.NeedsNamespaceLabels() && !namespaceRead {
-			ns := &metav1.PartialObjectMetadata{}
-			ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
-			if err := h.Reader.Get(ctx, types.NamespacedName{Name: namespace}, ns); err != nil {
-				return nil, fmt.Errorf("reading namespace %s: %w", namespace, err)
+	for _, c := range h.compiled.selectingPod(list.Items, pod.Labels) {
+		if c.matcher.NeedsNamespaceLabels() {
+			if !namespaceRead {
+				ns := &metav1.PartialObjectMetadata{}
+				ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+				if err := h.Reader.Get(ctx, types.NamespacedName{Name: namespace}, ns); err != nil {
+					return nil, fmt.Errorf("reading namespace %s: %w", namespace, err)
+				}
+				namespaceLabels, namespaceRead = ns.Labels, true
 			}
-			namespaceLabels, namespaceRead = ns.Labels, true
+			if !c.matcher.MatchesNamespace(namespaceLabels) {
+				continue
+			}
 		}
-		if compiled.matcher.Matches(pod.Labels, namespaceLabels) {
-			out = append(out, inject.Sidecars{SidecarSet: set.Name, Revision: compiled.revision, Spec: &set.Spec})
-		}
-	}
-	if h.compiled.size() > len(list.Items) {
-		live := make(map[types.UID]bool, len(list.Items))
-		for i := range list.Items {
-			live[list.Items[i].UID] = true
-		}
-		h.compiled.forget(live)
+		out = append(out, inject.Sidecars{SidecarSet: c.set.Name, Revision: c.revision, Spec: &c.set.Spec})
 	}
 	return out, nil
 }
 
-// compiledCache keeps, per SidecarSet generation, what the webhook derives from its spec: the parsed selectors
-// and the revision name. Selectors are parsed and the spec hashed once per change rather than once per pod.
+// compiledCache keeps, per SidecarSet generation, what the webhook derives from its spec: whether it injects,
+// the parsed selectors and the revision name. Selectors are parsed and the spec hashed once per change rather
+// than once per pod.
 type compiledCache struct {
 	mu      sync.Mutex
 	entries map[types.UID]compiled
@@ -138,45 +120,62 @@ type compiledCache struct {
 type compiled struct {
 	generation     int64
 	collisionCount int32
+	deleting       bool
+	injecting      bool
 	matcher        inject.Matcher
 	err            error
 	revision       string
 }
 
-func (c *compiledCache) of(set *appsv1alpha1.SidecarSet) compiled {
-	var collisions int32
-	if set.Status.CollisionCount != nil {
-		collisions = *set.Status.CollisionCount
-	}
+// candidate is a SidecarSet whose pod selector matches a pod; its namespaceSelector is still to be checked.
+type candidate struct {
+	set *appsv1alpha1.SidecarSet
+	compiled
+}
+
+// selectingPod returns the injecting SidecarSets whose pod selector matches the labels, in the order given,
+// taking the lock once for the whole list (the webhook calls it for every pod). A SidecarSet whose selectors
+// cannot be parsed selects nothing: the webhook configuration gives it no entry either. Entries of
+// SidecarSets no longer listed are dropped.
+func (c *compiledCache) selectingPod(sets []appsv1alpha1.SidecarSet, podLabels map[string]string) []candidate {
+	var out []candidate
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.entries[set.UID]; ok && e.generation == set.Generation && e.collisionCount == collisions {
-		return e
-	}
-	m, err := inject.NewMatcher(&set.Spec)
-	e := compiled{generation: set.Generation, collisionCount: collisions, matcher: m, err: err, revision: revision.For(set)}
 	if c.entries == nil {
 		c.entries = map[types.UID]compiled{}
 	}
-	c.entries[set.UID] = e
-	return e
-}
-
-func (c *compiledCache) size() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.entries)
-}
-
-// forget drops the entries of SidecarSets that no longer exist.
-func (c *compiledCache) forget(live map[types.UID]bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for uid := range c.entries {
-		if !live[uid] {
-			delete(c.entries, uid)
+	for i := range sets {
+		set := &sets[i]
+		var collisions int32
+		if set.Status.CollisionCount != nil {
+			collisions = *set.Status.CollisionCount
+		}
+		deleting := set.DeletionTimestamp != nil
+		e, ok := c.entries[set.UID]
+		if !ok || e.generation != set.Generation || e.collisionCount != collisions || e.deleting != deleting {
+			e = compiled{generation: set.Generation, collisionCount: collisions, deleting: deleting}
+			if e.injecting, _ = inject.Injecting(set); e.injecting {
+				e.matcher, e.err = inject.NewMatcher(&set.Spec)
+				e.revision = revision.For(set)
+			}
+			c.entries[set.UID] = e
+		}
+		if e.injecting && e.err == nil && e.matcher.MatchesPod(podLabels) {
+			out = append(out, candidate{set: set, compiled: e})
 		}
 	}
+	if len(c.entries) > len(sets) {
+		live := make(map[types.UID]bool, len(sets))
+		for i := range sets {
+			live[sets[i].UID] = true
+		}
+		for uid := range c.entries {
+			if !live[uid] {
+				delete(c.entries, uid)
+			}
+		}
+	}
+	return out
 }
 
 // podName is the pod's name, or its generateName prefix for a pod whose name the API server has not yet

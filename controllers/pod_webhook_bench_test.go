@@ -105,12 +105,12 @@ func TestCompiledCacheForgetsDeletedSidecarSets(t *testing.T) {
 	h := &PodInjector{Reader: reader, OperatorNamespace: "sidecarset-system"}
 	req := benchmarkRequest(t)
 	h.Handle(context.Background(), req)
-	if n := h.compiled.size(); n != 10 {
+	if n := len(h.compiled.entries); n != 10 {
 		t.Fatalf("cached %d SidecarSets, want 10", n)
 	}
 	reader.sets = reader.sets[:4]
 	h.Handle(context.Background(), req)
-	if n := h.compiled.size(); n != 4 {
+	if n := len(h.compiled.entries); n != 4 {
 		t.Errorf("after 6 SidecarSets were deleted the cache holds %d, want 4", n)
 	}
 }

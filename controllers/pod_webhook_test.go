@@ -3,6 +3,7 @@ package controllers
 import (
 	"slices"
 	"sync"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -17,6 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/inject"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 	"github.com/sidecarset/sidecarset-operator/internal/revision"
 )
@@ -130,7 +132,7 @@ var _ = Describe("Injecting sidecars into new pods", func() {
 			Revision: revision.For(set),
 			Images:   map[string]string{"log-shipper": "example.com/shipper:1.0", "proxy": "example.com/proxy:1.0"},
 		}))
-		Expect(testutil.ToFloat64(injections.WithLabelValues(set.Name, injectionInjected))).To(Equal(1.0))
+		Expect(testutil.ToFloat64(injections.WithLabelValues(set.Name, string(inject.OutcomeInjected)))).To(Equal(1.0))
 	})
 
 	It("leaves alone pods that opted out, pods in kube-system and the operator's namespace, and pods that do not match", func() {
@@ -206,7 +208,7 @@ containers: [{name: metrics-agent, image: example.com/agent:1}]`)
 		state, err := podstate.Read(pod)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(state[set.Name].Conflicts).To(Equal([]string{"log-shipper"}))
-		Expect(testutil.ToFloat64(injections.WithLabelValues(set.Name, injectionConflict))).To(Equal(1.0))
+		Expect(testutil.ToFloat64(injections.WithLabelValues(set.Name, string(inject.OutcomeConflict)))).To(Equal(1.0))
 	})
 
 	It("refuses a pod whose state annotation is unreadable, saying what to fix", func() {
@@ -260,6 +262,15 @@ containers: [{name: metrics-agent, image: example.com/agent:1}]`)
 		// Put the configuration back as it was for the other specs.
 		mwc.Webhooks = slices.DeleteFunc(mwc.Webhooks, func(w admissionregistrationv1.MutatingWebhook) bool { return w.Name == "audit.example.com" })
 		Expect(k8sClient.Update(ctx, mwc)).To(Succeed())
+	})
+
+	It("settles: once in step, the configuration is not rewritten", func() {
+		newSidecarSet(uniqueName("logs"), logShipper)
+		newSidecarSet(uniqueName("metrics"), `{selector: {matchLabels: {app: api}}, namespaceSelector: {matchLabels: {env: prod}}, containers: [{name: agent, image: example.com/agent:1}]}`)
+		// The API server defaults fields of webhook entries; a reconciler that compared against what it sent
+		// instead of what is stored would rewrite the configuration on every event, for ever.
+		version := webhookConfig().ResourceVersion
+		Consistently(func() string { return webhookConfig().ResourceVersion }).WithTimeout(3 * time.Second).Should(Equal(version))
 	})
 
 	It("recreates the configuration when someone deletes it", func() {

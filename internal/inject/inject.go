@@ -46,6 +46,29 @@ type Conflict struct {
 	Owner string
 }
 
+// Outcome is what injection did for one SidecarSet, as counted in metrics.
+type Outcome string
+
+const (
+	// OutcomeInjected: every sidecar was injected.
+	OutcomeInjected Outcome = "injected"
+	// OutcomeAlreadyInjected: the pod already had this SidecarSet's sidecars; nothing changed.
+	OutcomeAlreadyInjected Outcome = "already_injected"
+	// OutcomeConflict: some sidecars were skipped for a name collision.
+	OutcomeConflict Outcome = "conflict"
+)
+
+// Outcome classifies the result.
+func (r Result) Outcome() Outcome {
+	switch {
+	case r.AlreadyInjected:
+		return OutcomeAlreadyInjected
+	case len(r.Conflicts) > 0:
+		return OutcomeConflict
+	}
+	return OutcomeInjected
+}
+
 func (c Conflict) String() string {
 	if c.Owner == "" {
 		return fmt.Sprintf("sidecar %q was not injected: the pod already has a container named %q", c.Sidecar, c.Sidecar)

@@ -9,6 +9,7 @@ import (
 	jsonpatchapply "github.com/evanphx/json-patch/v5"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
@@ -740,6 +741,38 @@ func TestPatchEscapesMapKeys(t *testing.T) {
 	}
 }
 
+func TestInjecting(t *testing.T) {
+	set := &appsv1alpha1.SidecarSet{}
+	if ok, reason := Injecting(set); !ok || reason != "" {
+		t.Errorf("a plain SidecarSet: %v, %q", ok, reason)
+	}
+	set.Spec.InjectionStrategy.Paused = true
+	if ok, reason := Injecting(set); ok || reason != "injection is paused" {
+		t.Errorf("a paused SidecarSet: %v, %q", ok, reason)
+	}
+	now := metav1.Now()
+	set.DeletionTimestamp = &now
+	if ok, reason := Injecting(set); ok || reason != "the SidecarSet is being deleted" {
+		t.Errorf("a deleted SidecarSet: %v, %q", ok, reason)
+	}
+}
+
+func TestOutcome(t *testing.T) {
+	for _, tt := range []struct {
+		r    Result
+		want Outcome
+	}{
+		{Result{Injected: []string{"a"}}, OutcomeInjected},
+		{Result{AlreadyInjected: true}, OutcomeAlreadyInjected},
+		{Result{Injected: []string{"a"}, Conflicts: []Conflict{{Sidecar: "b"}}}, OutcomeConflict},
+		{Result{Conflicts: []Conflict{{Sidecar: "b"}}}, OutcomeConflict},
+	} {
+		if got := tt.r.Outcome(); got != tt.want {
+			t.Errorf("%+v: Outcome = %s, want %s", tt.r, got, tt.want)
+		}
+	}
+}
+
 func TestExcluded(t *testing.T) {
 	tests := []struct {
 		namespace string
@@ -759,7 +792,7 @@ func TestExcluded(t *testing.T) {
 	}
 }
 
-func TestSelects(t *testing.T) {
+func TestMatcher(t *testing.T) {
 	spec := func(manifest string) *appsv1alpha1.SidecarSetSpec { return sidecars(t, "s", manifest).Spec }
 	prod := map[string]string{"env": "prod"}
 	tests := []struct {
@@ -780,9 +813,12 @@ func TestSelects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Selects(tt.spec, tt.pod, tt.ns)
-			if got != tt.want || (err == nil) != (tt.wantErr == "") || (err != nil && !strings.HasPrefix(err.Error(), tt.wantErr)) {
-				t.Errorf("Selects = %v, %v; want %v, error %q", got, err, tt.want, tt.wantErr)
+			m, err := NewMatcher(tt.spec)
+			if (err == nil) != (tt.wantErr == "") || (err != nil && !strings.HasPrefix(err.Error(), tt.wantErr)) {
+				t.Fatalf("NewMatcher error = %v, want %q", err, tt.wantErr)
+			}
+			if err == nil && (m.MatchesPod(tt.pod) && m.MatchesNamespace(tt.ns)) != tt.want {
+				t.Errorf("Matches = %v, want %v", !tt.want, tt.want)
 			}
 		})
 	}

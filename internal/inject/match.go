@@ -57,23 +57,28 @@ func NewMatcher(spec *appsv1alpha1.SidecarSetSpec) (Matcher, error) {
 	return m, nil
 }
 
-// NeedsNamespaceLabels reports whether Matches reads the namespace's labels.
+// NeedsNamespaceLabels reports whether MatchesNamespace reads the namespace's labels.
 func (m Matcher) NeedsNamespaceLabels() bool { return m.namespace != nil }
 
-// Matches reports whether a pod with these labels, in a namespace with these labels, is selected.
-func (m Matcher) Matches(podLabels, namespaceLabels map[string]string) bool {
-	if !m.pod.Matches(labels.Set(podLabels)) {
-		return false
-	}
+// MatchesPod reports whether the selector matches a pod with these labels.
+func (m Matcher) MatchesPod(podLabels map[string]string) bool {
+	return m.pod.Matches(labels.Set(podLabels))
+}
+
+// MatchesNamespace reports whether the namespaceSelector matches a namespace with these labels.
+func (m Matcher) MatchesNamespace(namespaceLabels map[string]string) bool {
 	return m.namespace == nil || m.namespace.Matches(labels.Set(namespaceLabels))
 }
 
-// Selects reports whether a SidecarSet's selectors match a pod with the given labels in a namespace with the
-// given labels; see NewMatcher.
-func Selects(spec *appsv1alpha1.SidecarSetSpec, podLabels, namespaceLabels map[string]string) (bool, error) {
-	m, err := NewMatcher(spec)
-	if err != nil {
-		return false, err
+// Injecting reports whether a SidecarSet injects new pods at all, and the reason when it does not: injection
+// is paused, or the SidecarSet is being deleted. The webhook configuration gives such a SidecarSet no entry,
+// and the webhook skips it; both ask here.
+func Injecting(set *appsv1alpha1.SidecarSet) (bool, string) {
+	switch {
+	case set.DeletionTimestamp != nil:
+		return false, "the SidecarSet is being deleted"
+	case set.Spec.InjectionStrategy.Paused:
+		return false, "injection is paused"
 	}
-	return m.Matches(podLabels, namespaceLabels), nil
+	return true, ""
 }

@@ -57,7 +57,7 @@ func EntryName(sidecarSet string) string {
 }
 
 // Desired returns the entries for the SidecarSets, sorted by SidecarSet name, and the SidecarSets that get
-// none: those with injection paused, and those whose selectors the API server would refuse (one bad
+// none: those not injecting (paused, being deleted), and those whose selectors the API server would refuse (one bad
 // selector must not keep every other SidecarSet's entry from being written).
 func Desired(sets []appsv1alpha1.SidecarSet, p Params) ([]admissionregistrationv1.MutatingWebhook, []Skipped) {
 	sorted := slices.Clone(sets)
@@ -66,11 +66,8 @@ func Desired(sets []appsv1alpha1.SidecarSet, p Params) ([]admissionregistrationv
 	var skipped []Skipped
 	for i := range sorted {
 		set := &sorted[i]
-		if set.DeletionTimestamp != nil {
-			continue
-		}
-		if set.Spec.InjectionStrategy.Paused {
-			skipped = append(skipped, Skipped{set.Name, "injection is paused"})
+		if ok, reason := inject.Injecting(set); !ok {
+			skipped = append(skipped, Skipped{set.Name, reason})
 			continue
 		}
 		entry, err := Entry(set, p)
