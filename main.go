@@ -300,13 +300,11 @@ func setupWebhook(mgr ctrl.Manager, o *options, tlsOpts []func(*tls.Config)) err
 		}
 	}
 
-	clientConfig := o.clientConfig()
+	// With external certificates the ca.crt beside them is injected, read again as its provider rotates it;
+	// without one, whatever caBundle the configuration has is kept.
+	var caFile string
 	if o.webhookCerts == certsExternal {
-		// A CA provided with the certificate is injected by the operator; without one, a CA injector
-		// (cert-manager's cainjector, OLM) maintains the caBundle and the operator keeps it.
-		if ca, err := os.ReadFile(filepath.Join(o.webhookCertDir, "ca.crt")); err == nil {
-			clientConfig.CABundle = ca
-		}
+		caFile = filepath.Join(o.webhookCertDir, "ca.crt")
 	}
 
 	server := webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.webhookCertDir, TLSOpts: tlsOpts})
@@ -324,8 +322,9 @@ func setupWebhook(mgr ctrl.Manager, o *options, tlsOpts []func(*tls.Config)) err
 	return (&controllers.WebhookConfigReconciler{
 		Client: mgr.GetClient(),
 		Name:   o.webhookConfigName,
+		CAFile: caFile,
 		Params: webhookconfig.Params{
-			ClientConfig:      clientConfig,
+			ClientConfig:      o.clientConfig(),
 			FailurePolicy:     admissionregistrationv1.FailurePolicyType(o.webhookFailurePolicy),
 			TimeoutSeconds:    int32(o.webhookTimeoutSeconds),
 			OperatorNamespace: o.namespace,

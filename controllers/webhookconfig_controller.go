@@ -2,7 +2,11 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -32,8 +36,14 @@ type WebhookConfigReconciler struct {
 	// Name of the MutatingWebhookConfiguration.
 	Name string
 	// Params of every entry. When Params.ClientConfig carries no caBundle, the one in the configuration is
-	// kept: the certificate rotator or cert-manager's cainjector maintains it.
+	// kept: the certificate rotator maintains it.
 	Params webhookconfig.Params
+	// CAFile, when set, is read at every reconcile and its content used as the caBundle: the CA that came
+	// with externally provided certificates, which its provider (cert-manager) may rotate. A missing file
+	// keeps the caBundle in the configuration.
+	CAFile string
+	// CARecheck is how often CAFile is read again when nothing else happens. Defaults to one minute.
+	CARecheck time.Duration
 }
 
 // Reconcile creates or updates the configuration. Every event maps to the one configuration.
@@ -43,7 +53,25 @@ func (r *WebhookConfigReconciler) Reconcile(ctx context.Context, _ reconcile.Req
 	if err := r.Client.List(ctx, &sets); err != nil {
 		return reconcile.Result{}, fmt.Errorf("listing SidecarSets: %w", err)
 	}
-	desired, skipped := webhookconfig.Desired(sets.Items, r.Params)
+	params := r.Params
+	var result reconcile.Result
+	if r.CAFile != "" {
+		result.RequeueAfter = r.CARecheck
+		if result.RequeueAfter == 0 {
+			result.RequeueAfter = time.Minute
+		}
+		ca, err := os.ReadFile(r.CAFile)
+		switch {
+		case err == nil:
+			params.ClientConfig = *params.ClientConfig.DeepCopy()
+			params.ClientConfig.CABundle = ca
+		case errors.Is(err, fs.ErrNotExist):
+			log.V(1).Info("No CA file; keeping the caBundle of the configuration", "file", r.CAFile)
+		default:
+			return reconcile.Result{}, fmt.Errorf("reading the CA file: %w", err)
+		}
+	}
+	desired, skipped := webhookconfig.Desired(sets.Items, params)
 	for _, s := range skipped {
 		log.V(1).Info("SidecarSet gets no webhook entry", "sidecarSet", s.SidecarSet, "reason", s.Reason)
 	}
@@ -59,7 +87,7 @@ func (r *WebhookConfigReconciler) Reconcile(ctx context.Context, _ reconcile.Req
 		if err := r.Client.Create(ctx, created); err != nil && !apierrors.IsAlreadyExists(err) {
 			return reconcile.Result{}, fmt.Errorf("creating MutatingWebhookConfiguration %s: %w", r.Name, err)
 		}
-		return reconcile.Result{}, nil
+		return result, nil
 	}
 	if err != nil {
 		return reconcile.Result{}, fmt.Errorf("reading MutatingWebhookConfiguration %s: %w", r.Name, err)
@@ -67,7 +95,7 @@ func (r *WebhookConfigReconciler) Reconcile(ctx context.Context, _ reconcile.Req
 
 	merged := webhookconfig.Merge(current.Webhooks, desired)
 	if equality.Semantic.DeepEqual(merged, current.Webhooks) {
-		return reconcile.Result{}, nil
+		return result, nil
 	}
 	log.Info("Updating the webhook configuration", "name", r.Name, "entries", len(desired))
 	updated := current.DeepCopy()
@@ -77,7 +105,7 @@ func (r *WebhookConfigReconciler) Reconcile(ctx context.Context, _ reconcile.Req
 	if err := r.Client.Update(ctx, updated); err != nil {
 		return reconcile.Result{}, fmt.Errorf("updating MutatingWebhookConfiguration %s: %w", r.Name, err)
 	}
-	return reconcile.Result{}, nil
+	return result, nil
 }
 
 // SetupWithManager watches SidecarSets and the configuration itself (so a deleted or edited configuration is
