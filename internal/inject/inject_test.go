@@ -585,14 +585,6 @@ containers: [{name: agent, image: agent:1, shareVolumePolicy: Enabled, transferE
 				}
 			},
 		},
-		{
-			name: "a sidecar spec is copied, never shared with the pod",
-			pod:  appPod,
-			sets: func(t testing.TB) []Sidecars { return []Sidecars{sidecars(t, "logs", shipper)} },
-			check: func(t *testing.T, got *corev1.Pod, _ []Result) {
-				// Checked by the harness below: the input SidecarSet must be unchanged after injection.
-			},
-		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -633,7 +625,41 @@ containers: [{name: agent, image: agent:1, shareVolumePolicy: Enabled, transferE
 				}
 			}
 			assertPatchReproduces(t, original, got)
+			// Last: it scribbles over the injected pod.
+			assertNoSharedMemory(t, got, sets, setsBefore)
 		})
+	}
+}
+
+// assertNoSharedMemory scribbles over the injected pod's containers and volumes and checks the
+// SidecarSets are unchanged: an injected container, volume or env var must never share memory with the spec
+// it came from (the webhook's SidecarSets are the informer cache's own objects).
+func assertNoSharedMemory(t testing.TB, injected *corev1.Pod, sets []Sidecars, before []*appsv1alpha1.SidecarSetSpec) {
+	t.Helper()
+	for _, list := range [][]corev1.Container{injected.Spec.InitContainers, injected.Spec.Containers} {
+		for i := range list {
+			c := &list[i]
+			c.Image = "scribbled"
+			for j := range c.Env {
+				c.Env[j].Value = "scribbled"
+				if c.Env[j].ValueFrom != nil && c.Env[j].ValueFrom.SecretKeyRef != nil {
+					c.Env[j].ValueFrom.SecretKeyRef.Key = "scribbled"
+				}
+			}
+			for j := range c.VolumeMounts {
+				c.VolumeMounts[j].MountPath = "/scribbled"
+			}
+		}
+	}
+	for i := range injected.Spec.Volumes {
+		if cm := injected.Spec.Volumes[i].ConfigMap; cm != nil {
+			cm.Name = "scribbled"
+		}
+	}
+	for i := range sets {
+		if !equality.Semantic.DeepEqual(sets[i].Spec, before[i]) {
+			t.Errorf("SidecarSet %s shares memory with the injected pod", sets[i].SidecarSet)
+		}
 	}
 }
 
