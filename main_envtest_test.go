@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/test/testenv"
 )
 
 // TestRunWithRotatedCertificates starts the operator as main does, against a real kube-apiserver, with the
@@ -65,10 +66,10 @@ func TestRunWithExternalCertificates(t *testing.T) {
 // startAPIServer starts etcd and kube-apiserver with the CRD installed, and the namespaces the tests use.
 func startAPIServer(t *testing.T) (*envtest.Environment, client.Client) {
 	t.Helper()
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds the test control plane once and points KUBEBUILDER_ASSETS at it")
+	env, err := testenv.New(".")
+	if err != nil {
+		t.Fatal(err)
 	}
-	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("config", "crd", "bases")}, ErrorIfCRDPathMissing: true}
 	cfg, err := env.Start()
 	if err != nil {
 		t.Fatal(err)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -27,6 +25,7 @@ import (
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 	"github.com/sidecarset/sidecarset-operator/internal/webhookconfig"
+	"github.com/sidecarset/sidecarset-operator/test/testenv"
 )
 
 // The suite runs the operator's webhook and reconcilers in-process against a real kube-apiserver: the API
@@ -58,20 +57,15 @@ func TestControllers(t *testing.T) {
 
 var _ = BeforeSuite(func() {
 	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
-	Expect(os.Getenv("KUBEBUILDER_ASSETS")).NotTo(BeEmpty(),
-		"KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds the test control plane once and points KUBEBUILDER_ASSETS at it")
 	ctx, cancel = context.WithCancel(context.Background())
 	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
 	Expect(appsv1alpha1.AddToScheme(scheme)).To(Succeed())
 
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		// No webhooks to install: the operator writes its own configuration. This only prepares a serving
-		// certificate, its CA and a local port.
-		WebhookInstallOptions: envtest.WebhookInstallOptions{},
-	}
+	// envtest installs no webhooks (the operator writes its own configuration); it only prepares a serving
+	// certificate, its CA and a local port.
 	var err error
+	testEnv, err = testenv.New("..")
+	Expect(err).NotTo(HaveOccurred())
 	cfg, err = testEnv.Start()
 	Expect(err).NotTo(HaveOccurred())
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
