@@ -288,8 +288,10 @@ func setupWebhook(mgr ctrl.Manager, o *options, tlsOpts []func(*tls.Config)) err
 			CAOrganization: "sidecarset-operator",
 			DNSName:        dnsName,
 			ExtraDNSNames:  extra,
-			IsReady:        make(chan struct{}),
-			Webhooks:       []rotator.WebhookInfo{{Name: o.webhookConfigName, Type: rotator.Mutating}},
+			// Closed by the rotator once certificates and CA are in place; it must not be nil. Readiness is
+			// the webhook server's own check, which covers every replica, leader or not.
+			IsReady:  make(chan struct{}),
+			Webhooks: []rotator.WebhookInfo{{Name: o.webhookConfigName, Type: rotator.Mutating}},
 			// One replica rotates; every replica gets the files from the Secret through CertSecretSync.
 			RequireLeaderElection: o.leaderElect,
 		}); err != nil {
