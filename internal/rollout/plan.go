@@ -1,0 +1,281 @@
+package rollout
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+)
+
+// Pod is what the planner knows of one matched pod. The controller fills it in from the pod, its state
+// annotation and the SidecarSet's revisions.
+type Pod struct {
+	Namespace, Name string
+	Labels          map[string]string
+
+	// OnTarget: the pod's state annotation names the target revision. An update written but not finished
+	// is on target too (Updating says it is not done).
+	OnTarget bool
+	// Updatable: off target, and its revision differs from the target only in the images of sidecar
+	// containers and native sidecars, so it can be updated in place. Otherwise it needs to be recreated.
+	Updatable bool
+	// Updating: an in-place update was written and the kubelet has not yet restarted the sidecars with the
+	// new images.
+	Updating bool
+	// Ready and ReadySince: the pod's Ready condition and when it last became true.
+	Ready      bool
+	ReadySince time.Time
+	// Failed: an updated sidecar is failing (image pull, crash loop, or not ready within the deadline).
+	Failed bool
+}
+
+func (p *Pod) key() string { return p.Namespace + "/" + p.Name }
+
+// available is ready for at least minReadySeconds and not being updated.
+func (p *Pod) available(minReady time.Duration, now time.Time) bool {
+	return p.Ready && !p.Updating && !now.Before(p.ReadySince.Add(minReady))
+}
+
+// StopReason says why a rollout updates nothing.
+type StopReason string
+
+const (
+	// StopFailurePolicy: failedPods reached failurePolicy.maxFailedPods.
+	StopFailurePolicy StopReason = "FailurePolicy"
+	// StopNotUpdate: updateStrategy.type is NotUpdate.
+	StopNotUpdate StopReason = "NotUpdate"
+	// StopPaused: updateStrategy.paused.
+	StopPaused StopReason = "Paused"
+)
+
+// Decision is one pod to update and why.
+type Decision struct {
+	Namespace, Name string
+	Reason          string
+}
+
+// Plan is what to do now, and the numbers behind it.
+type Plan struct {
+	// Update lists the pods to update now, in update order.
+	Update []Decision
+	// Stopped is why nothing is updated, when the strategy or the failure policy stops the rollout.
+	Stopped StopReason
+
+	Matched, OnTarget, Unavailable, Failed int
+	// Candidates are off-target, updatable, not held by updateStrategy.selector.
+	Candidates int
+	// HeldByPartition and HeldBySelector are updatable pods left behind on purpose.
+	HeldByPartition, HeldBySelector int
+	// NotUpgradable pods are off target by more than images.
+	NotUpgradable int
+	// MaxUnavailable, MaxFailed and Partition are the resolved strategy numbers.
+	MaxUnavailable, MaxFailed, Partition int
+	// Budget is how many available pods this plan may make unavailable, and how that was worked out.
+	Budget       int
+	BudgetReason string
+}
+
+// Done reports whether the rollout reached its target: every pod the strategy allows to be on target is on
+// target and available, and nothing failed. Pods held by a partition or a selector do not count against it.
+func (p *Plan) Done() bool {
+	return p.Candidates == 0 && p.Unavailable == 0 && p.Failed == 0
+}
+
+// Compute plans one step of a rollout of the target revision over the matched pods.
+//
+// Rules, in order (DESIGN 3.4):
+//  1. Stop when failedPods reached maxFailedPods, the type is NotUpdate, or the strategy is paused: counts
+//     are still computed, nothing is updated.
+//  2. Candidates are the pods off target, updatable in place, not being updated, and selected by
+//     updateStrategy.selector.
+//  3. Candidates are ordered: pods already unavailable first (updating them costs no availability), then
+//     higher weightPriority, then scatterStrategy spreading, then namespace/name. Nothing is chosen by
+//     ranging over a map.
+//  4. partition: at most matched-partition pods may be on target; the candidates last in that order stay
+//     behind.
+//  5. Budget: maxUnavailable minus the pods unavailable now (updating pods included). Unavailable
+//     candidates do not consume it.
+//
+// Worked numbers, 25 matched pods, maxUnavailable "10%" and partition "20%":
+//
+//	maxUnavailable = ceil(2.5) = 3; partition = ceil(5) = 5, so at most 20 pods on target.
+//	With 12 on target, 1 of them still updating, and 1 other pod not ready: 2 unavailable now, budget 3-2 = 1.
+//	20-12 = 8 of the 13 candidates may move; the unready one (if a candidate) goes first for free, then 1 more.
+//
+// Invariants: the returned plan never makes more than max(MaxUnavailable, Unavailable) pods unavailable,
+// and the same inputs in any order give the same plan.
+func Compute(s *appsv1alpha1.UpdateStrategy, pods []Pod, now time.Time) (Plan, error) {
+	p := Plan{Matched: len(pods)}
+	var err error
+	if p.MaxUnavailable, err = MaxUnavailable(s.MaxUnavailable, len(pods)); err != nil {
+		return p, err
+	}
+	if p.Partition, err = Partition(s.Partition, len(pods)); err != nil {
+		return p, err
+	}
+	if p.MaxFailed, err = MaxFailedPods(s.FailurePolicy.MaxFailedPods, len(pods)); err != nil {
+		return p, err
+	}
+	selected := labels.Everything()
+	if s.Selector != nil {
+		if selected, err = metav1.LabelSelectorAsSelector(s.Selector); err != nil {
+			return p, fmt.Errorf("updateStrategy.selector: %w", err)
+		}
+	}
+	weights := weightTerms(s.PriorityStrategy)
+	minReady := time.Duration(s.MinReadySeconds) * time.Second
+
+	var candidates []*candidate
+	for i := range pods {
+		pod := &pods[i]
+		unavailable := !pod.available(minReady, now)
+		if unavailable {
+			p.Unavailable++
+		}
+		if pod.Failed {
+			p.Failed++
+		}
+		switch {
+		case pod.OnTarget:
+			p.OnTarget++
+		case !pod.Updatable:
+			p.NotUpgradable++
+		case !selected.Matches(labels.Set(pod.Labels)):
+			p.HeldBySelector++
+		default:
+			candidates = append(candidates, &candidate{pod: pod, unavailable: unavailable, weight: weightOf(weights, pod.Labels)})
+		}
+	}
+	order(candidates, s.ScatterStrategy)
+
+	if quota := max(0, p.Matched-p.Partition-p.OnTarget); s.Partition != nil && len(candidates) > quota {
+		p.HeldByPartition = len(candidates) - quota
+		candidates = candidates[:quota]
+	}
+	p.Candidates = len(candidates)
+
+	switch {
+	case p.Failed >= p.MaxFailed:
+		p.Stopped = StopFailurePolicy
+	case s.Type == appsv1alpha1.NotUpdateStrategyType:
+		p.Stopped = StopNotUpdate
+	case s.Paused:
+		p.Stopped = StopPaused
+	}
+	p.Budget = max(0, p.MaxUnavailable-p.Unavailable)
+	p.BudgetReason = fmt.Sprintf("maxUnavailable %d of %d matched pods, %d unavailable now: budget %d",
+		p.MaxUnavailable, p.Matched, p.Unavailable, p.Budget)
+	if p.Stopped != "" {
+		return p, nil
+	}
+
+	budget := p.Budget
+	for _, c := range candidates {
+		switch {
+		case c.unavailable:
+			p.Update = append(p.Update, Decision{c.pod.Namespace, c.pod.Name, "already unavailable: updating it costs no availability"})
+		case budget > 0:
+			budget--
+			p.Update = append(p.Update, Decision{c.pod.Namespace, c.pod.Name,
+				fmt.Sprintf("within maxUnavailable: %d of %d unavailable with it", p.MaxUnavailable-budget, p.MaxUnavailable)})
+		}
+	}
+	return p, nil
+}
+
+type candidate struct {
+	pod         *Pod
+	unavailable bool
+	weight      int32
+	scatterRank float64
+}
+
+type weightTerm struct {
+	weight   int32
+	selector labels.Selector
+}
+
+// weightTerms parses the priority selectors. One that cannot be parsed matches nothing: the API cannot
+// validate these within its CEL cost budget, and a bad term must not stop the rollout.
+func weightTerms(ps *appsv1alpha1.UpdatePriorityStrategy) []weightTerm {
+	if ps == nil {
+		return nil
+	}
+	var out []weightTerm
+	for _, t := range ps.WeightPriority {
+		sel, err := metav1.LabelSelectorAsSelector(&t.MatchSelector)
+		if err != nil {
+			continue
+		}
+		out = append(out, weightTerm{t.Weight, sel})
+	}
+	return out
+}
+
+// weightOf is the weight of the first term the labels match, 0 if none.
+func weightOf(terms []weightTerm, l map[string]string) int32 {
+	for _, t := range terms {
+		if t.selector.Matches(labels.Set(l)) {
+			return t.weight
+		}
+	}
+	return 0
+}
+
+// order sorts candidates by the priority ladder: unavailable first, higher weight, scatter spreading,
+// namespace/name.
+func order(cs []*candidate, scatter []appsv1alpha1.UpdateScatterTerm) {
+	byName := func(a, b *candidate) int { return strings.Compare(a.pod.key(), b.pod.key()) }
+	slices.SortFunc(cs, func(a, b *candidate) int {
+		if a.unavailable != b.unavailable {
+			if a.unavailable {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(cmp.Compare(b.weight, a.weight), byName(a, b))
+	})
+	if len(scatter) == 0 {
+		return
+	}
+	// Within each run of equal (unavailable, weight), spread the pods of each scatter term evenly: a pod's
+	// rank is its position within its term's pods, as a fraction, so each term's pods are interleaved
+	// through the run instead of coming in a block.
+	for start := 0; start < len(cs); {
+		end := start + 1
+		for end < len(cs) && cs[end].unavailable == cs[start].unavailable && cs[end].weight == cs[start].weight {
+			end++
+		}
+		run := cs[start:end]
+		buckets := map[int][]*candidate{}
+		for _, c := range run {
+			b := scatterBucket(scatter, c.pod.Labels)
+			buckets[b] = append(buckets[b], c)
+		}
+		for _, members := range buckets {
+			for i, c := range members {
+				c.scatterRank = (float64(i) + 0.5) / float64(len(members))
+			}
+		}
+		slices.SortStableFunc(run, func(a, b *candidate) int {
+			return cmp.Or(cmp.Compare(a.scatterRank, b.scatterRank), byName(a, b))
+		})
+		start = end
+	}
+}
+
+// scatterBucket is the index of the first scatter term the labels match, or -1.
+func scatterBucket(terms []appsv1alpha1.UpdateScatterTerm, l map[string]string) int {
+	for i, t := range terms {
+		if v, ok := l[t.Key]; ok && v == t.Value {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,154 @@
+package rollout
+
+import (
+	"flag"
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+)
+
+var updateGolden = flag.Bool("update", false, "rewrite the golden rollout logs in testdata/sequences")
+
+// TestRolloutSequences runs whole rollouts: the planner decides each step, a fake kubelet finishes each
+// update after a random number of steps, and random outside disruptions make available pods unready for a
+// while. Every run must converge, and no step may make more pods unavailable than maxUnavailable allows
+// (or than were already unavailable, when disruptions alone exceed it). The log of each scenario is compared
+// with a golden file, and the same scenario with the pods handed to the planner in five other random
+// orders must give the same log. Run with -update to rewrite the golden files after an intended change.
+func TestRolloutSequences(t *testing.T) {
+	scenarios := []struct {
+		name      string
+		strategy  string
+		pods      int
+		seed      int64
+		disrupt   float64 // chance per step that an available pod is disrupted
+		wantFinal int     // pods on target at the end
+	}{
+		{"25-pods-maxunavailable-10pct", `{maxUnavailable: 10%}`, 25, 1, 0, 25},
+		{"30-pods-maxunavailable-3-with-disruptions", `{maxUnavailable: 3}`, 30, 2, 0.3, 30},
+		{"20-pods-partition-5", `{maxUnavailable: 4, partition: 5}`, 20, 3, 0.1, 15},
+		{"18-pods-priority-and-scatter", `{maxUnavailable: 25%, minReadySeconds: 20, priorityStrategy: {weightPriority: [
+			{weight: 100, matchSelector: {matchLabels: {zone: a}}}]}, scatterStrategy: [{key: app, value: checkout}]}`, 18, 4, 0.2, 18},
+		{"12-pods-maxunavailable-1", `{}`, 12, 5, 0.15, 12},
+	}
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			s := strategy(t, sc.strategy)
+			log := simulate(t, sc.seed, s, sc.pods, sc.disrupt, sc.wantFinal, nil)
+			for order := int64(1); order <= 5; order++ {
+				shuffle := rand.New(rand.NewSource(order))
+				if again := simulate(t, sc.seed, s, sc.pods, sc.disrupt, sc.wantFinal, shuffle); again != log {
+					t.Fatalf("handing the pods over in another order (seed %d) changed the rollout", order)
+				}
+			}
+			golden := filepath.Join("testdata", "sequences", sc.name+".golden")
+			if *updateGolden {
+				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(golden, []byte(log), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./internal/rollout -run TestRolloutSequences -update to create it)", err)
+			}
+			if log != string(want) {
+				t.Errorf("the rollout differs from %s (rerun with -update if the change is intended):\n%s", golden, log)
+			}
+		})
+	}
+}
+
+// simPod is a pod of the simulation: the planner's view plus when its update or disruption ends.
+type simPod struct {
+	Pod
+	updateDoneAt, disruptedUntil int
+}
+
+// simulate runs a rollout and returns its log. shuffle, when set, reorders the pods handed to the planner at
+// every step; the simulation's own random draws go over the pods by name, so they do not depend on it.
+func simulate(t *testing.T, seed int64, s *appsv1alpha1.UpdateStrategy, n int, disrupt float64, wantFinal int, shuffle *rand.Rand) string {
+	t.Helper()
+	rng := rand.New(rand.NewSource(seed))
+	const step = 10 * time.Second
+	start := now
+	ps := make([]*simPod, n)
+	for i := range ps {
+		app := "catalog"
+		if i%4 == 0 {
+			app = "checkout"
+		}
+		zone := []string{"a", "b", "c"}[i%3]
+		ps[i] = &simPod{Pod: pod(fmt.Sprintf("pod-%02d", i), withLabels("app", app, "zone", zone), readyFor(time.Hour))}
+	}
+	var log strings.Builder
+	for tick := 0; tick < 300; tick++ {
+		clock := start.Add(time.Duration(tick) * step)
+		// The kubelet: finished updates become ready; disruptions end; new disruptions start.
+		for _, p := range ps {
+			if p.Updating && tick >= p.updateDoneAt {
+				p.Updating, p.Ready, p.ReadySince = false, true, clock
+				fmt.Fprintf(&log, "t=%03d ready   %s\n", tick, p.Name)
+			}
+			if !p.Updating && !p.Ready && p.disruptedUntil > 0 && tick >= p.disruptedUntil {
+				p.Ready, p.ReadySince, p.disruptedUntil = true, clock, 0
+				fmt.Fprintf(&log, "t=%03d healed  %s\n", tick, p.Name)
+			}
+		}
+		if rng.Float64() < disrupt {
+			p := ps[rng.Intn(len(ps))]
+			if p.Ready && !p.Updating {
+				p.Ready, p.disruptedUntil = false, tick+1+rng.Intn(3)
+				fmt.Fprintf(&log, "t=%03d disrupt %s\n", tick, p.Name)
+			}
+		}
+
+		view := make([]Pod, len(ps))
+		for i, p := range ps {
+			view[i] = p.Pod
+		}
+		if shuffle != nil {
+			shuffle.Shuffle(len(view), func(i, j int) { view[i], view[j] = view[j], view[i] })
+		}
+		plan, err := Compute(s, view, clock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan.Done() {
+			if plan.OnTarget != wantFinal {
+				t.Fatalf("done with %d pods on target, want %d", plan.OnTarget, wantFinal)
+			}
+			fmt.Fprintf(&log, "t=%03d done: %d of %d pods on target\n", tick, plan.OnTarget, n)
+			return log.String()
+		}
+
+		newlyUnavailable := 0
+		byName := map[string]*simPod{}
+		for _, p := range ps {
+			byName[p.Name] = p
+		}
+		for _, d := range plan.Update {
+			p := byName[d.Name]
+			if p.Pod.available(time.Duration(s.MinReadySeconds)*time.Second, clock) {
+				newlyUnavailable++
+			}
+			p.OnTarget, p.Updating, p.Ready = true, true, false
+			p.disruptedUntil = 0
+			p.updateDoneAt = tick + 1 + rng.Intn(3)
+			fmt.Fprintf(&log, "t=%03d update  %s: %s\n", tick, p.Name, d.Reason)
+		}
+		if after := plan.Unavailable + newlyUnavailable; after > max(plan.MaxUnavailable, plan.Unavailable) {
+			t.Fatalf("t=%d: %d pods unavailable after the step, maxUnavailable %d, %d before", tick, after, plan.MaxUnavailable, plan.Unavailable)
+		}
+	}
+	t.Fatalf("the rollout did not finish in 300 steps:\n%s", log.String())
+	return ""
+}
