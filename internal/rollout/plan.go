@@ -35,8 +35,6 @@ type Pod struct {
 	Failed bool
 }
 
-func (p *Pod) key() string { return p.Namespace + "/" + p.Name }
-
 // available is ready for at least minReadySeconds and not being updated.
 func (p *Pod) available(minReady time.Duration, now time.Time) bool {
 	return p.Ready && !p.Updating && !now.Before(p.ReadySince.Add(minReady))
@@ -131,7 +129,7 @@ func Compute(s *appsv1alpha1.UpdateStrategy, pods []Pod, now time.Time) (Plan, e
 	weights := weightTerms(s.PriorityStrategy)
 	minReady := time.Duration(s.MinReadySeconds) * time.Second
 
-	var candidates []*candidate
+	candidates := make([]candidate, 0, len(pods))
 	for i := range pods {
 		pod := &pods[i]
 		unavailable := !pod.available(minReady, now)
@@ -149,7 +147,7 @@ func Compute(s *appsv1alpha1.UpdateStrategy, pods []Pod, now time.Time) (Plan, e
 		case !selected.Matches(labels.Set(pod.Labels)):
 			p.HeldBySelector++
 		default:
-			candidates = append(candidates, &candidate{pod: pod, unavailable: unavailable, weight: weightOf(weights, pod.Labels)})
+			candidates = append(candidates, candidate{pod: pod, unavailable: unavailable, weight: weightOf(weights, pod.Labels)})
 		}
 	}
 	order(candidates, s.ScatterStrategy)
@@ -230,9 +228,11 @@ func weightOf(terms []weightTerm, l map[string]string) int32 {
 
 // order sorts candidates by the priority ladder: unavailable first, higher weight, scatter spreading,
 // namespace/name.
-func order(cs []*candidate, scatter []appsv1alpha1.UpdateScatterTerm) {
-	byName := func(a, b *candidate) int { return strings.Compare(a.pod.key(), b.pod.key()) }
-	slices.SortFunc(cs, func(a, b *candidate) int {
+func order(cs []candidate, scatter []appsv1alpha1.UpdateScatterTerm) {
+	byName := func(a, b candidate) int {
+		return cmp.Or(strings.Compare(a.pod.Namespace, b.pod.Namespace), strings.Compare(a.pod.Name, b.pod.Name))
+	}
+	slices.SortFunc(cs, func(a, b candidate) int {
 		if a.unavailable != b.unavailable {
 			if a.unavailable {
 				return -1
@@ -254,16 +254,16 @@ func order(cs []*candidate, scatter []appsv1alpha1.UpdateScatterTerm) {
 		}
 		run := cs[start:end]
 		buckets := map[int][]*candidate{}
-		for _, c := range run {
-			b := scatterBucket(scatter, c.pod.Labels)
-			buckets[b] = append(buckets[b], c)
+		for i := range run {
+			b := scatterBucket(scatter, run[i].pod.Labels)
+			buckets[b] = append(buckets[b], &run[i])
 		}
 		for _, members := range buckets {
 			for i, c := range members {
 				c.scatterRank = (float64(i) + 0.5) / float64(len(members))
 			}
 		}
-		slices.SortStableFunc(run, func(a, b *candidate) int {
+		slices.SortStableFunc(run, func(a, b candidate) int {
 			return cmp.Or(cmp.Compare(a.scatterRank, b.scatterRank), byName(a, b))
 		})
 		start = end

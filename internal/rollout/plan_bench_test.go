@@ -1,0 +1,41 @@
+package rollout
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// BenchmarkCompute plans one step over 10,000 matched pods: half on target, a few updating or unready, the
+// rest candidates, with a percentage budget, a partition, priority weights and scatter.
+func BenchmarkCompute(b *testing.B) {
+	s := strategy(b, `{maxUnavailable: 10%, partition: 5%, minReadySeconds: 10, priorityStrategy: {weightPriority: [
+		{weight: 100, matchSelector: {matchLabels: {zone: a}}}, {weight: 50, matchSelector: {matchExpressions: [{key: tier, operator: In, values: [web]}]}}]},
+		scatterStrategy: [{key: app, value: checkout}]}`)
+	const n = 10_000
+	ps := make([]Pod, n)
+	for i := range ps {
+		opts := []podOption{withLabels("zone", []string{"a", "b", "c"}[i%3], "app", []string{"checkout", "catalog"}[i%2], "tier", "web")}
+		switch {
+		case i%2 == 0:
+			opts = append(opts, onTarget())
+		case i%97 == 0:
+			opts = append(opts, updating())
+		case i%89 == 0:
+			opts = append(opts, unready())
+		}
+		ps[i] = pod(fmt.Sprintf("pod-%05d", i), opts...)
+		ps[i].Namespace = fmt.Sprintf("ns-%02d", i%20)
+	}
+	p, err := Compute(s, ps, now)
+	if err != nil || len(p.Update) == 0 {
+		b.Fatalf("plan %+v, error %v", p, err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := Compute(s, ps, now.Add(time.Second)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
