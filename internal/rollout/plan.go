@@ -66,6 +66,9 @@ type Plan struct {
 	Stopped StopReason
 
 	Matched, OnTarget, Unavailable, Failed int
+	// OnTargetUnavailable are pods on target not yet available: being updated, or not ready (for
+	// minReadySeconds) since.
+	OnTargetUnavailable int
 	// Candidates are off-target, updatable, not held by updateStrategy.selector.
 	Candidates int
 	// HeldByPartition and HeldBySelector are updatable pods left behind on purpose.
@@ -80,9 +83,10 @@ type Plan struct {
 }
 
 // Done reports whether the rollout reached its target: every pod the strategy allows to be on target is on
-// target and available, and nothing failed. Pods held by a partition or a selector do not count against it.
+// target and available, and nothing failed. Pods held back by a partition or a selector, and pods that are
+// not upgradable, do not count against it, whatever their readiness.
 func (p *Plan) Done() bool {
-	return p.Candidates == 0 && p.Unavailable == 0 && p.Failed == 0
+	return p.Candidates == 0 && p.OnTargetUnavailable == 0 && p.Failed == 0
 }
 
 // Compute plans one step of a rollout of the target revision over the matched pods.
@@ -142,6 +146,9 @@ func Compute(s *appsv1alpha1.UpdateStrategy, pods []Pod, now time.Time) (Plan, e
 		switch {
 		case pod.OnTarget:
 			p.OnTarget++
+			if unavailable {
+				p.OnTargetUnavailable++
+			}
 		case !pod.Updatable:
 			p.NotUpgradable++
 		case !selected.Matches(labels.Set(pod.Labels)):

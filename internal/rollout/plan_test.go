@@ -265,6 +265,24 @@ func TestCompute(t *testing.T) {
 			},
 		},
 		{
+			name: "an unready pod held back does not keep a rollout from being done", strategy: `{partition: 1}`,
+			pods: []Pod{pod("t", onTarget()), pod("held", unready())}, want: "",
+			check: func(t *testing.T, p Plan) {
+				if !p.Done() || p.HeldByPartition != 1 {
+					t.Errorf("plan = %+v", p)
+				}
+			},
+		},
+		{
+			name: "an updated pod not yet available keeps a rollout from being done", strategy: `{}`,
+			pods: []Pod{pod("t", onTarget()), pod("u", updating())}, want: "",
+			check: func(t *testing.T, p Plan) {
+				if p.Done() || p.OnTargetUnavailable != 1 {
+					t.Errorf("plan = %+v", p)
+				}
+			},
+		},
+		{
 			name: "no pods", strategy: `{maxUnavailable: 10%}`, pods: nil, want: "",
 			check: func(t *testing.T, p Plan) {
 				if !p.Done() || p.MaxUnavailable != 1 {

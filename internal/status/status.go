@@ -1,0 +1,252 @@
+// Package status computes a SidecarSet's status from what the controller observed: the counts, the
+// per-revision histogram and the Ready, Reconciling, Stalled and Drifted conditions, in the form kstatus, kubectl
+// wait, Argo CD and Flux read. It has no client; the controller writes the result once, if it changed.
+package status
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/rollout"
+)
+
+// maxExamples is how many pods a condition message names.
+const maxExamples = 5
+
+// Pod is one matched pod as status sees it.
+type Pod struct {
+	rollout.Pod
+	// Revision is the revision of this SidecarSet the pod runs, from its state annotation; "" when Missing.
+	Revision string
+	// Missing: the pod has none of this SidecarSet's sidecars (created before it, or while injection was
+	// paused).
+	Missing bool
+	// Conflicted: some of its sidecars were not injected because of a name conflict.
+	Conflicted bool
+}
+
+// Stall is why progress needs a human, set by the controller: the pinned revision does not exist, the
+// progress deadline passed, or the failure policy rolled back. (A failure policy that pauses is derived
+// from the plan.)
+type Stall struct {
+	Reason, Message string
+}
+
+// Input is what one reconcile observed.
+type Input struct {
+	Generation     int64
+	LatestRevision string
+	// Revisions names the SidecarSet's revisions, newest first: the order of the histogram.
+	Revisions      []string
+	CollisionCount *int32
+	Pods           []Pod
+	// Plan is rollout.Compute over the same pods.
+	Plan  rollout.Plan
+	Stall *Stall
+}
+
+// Compute returns the new status. Conditions keep their lastTransitionTime from old unless their status
+// changes; Reconciling and Stalled are removed rather than set False; the order is always Ready,
+// Reconciling, Stalled, Drifted.
+func Compute(old *appsv1alpha1.SidecarSetStatus, in Input, now metav1.Time) appsv1alpha1.SidecarSetStatus {
+	c := count(in)
+	st := appsv1alpha1.SidecarSetStatus{
+		ObservedGeneration: in.Generation,
+		LatestRevision:     in.LatestRevision,
+		MatchedPods:        int32(len(in.Pods)),
+		UpdatedPods:        int32(c.updated),
+		ReadyPods:          int32(c.ready),
+		UpdatedReadyPods:   int32(c.updatedReady),
+		DriftedPods:        int32(len(c.drifted)),
+		OutdatedPods:       int32(c.outdated),
+		NotUpgradablePods:  int32(c.notUpgradable),
+		MissingPods:        int32(c.missing),
+		FailedPods:         int32(len(c.failed)),
+		Revisions:          histogram(in),
+		CollisionCount:     in.CollisionCount,
+		Conditions:         slices.Clone(old.Conditions),
+	}
+
+	stall := in.Stall
+	if stall == nil && in.Plan.Stopped == rollout.StopFailurePolicy {
+		stall = &Stall{Reason: appsv1alpha1.ReasonFailurePolicyPaused, Message: fmt.Sprintf(
+			"%d pods failed, maxFailedPods is %d: the rollout is paused until the spec changes; failed: %s",
+			len(c.failed), in.Plan.MaxFailed, examples(c.failed))}
+	}
+	set := func(condType string, s metav1.ConditionStatus, reason, message string) {
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: condType, Status: s, Reason: reason,
+			Message: message, ObservedGeneration: in.Generation, LastTransitionTime: now})
+	}
+	progress := fmt.Sprintf("%d of %d pods on revision %s", c.updated, len(in.Pods), in.LatestRevision)
+
+	switch {
+	case stall != nil:
+		set(appsv1alpha1.ConditionReady, metav1.ConditionFalse, stall.Reason, stall.Message)
+		set(appsv1alpha1.ConditionStalled, metav1.ConditionTrue, stall.Reason, stall.Message)
+		meta.RemoveStatusCondition(&st.Conditions, appsv1alpha1.ConditionReconciling)
+	case in.Plan.Done() || in.Plan.Stopped != "":
+		reason := appsv1alpha1.ReasonRolloutComplete
+		if in.Plan.Stopped != "" && in.Plan.Candidates > 0 {
+			reason = appsv1alpha1.ReasonPaused
+		}
+		set(appsv1alpha1.ConditionReady, metav1.ConditionTrue, reason, progress)
+		meta.RemoveStatusCondition(&st.Conditions, appsv1alpha1.ConditionReconciling)
+		meta.RemoveStatusCondition(&st.Conditions, appsv1alpha1.ConditionStalled)
+	default:
+		message := fmt.Sprintf("%s; %d left to update, %d unavailable (maxUnavailable %d)",
+			progress, in.Plan.Candidates, in.Plan.Unavailable, in.Plan.MaxUnavailable)
+		set(appsv1alpha1.ConditionReady, metav1.ConditionFalse, appsv1alpha1.ReasonRollingOut, message)
+		set(appsv1alpha1.ConditionReconciling, metav1.ConditionTrue, appsv1alpha1.ReasonRollingOut, message)
+		meta.RemoveStatusCondition(&st.Conditions, appsv1alpha1.ConditionStalled)
+	}
+
+	if reason, drifted := driftReason(in, stall, c); drifted {
+		set(appsv1alpha1.ConditionDrifted, metav1.ConditionTrue, reason, driftMessage(in, c))
+	} else {
+		set(appsv1alpha1.ConditionDrifted, metav1.ConditionFalse, appsv1alpha1.ReasonUpToDate, progress)
+	}
+	order := []string{appsv1alpha1.ConditionReady, appsv1alpha1.ConditionReconciling, appsv1alpha1.ConditionStalled, appsv1alpha1.ConditionDrifted}
+	slices.SortStableFunc(st.Conditions, func(a, b metav1.Condition) int {
+		return cmp.Compare(rank(order, a.Type), rank(order, b.Type))
+	})
+	return st
+}
+
+func rank(order []string, t string) int {
+	if i := slices.Index(order, t); i >= 0 {
+		return i
+	}
+	return len(order)
+}
+
+type counts struct {
+	updated, ready, updatedReady     int
+	outdated, notUpgradable, missing int
+	conflicted                       int
+	drifted, failed                  []string // "namespace/name", sorted
+}
+
+func count(in Input) counts {
+	var c counts
+	for i := range in.Pods {
+		p := &in.Pods[i]
+		name := p.Namespace + "/" + p.Name
+		updated := !p.Missing && !p.Conflicted && p.Revision == in.LatestRevision
+		switch {
+		case updated:
+			c.updated++
+		case p.Missing || p.Conflicted:
+			c.missing++
+		case p.Updatable:
+			c.outdated++
+		default:
+			c.notUpgradable++
+		}
+		if p.Conflicted {
+			c.conflicted++
+		}
+		if !updated {
+			c.drifted = append(c.drifted, name)
+		}
+		if p.Ready {
+			c.ready++
+			if updated {
+				c.updatedReady++
+			}
+		}
+		if p.Failed {
+			c.failed = append(c.failed, name)
+		}
+	}
+	slices.Sort(c.drifted)
+	slices.Sort(c.failed)
+	return c
+}
+
+// driftReason is the main cause of the drift, from the one a user can act on most directly: a rollback they
+// must resolve, name conflicts to fix, a pause to lift, a partition to lower, an update in progress, pods to
+// recreate, pods never injected.
+func driftReason(in Input, stall *Stall, c counts) (string, bool) {
+	if len(c.drifted) == 0 {
+		return "", false
+	}
+	held := in.Plan.HeldByPartition + in.Plan.HeldBySelector
+	switch {
+	case stall != nil && stall.Reason == appsv1alpha1.ReasonRolledBack:
+		return appsv1alpha1.ReasonRolledBack, true
+	case c.conflicted > 0:
+		return appsv1alpha1.ReasonConflict, true
+	case c.outdated > 0 && (in.Plan.Stopped == rollout.StopPaused || in.Plan.Stopped == rollout.StopNotUpdate):
+		return appsv1alpha1.ReasonPaused, true
+	case c.outdated > 0 && in.Plan.Candidates == 0 && held > 0:
+		return appsv1alpha1.ReasonPartitioned, true
+	case c.outdated > 0:
+		return appsv1alpha1.ReasonOutdated, true
+	case c.notUpgradable > 0:
+		return appsv1alpha1.ReasonNotUpgradable, true
+	default:
+		return appsv1alpha1.ReasonMissingSidecar, true
+	}
+}
+
+func driftMessage(in Input, c counts) string {
+	var parts []string
+	for _, part := range []struct {
+		n    int
+		what string
+	}{
+		{c.outdated, "outdated (updatable in place)"},
+		{c.notUpgradable, "not upgradable (need recreating)"},
+		{c.missing, "missing sidecars"},
+	} {
+		if part.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", part.n, part.what))
+		}
+	}
+	if c.conflicted > 0 {
+		parts = append(parts, fmt.Sprintf("%d with a name conflict", c.conflicted))
+	}
+	return fmt.Sprintf("%d of %d pods not on revision %s: %s; for example %s",
+		len(c.drifted), len(in.Pods), in.LatestRevision, strings.Join(parts, ", "), examples(c.drifted))
+}
+
+// examples names up to maxExamples of the sorted pods, saying how many more there are.
+func examples(sorted []string) string {
+	if len(sorted) <= maxExamples {
+		return strings.Join(sorted, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(sorted[:maxExamples], ", "), len(sorted)-maxExamples)
+}
+
+// histogram counts the pods per revision, in the order of in.Revisions (newest first), then any revision the
+// controller does not know of, by name.
+func histogram(in Input) []appsv1alpha1.RevisionPodCount {
+	pods := map[string]int32{}
+	for i := range in.Pods {
+		if r := in.Pods[i].Revision; r != "" {
+			pods[r]++
+		}
+	}
+	var out []appsv1alpha1.RevisionPodCount
+	for _, r := range in.Revisions {
+		if n, ok := pods[r]; ok {
+			out = append(out, appsv1alpha1.RevisionPodCount{Name: r, Pods: n})
+			delete(pods, r)
+		}
+	}
+	var unknown []string
+	for r := range pods {
+		unknown = append(unknown, r)
+	}
+	slices.Sort(unknown)
+	for _, r := range unknown {
+		out = append(out, appsv1alpha1.RevisionPodCount{Name: r, Pods: pods[r]})
+	}
+	return out
+}
