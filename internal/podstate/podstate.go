@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 )
@@ -26,6 +27,28 @@ type SidecarSetState struct {
 	// Conflicts names the sidecars of the revision that were not injected because their name collided with a
 	// container the pod already had, or with a sidecar of another SidecarSet.
 	Conflicts []string `json:"conflicts,omitempty"`
+
+	// Update records the in-place update in flight, written in the same patch as the new images; nil when
+	// the pod is not being updated.
+	Update *Update `json:"update,omitempty"`
+}
+
+// Update is an in-place update of a pod's sidecars, as recorded when it was written.
+type Update struct {
+	// From is the revision the pod ran before.
+	From string `json:"from"`
+	// StartedAt is when the update was written.
+	StartedAt metav1.Time `json:"startedAt"`
+	// Containers holds, per updated container, what its status said before the update: the update is done
+	// for that container once the kubelet reports it restarted on the new image.
+	Containers map[string]ContainerMark `json:"containers"`
+}
+
+// ContainerMark is what identifies one run of a container.
+type ContainerMark struct {
+	ContainerID  string `json:"containerID,omitempty"`
+	RestartCount int32  `json:"restartCount"`
+	ImageID      string `json:"imageID,omitempty"`
 }
 
 // Read decodes the pod's state annotation. A pod without the annotation has an empty state; an annotation that

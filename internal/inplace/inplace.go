@@ -1,0 +1,209 @@
+// Package inplace decides the in-place update of a pod's sidecars: whether a pod's revision can reach the
+// target by changing images alone, what the one patch to the pod changes, and, from the pod's container
+// statuses alone, when the update is done or has failed. It has no client.
+package inplace
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+
+	"github.com/sidecarset/sidecarset-operator/internal/podstate"
+	"github.com/sidecarset/sidecarset-operator/internal/revision"
+)
+
+// Images returns the image of each sidecar the target revision changes, when from and to differ only in
+// the images of sidecar containers and native sidecars; ok is false when they differ in anything else (a
+// command, a new sidecar, a volume, a classic init container's image): the kubelet can restart a container
+// with a new image, nothing more, so such a pod needs to be recreated. Equal revisions give an empty map.
+func Images(from, to revision.Injected) (images map[string]string, ok bool) {
+	if len(from.Containers) != len(to.Containers) || len(from.InitContainers) != len(to.InitContainers) ||
+		!equality.Semantic.DeepEqual(from.Volumes, to.Volumes) ||
+		!equality.Semantic.DeepEqual(from.ImagePullSecrets, to.ImagePullSecrets) ||
+		!equality.Semantic.DeepEqual(from.PatchPodMetadata, to.PatchPodMetadata) {
+		return nil, false
+	}
+	images = map[string]string{}
+	for i := range to.Containers {
+		a, b := from.Containers[i], to.Containers[i]
+		if a.Image != b.Image {
+			images[b.Name] = b.Image
+		}
+		a.Image = b.Image
+		if !equality.Semantic.DeepEqual(a, b) {
+			return nil, false
+		}
+	}
+	for i := range to.InitContainers {
+		a, b := from.InitContainers[i], to.InitContainers[i]
+		if a.Image != b.Image {
+			// A classic init container has run to completion: a new image would never run.
+			if !isNativeSidecar(&b.Container) {
+				return nil, false
+			}
+			images[b.Name] = b.Image
+		}
+		a.Image = b.Image
+		if !equality.Semantic.DeepEqual(a, b) {
+			return nil, false
+		}
+	}
+	return images, true
+}
+
+func isNativeSidecar(c *corev1.Container) bool {
+	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
+}
+
+// Change is the one write an in-place update makes to a pod: the new images by container name (in
+// spec.containers or spec.initContainers) and the pod's state for the SidecarSet, which records the update.
+type Change struct {
+	Images map[string]string
+	State  podstate.SidecarSetState
+}
+
+// Plan returns the change that moves a pod from its current state to the target revision with the given
+// images, recording what each changed container's status says now so completion can be recognized. A
+// container whose spec already has the image is left out. ok is false when a sidecar to change is not in the
+// pod (it was skipped for a conflict, or removed): such a pod is not updatable.
+func Plan(pod *corev1.Pod, current podstate.SidecarSetState, target string, images map[string]string, now time.Time) (Change, bool) {
+	change := Change{Images: map[string]string{}}
+	update := &podstate.Update{From: current.Revision, Containers: map[string]podstate.ContainerMark{}}
+	update.StartedAt.Time = now
+	newImages := map[string]string{}
+	for name, img := range current.Images {
+		newImages[name] = img
+	}
+	for _, name := range sortedKeys(images) {
+		c := specContainer(pod, name)
+		if c == nil {
+			return Change{}, false
+		}
+		newImages[name] = images[name]
+		if c.Image == images[name] {
+			continue
+		}
+		change.Images[name] = images[name]
+		update.Containers[name] = mark(statusOf(pod, name))
+	}
+	change.State = podstate.SidecarSetState{Revision: target, Images: newImages, Conflicts: current.Conflicts}
+	if len(change.Images) > 0 {
+		change.State.Update = update
+	}
+	return change, true
+}
+
+// Phase is where an in-place update stands.
+type Phase string
+
+const (
+	// Updating: the kubelet has not yet restarted every changed container on its new image, or one is not
+	// ready yet.
+	Updating Phase = "Updating"
+	// Done: every changed container restarted on its new image and is ready.
+	Done Phase = "Done"
+	// Failed: a changed container cannot pull its image or crash-loops, or is not ready within the deadline.
+	Failed Phase = "Failed"
+)
+
+// failingReasons are the waiting reasons of a container that will not come up without a human.
+var failingReasons = []string{"ErrImagePull", "ImagePullBackOff", "CrashLoopBackOff", "InvalidImageName", "CreateContainerConfigError"}
+
+// Progress says where the pod's recorded update stands, from its container statuses alone, with the reason.
+// A container is done when its status reports the new spec image (or a new imageID), it was restarted (a new
+// containerID or a higher restartCount than recorded), and it is ready; the image digest need not change, so
+// a tag moved to the same digest still finishes. It is failed when it waits for a failing reason, or is not
+// done within deadline of the update being written.
+func Progress(pod *corev1.Pod, update *podstate.Update, deadline time.Duration, now time.Time) (Phase, string) {
+	if update == nil {
+		return Done, "no update in flight"
+	}
+	for _, name := range sortedKeys(update.Containers) {
+		spec := specContainer(pod, name)
+		st := statusOf(pod, name)
+		if spec == nil {
+			return Failed, fmt.Sprintf("container %s is gone from the pod", name)
+		}
+		if st != nil && st.State.Waiting != nil && slices.Contains(failingReasons, st.State.Waiting.Reason) {
+			return Failed, fmt.Sprintf("container %s is in %s: %s", name, st.State.Waiting.Reason, st.State.Waiting.Message)
+		}
+		if done, why := containerDone(spec, st, update.Containers[name]); !done {
+			if now.Sub(update.StartedAt.Time) > deadline {
+				return Failed, fmt.Sprintf("container %s is not ready %s after its update: %s", name, deadline, why)
+			}
+			return Updating, fmt.Sprintf("container %s: %s", name, why)
+		}
+	}
+	return Done, "every updated container restarted on its new image and is ready"
+}
+
+func containerDone(spec *corev1.Container, st *corev1.ContainerStatus, before podstate.ContainerMark) (bool, string) {
+	switch {
+	case st == nil:
+		return false, "no status yet"
+	case !sameImage(st.Image, spec.Image) && (st.ImageID == "" || st.ImageID == before.ImageID):
+		return false, fmt.Sprintf("still runs %s", st.Image)
+	case st.ContainerID == before.ContainerID && st.RestartCount <= before.RestartCount:
+		return false, "not restarted yet"
+	case !st.Ready:
+		return false, "restarted, not ready yet"
+	}
+	return true, ""
+}
+
+// sameImage compares image references the way a container runtime reports them: "nginx:1",
+// "library/nginx:1" and "docker.io/library/nginx:1" are the same image.
+func sameImage(a, b string) bool {
+	return normalizeImage(a) == normalizeImage(b)
+}
+
+func normalizeImage(ref string) string {
+	ref = strings.TrimPrefix(ref, "docker.io/")
+	ref = strings.TrimPrefix(ref, "index.docker.io/")
+	if !strings.Contains(ref, "/") {
+		ref = "library/" + ref
+	}
+	return ref
+}
+
+func mark(st *corev1.ContainerStatus) podstate.ContainerMark {
+	if st == nil {
+		return podstate.ContainerMark{}
+	}
+	return podstate.ContainerMark{ContainerID: st.ContainerID, RestartCount: st.RestartCount, ImageID: st.ImageID}
+}
+
+func specContainer(pod *corev1.Pod, name string) *corev1.Container {
+	for _, list := range [][]corev1.Container{pod.Spec.Containers, pod.Spec.InitContainers} {
+		for i := range list {
+			if list[i].Name == name {
+				return &list[i]
+			}
+		}
+	}
+	return nil
+}
+
+func statusOf(pod *corev1.Pod, name string) *corev1.ContainerStatus {
+	for _, list := range [][]corev1.ContainerStatus{pod.Status.ContainerStatuses, pod.Status.InitContainerStatuses} {
+		for i := range list {
+			if list[i].Name == name {
+				return &list[i]
+			}
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

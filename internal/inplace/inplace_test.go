@@ -1,0 +1,205 @@
+package inplace
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/podstate"
+	"github.com/sidecarset/sidecarset-operator/internal/revision"
+)
+
+var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+func injected(t *testing.T, spec string) revision.Injected {
+	t.Helper()
+	s := &appsv1alpha1.SidecarSetSpec{}
+	if err := yaml.UnmarshalStrict([]byte(spec), s); err != nil {
+		t.Fatal(err)
+	}
+	return revision.InjectedOf(s)
+}
+
+const from = `
+containers: [{name: shipper, image: shipper:1, args: [--fast]}, {name: agent, image: agent:1}]
+initContainers: [{name: proxy, image: proxy:1, restartPolicy: Always}, {name: setup, image: setup:1}]
+volumes: [{name: cfg, configMap: {name: cfg}}]
+`
+
+func TestImages(t *testing.T) {
+	tests := []struct {
+		name string
+		to   string
+		want string // "name=image,..." sorted, or "not updatable"
+	}{
+		{"the same revision", from, ""},
+		{"a sidecar image", strings.Replace(from, "shipper:1", "shipper:2", 1), "shipper=shipper:2"},
+		{"two images", strings.NewReplacer("shipper:1", "shipper:2", "agent:1", "agent:3").Replace(from), "agent=agent:3,shipper=shipper:2"},
+		{"a native sidecar image", strings.Replace(from, "proxy:1", "proxy:2", 1), "proxy=proxy:2"},
+		{"a classic init container image", strings.Replace(from, "setup:1", "setup:2", 1), "not updatable"},
+		{"an image and an argument", strings.NewReplacer("shipper:1", "shipper:2", "--fast", "--slow").Replace(from), "not updatable"},
+		{"a new sidecar", strings.Replace(from, "{name: agent, image: agent:1}]", "{name: agent, image: agent:1}, {name: extra, image: extra:1}]", 1), "not updatable"},
+		{"a volume", strings.Replace(from, "name: cfg}", "name: other}", 1), "not updatable"},
+		{"a pull secret", from + "imagePullSecrets: [{name: reg}]\n", "not updatable"},
+		{"a metadata patch", from + "patchPodMetadata: [{labels: {a: b}}]\n", "not updatable"},
+		{"a removed sidecar", strings.Replace(from, ", {name: agent, image: agent:1}", "", 1), "not updatable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			images, ok := Images(injected(t, from), injected(t, tt.to))
+			got := "not updatable"
+			if ok {
+				var parts []string
+				for _, k := range sortedKeys(images) {
+					parts = append(parts, k+"="+images[k])
+				}
+				got = strings.Join(parts, ",")
+			}
+			if got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func runningPod(t *testing.T) *corev1.Pod {
+	t.Helper()
+	p := &corev1.Pod{}
+	if err := yaml.UnmarshalStrict([]byte(`
+spec:
+  initContainers: [{name: proxy, image: proxy:1, restartPolicy: Always}]
+  containers: [{name: shipper, image: shipper:1}, {name: app, image: web:1}]
+status:
+  initContainerStatuses:
+  - {name: proxy, image: proxy:1, imageID: "sha256:p1", containerID: "c://p-1", restartCount: 0, ready: true, state: {running: {}}}
+  containerStatuses:
+  - {name: shipper, image: shipper:1, imageID: "sha256:s1", containerID: "c://s-1", restartCount: 2, ready: true, state: {running: {}}}
+  - {name: app, image: web:1, imageID: "sha256:w1", containerID: "c://a-1", restartCount: 0, ready: true, state: {running: {}}}
+`), p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestPlan(t *testing.T) {
+	p := runningPod(t)
+	current := podstate.SidecarSetState{Revision: "logs-r1", Images: map[string]string{"shipper": "shipper:1", "proxy": "proxy:1"}}
+	change, ok := Plan(p, current, "logs-r2", map[string]string{"shipper": "shipper:2", "proxy": "proxy:2"}, now)
+	if !ok {
+		t.Fatal("not updatable")
+	}
+	if len(change.Images) != 2 || change.Images["shipper"] != "shipper:2" || change.Images["proxy"] != "proxy:2" {
+		t.Errorf("images %v", change.Images)
+	}
+	st := change.State
+	if st.Revision != "logs-r2" || st.Images["shipper"] != "shipper:2" || st.Update == nil || st.Update.From != "logs-r1" || !st.Update.StartedAt.Time.Equal(now) {
+		t.Fatalf("state %+v", st)
+	}
+	if m := st.Update.Containers["shipper"]; m != (podstate.ContainerMark{ContainerID: "c://s-1", RestartCount: 2, ImageID: "sha256:s1"}) {
+		t.Errorf("shipper mark %+v", m)
+	}
+	if _, ok := st.Update.Containers["app"]; ok {
+		t.Error("the app container must not be part of the update")
+	}
+	if current.Images["shipper"] != "shipper:1" {
+		t.Error("Plan modified the current state")
+	}
+
+	// A container whose spec already has the image (a write that landed, then a retry) is not changed again.
+	change, ok = Plan(p, current, "logs-r2", map[string]string{"shipper": "shipper:1"}, now)
+	if !ok || len(change.Images) != 0 || change.State.Update != nil || change.State.Revision != "logs-r2" {
+		t.Errorf("change %+v", change)
+	}
+
+	// A sidecar the pod lacks (skipped for a conflict) makes the pod not updatable.
+	if _, ok := Plan(p, current, "logs-r2", map[string]string{"gone": "gone:2"}, now); ok {
+		t.Error("a missing sidecar must make the pod not updatable")
+	}
+}
+
+// updated returns the running pod after Plan wrote shipper:2, and the recorded update.
+func updated(t *testing.T) (*corev1.Pod, *podstate.Update) {
+	p := runningPod(t)
+	change, _ := Plan(p, podstate.SidecarSetState{Revision: "r1"}, "r2", map[string]string{"shipper": "shipper:2"}, now)
+	p.Spec.Containers[0].Image = "shipper:2"
+	return p, change.State.Update
+}
+
+func TestProgress(t *testing.T) {
+	type statusEdit func(s *corev1.ContainerStatus)
+	restarted := func(s *corev1.ContainerStatus) {
+		s.Image, s.ImageID, s.ContainerID, s.RestartCount, s.Ready = "shipper:2", "sha256:s2", "c://s-2", 3, true
+	}
+	tests := []struct {
+		name  string
+		edit  statusEdit
+		after time.Duration
+		want  Phase
+		why   string
+	}{
+		{"the kubelet has not acted yet", func(*corev1.ContainerStatus) {}, time.Second, Updating, "still runs shipper:1"},
+		{"restarted on the new image and ready", restarted, time.Second, Done, ""},
+		{"restarted, not ready yet", func(s *corev1.ContainerStatus) { restarted(s); s.Ready = false }, time.Second, Updating, "restarted, not ready yet"},
+		{"new image reported but not restarted", func(s *corev1.ContainerStatus) { s.Image = "shipper:2" }, time.Second, Updating, "not restarted yet"},
+		{"restarted with only the restart count changed", func(s *corev1.ContainerStatus) {
+			s.Image, s.RestartCount = "shipper:2", 3
+		}, time.Second, Done, ""},
+		{"a tag moved to the same digest still finishes", func(s *corev1.ContainerStatus) {
+			s.Image, s.ContainerID, s.Ready = "shipper:2", "c://s-2", true
+		}, time.Second, Done, ""},
+		{"the runtime reports the image normalized", func(s *corev1.ContainerStatus) {
+			restarted(s)
+			s.Image = "docker.io/library/shipper:2"
+		}, time.Second, Done, ""},
+		{"a new imageID under another name counts as the new image", func(s *corev1.ContainerStatus) {
+			restarted(s)
+			s.Image = "registry.example.com/mirror/shipper@sha256:s2"
+		}, time.Second, Done, ""},
+		{"image pull back-off fails at once", func(s *corev1.ContainerStatus) {
+			s.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: "not found"}}
+		}, time.Second, Failed, "container shipper is in ImagePullBackOff: not found"},
+		{"a crash loop fails at once", func(s *corev1.ContainerStatus) {
+			restarted(s)
+			s.Ready = false
+			s.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}
+		}, time.Second, Failed, "container shipper is in CrashLoopBackOff"},
+		{"not ready past the deadline fails", func(s *corev1.ContainerStatus) { restarted(s); s.Ready = false }, 11 * time.Minute, Failed,
+			"container shipper is not ready 10m0s after its update: restarted, not ready yet"},
+		{"a missing status waits", nil, time.Second, Updating, "container shipper: no status yet"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, update := updated(t)
+			if tt.edit == nil {
+				p.Status.ContainerStatuses = p.Status.ContainerStatuses[1:]
+			} else {
+				tt.edit(&p.Status.ContainerStatuses[0])
+			}
+			phase, why := Progress(p, update, 10*time.Minute, now.Add(tt.after))
+			if phase != tt.want || (tt.why != "" && !strings.Contains(why, tt.why)) {
+				t.Errorf("Progress = %s (%s), want %s (%s)", phase, why, tt.want, tt.why)
+			}
+		})
+	}
+}
+
+func TestProgressOfANativeSidecarAndWithoutUpdate(t *testing.T) {
+	p := runningPod(t)
+	change, _ := Plan(p, podstate.SidecarSetState{Revision: "r1"}, "r2", map[string]string{"proxy": "proxy:2"}, now)
+	p.Spec.InitContainers[0].Image = "proxy:2"
+	if phase, _ := Progress(p, change.State.Update, time.Minute, now); phase != Updating {
+		t.Errorf("before the restart: %s", phase)
+	}
+	s := &p.Status.InitContainerStatuses[0]
+	s.Image, s.ContainerID, s.RestartCount = "proxy:2", "c://p-2", 1
+	if phase, why := Progress(p, change.State.Update, time.Minute, now); phase != Done {
+		t.Errorf("after the restart: %s (%s)", phase, why)
+	}
+	if phase, _ := Progress(p, nil, time.Minute, now); phase != Done {
+		t.Errorf("no update: %s", phase)
+	}
+}
