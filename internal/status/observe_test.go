@@ -1,0 +1,119 @@
+package status
+
+import (
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/podstate"
+	"github.com/sidecarset/sidecarset-operator/internal/revision"
+)
+
+func observedPod(t *testing.T, state string) (*corev1.Pod, podstate.State) {
+	t.Helper()
+	p := &corev1.Pod{}
+	if err := yaml.UnmarshalStrict([]byte(`
+metadata: {namespace: ns, name: web-1, labels: {app: web}}
+spec:
+  containers: [{name: shipper, image: shipper:1}, {name: app, image: web:1}]
+status:
+  conditions: [{type: Ready, status: "True", lastTransitionTime: "2026-11-25T11:00:00Z"}]
+  containerStatuses:
+  - {name: shipper, image: shipper:1, imageID: "sha256:s1", containerID: "c://s-1", ready: true, state: {running: {}}}
+  - {name: app, image: web:1, containerID: "c://a-1", ready: true, state: {running: {}}}
+`), p); err != nil {
+		t.Fatal(err)
+	}
+	if state != "" {
+		p.Annotations = map[string]string{"sidecarset.io/state": state}
+	}
+	s, err := podstate.Read(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, s
+}
+
+func strategyFreeSpec(t *testing.T, spec string) *appsv1alpha1.SidecarSetSpec {
+	t.Helper()
+	s := &appsv1alpha1.SidecarSetSpec{}
+	if err := yaml.UnmarshalStrict([]byte(spec), s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func contentsOf(t *testing.T) func(string) (revision.Injected, bool) {
+	injected := func(spec string) revision.Injected {
+		s := strategyFreeSpec(t, spec)
+		return revision.InjectedOf(s)
+	}
+	revs := map[string]revision.Injected{
+		"logs-r1": injected(`{containers: [{name: shipper, image: shipper:1}]}`),
+		"logs-r2": injected(`{containers: [{name: shipper, image: shipper:2}]}`),
+		"logs-r3": injected(`{containers: [{name: shipper, image: shipper:2, args: [--new]}]}`),
+	}
+	return func(name string) (revision.Injected, bool) {
+		in, ok := revs[name]
+		return in, ok
+	}
+}
+
+func TestObserve(t *testing.T) {
+	tests := []struct {
+		name   string
+		state  string
+		target string
+		check  func(t *testing.T, o Observed)
+	}{
+		{"never injected", "", "logs-r2", func(t *testing.T, o Observed) {
+			if !o.Missing || o.Updatable || o.OnTarget || !o.Ready {
+				t.Errorf("%+v", o)
+			}
+		}},
+		{"behind by an image", `{"logs":{"revision":"logs-r1","images":{"shipper":"shipper:1"}}}`, "logs-r2", func(t *testing.T, o Observed) {
+			if !o.Updatable || o.OnTarget || o.Images["shipper"] != "shipper:2" || o.Revision != "logs-r1" {
+				t.Errorf("%+v", o)
+			}
+			if !o.ReadySince.Equal(time.Date(2026, 11, 25, 11, 0, 0, 0, time.UTC)) {
+				t.Errorf("ready since %v", o.ReadySince)
+			}
+		}},
+		{"behind by more than images", `{"logs":{"revision":"logs-r1","images":{"shipper":"shipper:1"}}}`, "logs-r3", func(t *testing.T, o Observed) {
+			if o.Updatable || o.Missing {
+				t.Errorf("%+v", o)
+			}
+		}},
+		{"on a revision no longer stored", `{"logs":{"revision":"logs-r0","images":{"shipper":"shipper:0"}}}`, "logs-r2", func(t *testing.T, o Observed) {
+			if o.Updatable || o.OnTarget {
+				t.Errorf("%+v", o)
+			}
+		}},
+		{"a conflicted pod is not updated in place", `{"logs":{"revision":"logs-r1","conflicts":["shipper"]}}`, "logs-r2", func(t *testing.T, o Observed) {
+			if !o.Conflicted || o.Updatable {
+				t.Errorf("%+v", o)
+			}
+		}},
+		{"on target with an update in flight", `{"logs":{"revision":"logs-r2","images":{"shipper":"shipper:2"},
+			"update":{"from":"logs-r1","startedAt":"2026-11-25T11:59:00Z","containers":{"shipper":{"containerID":"c://s-1","restartCount":0,"imageID":"sha256:s1"}}}}}`,
+			"logs-r2", func(t *testing.T, o Observed) {
+				if !o.OnTarget || !o.Updating || o.Failed || o.Progress == "" {
+					t.Errorf("%+v", o)
+				}
+			}},
+		{"on target, settled", `{"logs":{"revision":"logs-r2","images":{"shipper":"shipper:2"}}}`, "logs-r2", func(t *testing.T, o Observed) {
+			if !o.OnTarget || o.Updating || o.Failed {
+				t.Errorf("%+v", o)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, state := observedPod(t, tt.state)
+			tt.check(t, Observe(p, state, "logs", tt.target, contentsOf(t), 10*time.Minute, now))
+		})
+	}
+}
