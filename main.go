@@ -243,6 +243,8 @@ func run(ctx context.Context, restConfig *rest.Config, o *options) error {
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			// The operator reads Secrets only in its own namespace (its certificate).
 			&corev1.Secret{}: {Namespaces: map[string]cache.Config{o.namespace: {}}},
+			// And only a few fields of each pod.
+			&corev1.Pod{}: {Transform: controllers.TrimPod},
 		}},
 	})
 	if err != nil {
@@ -250,6 +252,13 @@ func run(ctx context.Context, restConfig *rest.Config, o *options) error {
 	}
 	if err := setupWebhook(mgr, o, tlsOpts); err != nil {
 		return fmt.Errorf("setting up the injection webhook: %w", err)
+	}
+	if err := (&controllers.SidecarSetReconciler{
+		Client:    mgr.GetClient(),
+		Namespace: o.namespace,
+		Recorder:  mgr.GetEventRecorderFor("sidecarset-operator"),
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the SidecarSet reconciler: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding the health check: %w", err)

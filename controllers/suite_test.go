@@ -12,10 +12,13 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -45,6 +48,7 @@ var (
 	cancel    context.CancelFunc
 
 	injector *PodInjector
+	sim      *kubelet
 
 	webhookMu   sync.Mutex
 	stopWebhook func()
@@ -74,8 +78,15 @@ var _ = BeforeSuite(func() {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache:   cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: TrimPod}}},
 	})
 	Expect(err).NotTo(HaveOccurred())
+	Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}})).To(Succeed())
+	Expect((&SidecarSetReconciler{
+		Client: mgr.GetClient(), Namespace: operatorNamespace, Recorder: mgr.GetEventRecorderFor("sidecarset-operator"),
+	}).SetupWithManager(mgr)).To(Succeed())
+	sim = &kubelet{client: k8sClient, restartDelay: 300 * time.Millisecond}
+	go sim.run(ctx)
 
 	wio := &testEnv.WebhookInstallOptions
 	url := "https://" + net.JoinHostPort(wio.LocalServingHost, strconv.Itoa(wio.LocalServingPort)) + webhookconfig.InjectPath

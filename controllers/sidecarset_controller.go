@@ -1,0 +1,394 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/inject"
+	"github.com/sidecarset/sidecarset-operator/internal/inplace"
+	"github.com/sidecarset/sidecarset-operator/internal/podstate"
+	"github.com/sidecarset/sidecarset-operator/internal/revision"
+	"github.com/sidecarset/sidecarset-operator/internal/rollout"
+	"github.com/sidecarset/sidecarset-operator/internal/status"
+)
+
+// +kubebuilder:rbac:groups=apps.sidecarset.io,resources=sidecarsets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps.sidecarset.io,resources=sidecarsets/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=apps,namespace=sidecarset-system,resources=controllerrevisions,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+
+// SidecarSetReconciler rolls a SidecarSet's sidecars out to its matched pods in place and reports the drift.
+// It only does I/O: reading the SidecarSet, its revisions and pods, writing revisions, one patch per updated
+// pod, and the status; every decision is made by the pure packages under internal/.
+type SidecarSetReconciler struct {
+	Client client.Client
+	// Namespace is the operator's: it holds the revisions and is never injected.
+	Namespace string
+	Recorder  record.EventRecorder
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Reconcile runs one step of the rollout and writes the status once, if it changed.
+func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	log := ctrl.LoggerFrom(ctx)
+	set := &appsv1alpha1.SidecarSet{}
+	if err := r.Client.Get(ctx, req.NamespacedName, set); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	if set.DeletionTimestamp != nil {
+		return reconcile.Result{}, nil
+	}
+	now := time.Now()
+	if r.Now != nil {
+		now = r.Now()
+	}
+
+	pods, err := r.matchedPods(ctx, set)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	states := make([]podstate.State, len(pods))
+	inUse := map[string]bool{}
+	for i := range pods {
+		// An unreadable state is treated as none: the pod then counts as missing its sidecars.
+		states[i], _ = podstate.Read(&pods[i])
+		if st, ok := states[i][set.Name]; ok {
+			inUse[st.Revision] = true
+		}
+	}
+
+	stored, err := r.revisions(ctx, set)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	latest := revision.For(set)
+	current := revision.InjectedOf(&set.Spec)
+	pinned := ptrValue(set.Spec.InjectionStrategy.RevisionName)
+	limit := 10
+	if set.Spec.RevisionHistoryLimit != nil {
+		limit = int(*set.Spec.RevisionHistoryLimit)
+	}
+	history := revision.Plan(latest, current, stored, inUse, pinned, limit)
+	if history.Collision {
+		next := ptrValue(set.Status.CollisionCount) + 1
+		log.Info("Revision hash collision; salting the next hash", "revision", latest, "collisionCount", next)
+		set.Status.CollisionCount = &next
+		return reconcile.Result{}, r.Client.Status().Update(ctx, set)
+	}
+	if err := r.applyHistory(ctx, set, history); err != nil {
+		return reconcile.Result{}, err
+	}
+
+	contents := map[string]revision.Injected{latest: current}
+	var order []string // newest first
+	slices.SortFunc(stored, func(a, b revision.Stored) int { return int(b.Number - a.Number) })
+	order = append(order, latest)
+	for _, s := range stored {
+		contents[s.Name] = s.Injected
+		if s.Name != latest && !slices.Contains(history.Delete, s.Name) {
+			order = append(order, s.Name)
+		}
+	}
+	var stall *status.Stall
+	if pinned != "" {
+		if _, ok := contents[pinned]; !ok {
+			stall = &status.Stall{Reason: appsv1alpha1.ReasonRevisionNotFound, Message: fmt.Sprintf(
+				"injectionStrategy.revisionName %q names no revision of this SidecarSet; known: %s", pinned, strings.Join(order, ", "))}
+		}
+	}
+
+	deadline := 600 * time.Second
+	if d := set.Spec.UpdateStrategy.ProgressDeadlineSeconds; d != nil {
+		deadline = time.Duration(*d) * time.Second
+	}
+	lookup := func(name string) (revision.Injected, bool) { in, ok := contents[name]; return in, ok }
+	observed := make([]status.Observed, len(pods))
+	views := make([]rollout.Pod, len(pods))
+	statusPods := make([]status.Pod, len(pods))
+	for i := range pods {
+		observed[i] = status.Observe(&pods[i], states[i], set.Name, latest, lookup, deadline, now)
+		views[i], statusPods[i] = observed[i].Pod.Pod, observed[i].Pod
+	}
+	plan, err := rollout.Compute(&set.Spec.UpdateStrategy, views, now)
+	if err != nil {
+		// The API validates the strategy; an object that bypassed validation can never roll out.
+		return reconcile.Result{}, reconcile.TerminalError(fmt.Errorf("planning the rollout of %s: %w", klog.KObj(set), err))
+	}
+	if plan.Stopped == "" && stall == nil && len(plan.Update) > 0 {
+		log.Info("Updating sidecars in place", "revision", latest, "pods", len(plan.Update), "budget", plan.BudgetReason)
+		r.update(ctx, set, latest, plan.Update, pods, observed, now)
+	}
+
+	newStatus := status.Compute(&set.Status, status.Input{
+		Generation: set.Generation, LatestRevision: latest, Revisions: order, CollisionCount: set.Status.CollisionCount,
+		Pods: statusPods, Plan: plan, Stall: stall,
+	}, metav1.NewTime(now))
+	if !equality.Semantic.DeepEqual(newStatus, set.Status) {
+		set.Status = newStatus
+		if err := r.Client.Status().Update(ctx, set); err != nil {
+			return reconcile.Result{}, fmt.Errorf("writing the status of %s: %w", klog.KObj(set), err)
+		}
+	}
+	if !plan.Done() && plan.Stopped == "" {
+		// Pod events drive the rollout; the requeue covers what no event announces: minReadySeconds
+		// elapsing and progress deadlines passing.
+		return reconcile.Result{RequeueAfter: 5 * time.Second}, nil
+	}
+	return reconcile.Result{}, nil
+}
+
+// matchedPods lists the pods the SidecarSet selects, from the cache, leaving out the namespaces and pods
+// never injected.
+func (r *SidecarSetReconciler) matchedPods(ctx context.Context, set *appsv1alpha1.SidecarSet) ([]corev1.Pod, error) {
+	matcher, err := inject.NewMatcher(&set.Spec)
+	if err != nil {
+		return nil, nil // no pod is selected by a selector that cannot be parsed
+	}
+	sel, err := metav1.LabelSelectorAsSelector(set.Spec.Selector)
+	if err != nil {
+		return nil, nil
+	}
+	var list corev1.PodList
+	if err := r.Client.List(ctx, &list, client.MatchingLabelsSelector{Selector: sel}); err != nil {
+		return nil, fmt.Errorf("listing pods: %w", err)
+	}
+	var nsLabels map[string]map[string]string
+	if matcher.NeedsNamespaceLabels() {
+		var nss metav1.PartialObjectMetadataList
+		nss.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
+		if err := r.Client.List(ctx, &nss); err != nil {
+			return nil, fmt.Errorf("listing namespaces: %w", err)
+		}
+		nsLabels = map[string]map[string]string{}
+		for _, ns := range nss.Items {
+			nsLabels[ns.Name] = ns.Labels
+		}
+	}
+	var out []corev1.Pod
+	for _, p := range list.Items {
+		if p.DeletionTimestamp != nil || inject.Excluded(p.Namespace, p.Labels, r.Namespace) != "" {
+			continue
+		}
+		if matcher.NeedsNamespaceLabels() && !matcher.MatchesNamespace(nsLabels[p.Namespace]) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// revisions reads the SidecarSet's stored revisions.
+func (r *SidecarSetReconciler) revisions(ctx context.Context, set *appsv1alpha1.SidecarSet) ([]revision.Stored, error) {
+	var list appsv1.ControllerRevisionList
+	if err := r.Client.List(ctx, &list, client.InNamespace(r.Namespace),
+		client.MatchingLabels{appsv1alpha1.SidecarSetNameLabel: set.Name}); err != nil {
+		return nil, fmt.Errorf("listing the revisions of %s: %w", klog.KObj(set), err)
+	}
+	var out []revision.Stored
+	for _, cr := range list.Items {
+		if !metav1.IsControlledBy(&cr, set) {
+			continue // a revision of an earlier SidecarSet of the same name, left to garbage collection
+		}
+		var in revision.Injected
+		if err := json.Unmarshal(cr.Data.Raw, &in); err != nil {
+			ctrl.LoggerFrom(ctx).Info("Ignoring an unreadable revision", "revision", cr.Name, "error", err.Error())
+			continue
+		}
+		out = append(out, revision.Stored{Name: cr.Name, Number: cr.Revision, Injected: in})
+	}
+	return out, nil
+}
+
+// applyHistory creates, renumbers and deletes revisions as planned.
+func (r *SidecarSetReconciler) applyHistory(ctx context.Context, set *appsv1alpha1.SidecarSet, h revision.History) error {
+	if h.Create != nil {
+		data, err := json.Marshal(h.Create.Injected)
+		if err != nil {
+			return err
+		}
+		cr := &appsv1.ControllerRevision{
+			ObjectMeta: metav1.ObjectMeta{Namespace: r.Namespace, Name: h.Create.Name, Labels: map[string]string{
+				appsv1alpha1.SidecarSetNameLabel: set.Name,
+				appsv1alpha1.RevisionHashLabel:   strings.TrimPrefix(h.Create.Name, set.Name+"-"),
+			}},
+			Data:     runtime.RawExtension{Raw: data},
+			Revision: h.Create.Number,
+		}
+		if err := controllerutil.SetControllerReference(set, cr, r.Client.Scheme()); err != nil {
+			return err
+		}
+		if err := r.Client.Create(ctx, cr); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating revision %s: %w", h.Create.Name, err)
+		}
+	}
+	if h.Renumber != nil {
+		patch := []byte(fmt.Sprintf(`{"revision":%d}`, h.Renumber.Number))
+		cr := &appsv1.ControllerRevision{ObjectMeta: metav1.ObjectMeta{Namespace: r.Namespace, Name: h.Renumber.Name}}
+		if err := r.Client.Patch(ctx, cr, client.RawPatch(types.MergePatchType, patch)); err != nil {
+			return fmt.Errorf("renumbering revision %s: %w", h.Renumber.Name, err)
+		}
+	}
+	for _, name := range h.Delete {
+		cr := &appsv1.ControllerRevision{ObjectMeta: metav1.ObjectMeta{Namespace: r.Namespace, Name: name}}
+		if err := r.Client.Delete(ctx, cr); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("deleting revision %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// update writes the in-place update of each chosen pod: one strategic merge patch per pod with the new images
+// and the state annotation, all at once (the planner already bounded them by maxUnavailable). A failed
+// write is logged; the next reconcile sees the pod still off target and plans it again.
+func (r *SidecarSetReconciler) update(ctx context.Context, set *appsv1alpha1.SidecarSet, target string, decisions []rollout.Decision,
+	pods []corev1.Pod, observed []status.Observed, now time.Time) {
+	index := map[types.NamespacedName]int{}
+	for i := range pods {
+		index[types.NamespacedName{Namespace: pods[i].Namespace, Name: pods[i].Name}] = i
+	}
+	var wg sync.WaitGroup
+	for _, d := range decisions {
+		i, ok := index[types.NamespacedName{Namespace: d.Namespace, Name: d.Name}]
+		if !ok {
+			continue
+		}
+		wg.Add(1)
+		go func(pod *corev1.Pod, o status.Observed, reason string) {
+			defer wg.Done()
+			if err := r.updatePod(ctx, set, target, pod, o, now, reason); err != nil {
+				ctrl.LoggerFrom(ctx).Error(err, "Updating sidecars in place failed", "pod", klog.KObj(pod))
+			}
+		}(&pods[i], observed[i], d.Reason)
+	}
+	wg.Wait()
+}
+
+func (r *SidecarSetReconciler) updatePod(ctx context.Context, set *appsv1alpha1.SidecarSet, target string, pod *corev1.Pod,
+	o status.Observed, now time.Time, reason string) error {
+	change, ok := inplace.Plan(pod, o.State, target, o.Images, now)
+	if !ok {
+		return nil
+	}
+	state, err := podstate.Read(pod)
+	if err != nil {
+		return err
+	}
+	state[set.Name] = change.State
+	type named struct {
+		Name  string `json:"name"`
+		Image string `json:"image"`
+	}
+	var containers, initContainers []named
+	for _, name := range sortedNames(change.Images) {
+		if slices.ContainsFunc(pod.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == name }) {
+			initContainers = append(initContainers, named{name, change.Images[name]})
+		} else {
+			containers = append(containers, named{name, change.Images[name]})
+		}
+	}
+	patch := map[string]any{
+		"metadata": map[string]any{
+			"annotations": map[string]string{appsv1alpha1.StateAnnotation: state.Encode()},
+			// The write applies to the pod as observed: a pod recreated or changed since is planned again.
+			"resourceVersion": pod.ResourceVersion,
+		},
+	}
+	spec := map[string]any{}
+	if len(containers) > 0 {
+		spec["containers"] = containers
+	}
+	if len(initContainers) > 0 {
+		spec["initContainers"] = initContainers
+	}
+	if len(spec) > 0 {
+		patch["spec"] = spec
+	}
+	data, err := json.Marshal(patch)
+	if err != nil {
+		return err
+	}
+	if err := r.Client.Patch(ctx, pod.DeepCopy(), client.RawPatch(types.StrategicMergePatchType, data)); err != nil {
+		return fmt.Errorf("patching %s: %w", klog.KObj(pod), err)
+	}
+	if r.Recorder != nil {
+		r.Recorder.Eventf(pod, corev1.EventTypeNormal, "SidecarUpdated", "SidecarSet %s: %s updated in place to revision %s (%s)",
+			set.Name, strings.Join(sortedNames(change.Images), ", "), target, reason)
+	}
+	return nil
+}
+
+func sortedNames(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func ptrValue[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+// SetupWithManager watches SidecarSets, their revisions and the pods they may select.
+func (r *SidecarSetReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("sidecarset").
+		For(&appsv1alpha1.SidecarSet{}).
+		Owns(&appsv1.ControllerRevision{}).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.sidecarSetsOfPod)).
+		Complete(r)
+}
+
+// sidecarSetsOfPod maps a pod to the SidecarSets whose selector matches it or whose sidecars it carries.
+func (r *SidecarSetReconciler) sidecarSetsOfPod(ctx context.Context, obj client.Object) []reconcile.Request {
+	var sets appsv1alpha1.SidecarSetList
+	if err := r.Client.List(ctx, &sets, client.UnsafeDisableDeepCopy); err != nil {
+		return nil
+	}
+	carried := map[string]bool{}
+	if pod, ok := obj.(*corev1.Pod); ok {
+		if st, err := podstate.Read(pod); err == nil {
+			for name := range st {
+				carried[name] = true
+			}
+		}
+	}
+	var out []reconcile.Request
+	for i := range sets.Items {
+		set := &sets.Items[i]
+		sel, err := metav1.LabelSelectorAsSelector(set.Spec.Selector)
+		if carried[set.Name] || (err == nil && !sel.Empty() && sel.Matches(labels.Set(obj.GetLabels()))) {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: set.Name}})
+		}
+	}
+	return out
+}

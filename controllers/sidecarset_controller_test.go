@@ -1,0 +1,163 @@
+package controllers
+
+import (
+	"fmt"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/revision"
+)
+
+// rolloutSidecarSet selects app=<app> pods with a shipper sidecar and a native-sidecar proxy.
+func rolloutSidecarSet(name, app, strategy string) *appsv1alpha1.SidecarSet {
+	return newSidecarSet(name, fmt.Sprintf(`
+selector: {matchLabels: {app: %s}}
+containers: [{name: shipper, image: example.com/shipper:1}]
+initContainers: [{name: proxy, image: example.com/proxy:1, restartPolicy: Always}]
+updateStrategy: %s`, app, strategy))
+}
+
+// simulatedPods creates n pods of app in a namespace the test kubelet runs, and waits until they are ready.
+func simulatedPods(app string, n int) (string, []*corev1.Pod) {
+	ns := newNamespace(map[string]string{simulatedLabel: "true"})
+	var pods []*corev1.Pod
+	for i := range n {
+		p := podSpec(ns, fmt.Sprintf("%s-%02d", app, i), map[string]string{"app": app}, "app")
+		Expect(k8sClient.Create(ctx, p)).To(Succeed())
+		pods = append(pods, p)
+	}
+	Eventually(func(g Gomega) {
+		for _, p := range pods {
+			got := &corev1.Pod{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(p), got)).To(Succeed())
+			g.Expect(got.Status.Conditions).To(ContainElement(And(HaveField("Type", corev1.PodReady), HaveField("Status", corev1.ConditionTrue))))
+		}
+	}).WithTimeout(20 * time.Second).Should(Succeed())
+	return ns, pods
+}
+
+func sidecarSetStatus(name string) func() appsv1alpha1.SidecarSetStatus {
+	return func() appsv1alpha1.SidecarSetStatus {
+		set := &appsv1alpha1.SidecarSet{}
+		Expect(k8sClient.Get(ctx, types.NamespacedName{Name: name}, set)).To(Succeed())
+		return set.Status
+	}
+}
+
+func setImage(name, image string) {
+	Eventually(func() error {
+		set := &appsv1alpha1.SidecarSet{}
+		if err := k8sClient.Get(ctx, types.NamespacedName{Name: name}, set); err != nil {
+			return err
+		}
+		set.Spec.Containers[0].Image = image
+		set.Spec.InitContainers[0].Image = image
+		return k8sClient.Update(ctx, set)
+	}).Should(Succeed())
+}
+
+func condition(st appsv1alpha1.SidecarSetStatus, t string) *metav1.Condition {
+	return meta.FindStatusCondition(st.Conditions, t)
+}
+
+var _ = Describe("Rolling a sidecar out in place", func() {
+	It("reports the matched pods, then updates every pod in place within maxUnavailable, app containers untouched", func() {
+		name := uniqueName("roll")
+		set := rolloutSidecarSet(name, name, `{maxUnavailable: 2}`)
+		ns, pods := simulatedPods(name, 8)
+
+		// Ready waits for every pod to be available, which can come after the counts.
+		Eventually(func(g Gomega) {
+			st := sidecarSetStatus(name)()
+			g.Expect(st).To(And(
+				HaveField("MatchedPods", int32(8)), HaveField("UpdatedPods", int32(8)), HaveField("DriftedPods", int32(0)),
+				HaveField("ObservedGeneration", int64(1)), HaveField("LatestRevision", revision.For(set))))
+			g.Expect(condition(st, appsv1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(condition(st, appsv1alpha1.ConditionReconciling)).To(BeNil())
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+
+		uids := map[string]types.UID{}
+		for _, p := range pods {
+			uids[p.Name] = p.UID
+		}
+		setImage(name, "example.com/shipper:2")
+
+		Eventually(func(g Gomega) {
+			st := sidecarSetStatus(name)()
+			g.Expect(st.ObservedGeneration).To(Equal(int64(2)))
+			g.Expect(st.UpdatedPods).To(Equal(int32(8)))
+			g.Expect(condition(st, appsv1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(condition(st, appsv1alpha1.ConditionReconciling)).To(BeNil())
+		}).WithTimeout(60 * time.Second).Should(Succeed())
+
+		var list corev1.PodList
+		Expect(k8sClient.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
+		Expect(list.Items).To(HaveLen(8))
+		for _, p := range list.Items {
+			Expect(p.UID).To(Equal(uids[p.Name]), "pod %s was recreated", p.Name)
+			Expect(p.Spec.Containers[0].Image).To(Equal("example.com/shipper:2"))
+			Expect(p.Spec.InitContainers[0].Image).To(Equal("example.com/shipper:2"), "the native sidecar was not updated")
+			for _, cs := range p.Status.ContainerStatuses {
+				switch cs.Name {
+				case "app":
+					Expect(cs.RestartCount).To(BeZero(), "the app container of %s restarted", p.Name)
+				case "shipper":
+					Expect(cs.RestartCount).To(Equal(int32(1)), "the sidecar of %s was not restarted exactly once", p.Name)
+				}
+			}
+		}
+		Expect(sim.mostUnready(ns)).To(BeNumerically("<=", 2), "more pods were unavailable at once than maxUnavailable allows")
+		Expect(sim.mostUnready(ns)).To(BeNumerically(">", 0), "the simulated restarts never made a pod unavailable")
+
+		var revisions appsv1.ControllerRevisionList
+		Expect(k8sClient.List(ctx, &revisions, client.InNamespace(operatorNamespace),
+			client.MatchingLabels{appsv1alpha1.SidecarSetNameLabel: name})).To(Succeed())
+		Expect(revisions.Items).To(HaveLen(2))
+	})
+
+	It("holds back the pods a partition keeps, and calls that done", func() {
+		name := uniqueName("part")
+		rolloutSidecarSet(name, name, `{maxUnavailable: 3, partition: 2}`)
+		simulatedPods(name, 6)
+		Eventually(sidecarSetStatus(name)).WithTimeout(20 * time.Second).Should(HaveField("UpdatedPods", int32(6)))
+
+		setImage(name, "example.com/shipper:2")
+		Eventually(func(g Gomega) {
+			st := sidecarSetStatus(name)()
+			g.Expect(st.ObservedGeneration).To(Equal(int64(2)))
+			g.Expect(st.UpdatedPods).To(Equal(int32(4)))
+			g.Expect(st.OutdatedPods).To(Equal(int32(2)))
+			g.Expect(condition(st, appsv1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(condition(st, appsv1alpha1.ConditionDrifted).Reason).To(Equal(appsv1alpha1.ReasonPartitioned))
+		}).WithTimeout(60 * time.Second).Should(Succeed())
+		Consistently(sidecarSetStatus(name)).WithTimeout(2 * time.Second).Should(HaveField("UpdatedPods", int32(4)))
+	})
+
+	It("stops a bad image at maxFailedPods and says which pods failed", func() {
+		name := uniqueName("bad")
+		rolloutSidecarSet(name, name, `{maxUnavailable: 1, failurePolicy: {maxFailedPods: 1}}`)
+		simulatedPods(name, 5)
+		Eventually(sidecarSetStatus(name)).WithTimeout(20 * time.Second).Should(HaveField("UpdatedPods", int32(5)))
+
+		setImage(name, "example.com/shipper:badpull")
+		Eventually(func(g Gomega) {
+			st := sidecarSetStatus(name)()
+			stalled := condition(st, appsv1alpha1.ConditionStalled)
+			g.Expect(stalled).NotTo(BeNil())
+			g.Expect(stalled.Reason).To(Equal(appsv1alpha1.ReasonFailurePolicyPaused))
+			g.Expect(stalled.Message).To(ContainSubstring("1 pods failed, maxFailedPods is 1"))
+			g.Expect(st.FailedPods).To(Equal(int32(1)))
+		}).WithTimeout(60 * time.Second).Should(Succeed())
+		Consistently(sidecarSetStatus(name)).WithTimeout(2*time.Second).Should(HaveField("UpdatedPods", int32(1)),
+			"the rollout went on past the failure policy")
+	})
+})
