@@ -57,6 +57,9 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	log := ctrl.LoggerFrom(ctx)
 	set := &appsv1alpha1.SidecarSet{}
 	if err := r.Client.Get(ctx, req.NamespacedName, set); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetSidecarSet(req.Name)
+		}
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	if set.DeletionTimestamp != nil {
@@ -147,10 +150,21 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		Generation: set.Generation, LatestRevision: latest, Revisions: order, CollisionCount: set.Status.CollisionCount,
 		Pods: statusPods, Plan: plan, Stall: stall,
 	}, metav1.NewTime(now))
+	recordPods(set.Name, &newStatus)
 	if !equality.Semantic.DeepEqual(newStatus, set.Status) {
+		transition := status.Transitions(&set.Status, &newStatus, now)
 		set.Status = newStatus
 		if err := r.Client.Status().Update(ctx, set); err != nil {
 			return reconcile.Result{}, fmt.Errorf("writing the status of %s: %w", klog.KObj(set), err)
+		}
+		for _, e := range transition.Events {
+			log.Info("Rollout event", "reason", e.Reason, "message", e.Message)
+			if r.Recorder != nil {
+				r.Recorder.Event(set, e.Type, e.Reason, e.Message)
+			}
+		}
+		if transition.Finished {
+			rolloutDuration.WithLabelValues(set.Name).Observe(transition.Duration.Seconds())
 		}
 	}
 	if !plan.Done() && plan.Stopped == "" {
@@ -332,8 +346,10 @@ func (r *SidecarSetReconciler) updatePod(ctx context.Context, set *appsv1alpha1.
 		return err
 	}
 	if err := r.Client.Patch(ctx, pod.DeepCopy(), client.RawPatch(types.StrategicMergePatchType, data)); err != nil {
+		inplaceUpdates.WithLabelValues(set.Name, "error").Inc()
 		return fmt.Errorf("patching %s: %w", klog.KObj(pod), err)
 	}
+	inplaceUpdates.WithLabelValues(set.Name, "written").Inc()
 	if r.Recorder != nil {
 		r.Recorder.Eventf(pod, corev1.EventTypeNormal, "SidecarUpdated", "SidecarSet %s: %s updated in place to revision %s (%s)",
 			set.Name, strings.Join(sortedNames(change.Images), ", "), target, reason)

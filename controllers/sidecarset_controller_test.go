@@ -6,6 +6,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -122,6 +124,27 @@ var _ = Describe("Rolling a sidecar out in place", func() {
 		Expect(k8sClient.List(ctx, &revisions, client.InNamespace(operatorNamespace),
 			client.MatchingLabels{appsv1alpha1.SidecarSetNameLabel: name})).To(Succeed())
 		Expect(revisions.Items).To(HaveLen(2))
+
+		// One pod write per updated pod, gauges from the status, one rollout timed.
+		Expect(testutil.ToFloat64(inplaceUpdates.WithLabelValues(name, "written"))).To(Equal(8.0))
+		Expect(testutil.ToFloat64(inplaceUpdates.WithLabelValues(name, "error"))).To(BeZero())
+		Expect(testutil.ToFloat64(sidecarSetPods.WithLabelValues(name, "updated"))).To(Equal(8.0))
+		Expect(testutil.CollectAndCount(rolloutDuration.MustCurryWith(prometheus.Labels{"sidecarset": name}))).To(Equal(1))
+
+		Eventually(func(g Gomega) {
+			var events corev1.EventList
+			g.Expect(k8sClient.List(ctx, &events, client.MatchingFields{"involvedObject.name": name})).To(Succeed())
+			var reasons []string
+			for _, e := range events.Items {
+				reasons = append(reasons, e.Reason)
+			}
+			g.Expect(reasons).To(ContainElements("RolloutStarted", "RolloutFinished"))
+		}).Should(Succeed())
+
+		Expect(k8sClient.Delete(ctx, set)).To(Succeed())
+		Eventually(func() int {
+			return testutil.CollectAndCount(sidecarSetPods.MustCurryWith(prometheus.Labels{"sidecarset": name}))
+		}).Should(BeZero(), "the pod gauges of a deleted SidecarSet must go")
 	})
 
 	It("holds back the pods a partition keeps, and calls that done", func() {

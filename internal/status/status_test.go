@@ -23,6 +23,8 @@ var (
 	nowMeta = metav1.NewTime(now)
 )
 
+func nowMetaAt(t time.Time) metav1.Time { return metav1.NewTime(t) }
+
 type podOption func(*Pod)
 
 // pod builds a ready pod in namespace "ns" on the latest revision.
