@@ -13,8 +13,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// simulatedLabel on a namespace hands its pods to the test kubelet.
-const simulatedLabel = "test.sidecarset.io/kubelet"
+// simulatedLabel on a namespace hands its pods to the test kubelet; unreadyLabel on a pod keeps it unready.
+const (
+	simulatedLabel = "test.sidecarset.io/kubelet"
+	unreadyLabel   = "test.sidecarset.io/unready"
+)
 
 // kubelet is a test-only stand-in for the kubelet, writing pod status through the status subresource as a
 // kubelet would: containers run and are ready; a container whose spec image changed is restarted on the new
@@ -66,6 +69,7 @@ func (k *kubelet) sync(ctx context.Context, namespace string) {
 		before := p.Status.DeepCopy()
 		ready := k.syncContainers(p, p.Spec.InitContainers, &p.Status.InitContainerStatuses, true) &&
 			k.syncContainers(p, p.Spec.Containers, &p.Status.ContainerStatuses, false)
+		ready = ready && p.Labels[unreadyLabel] != "true"
 		setReady(p, ready)
 		if !ready {
 			unready++

@@ -141,7 +141,12 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		// The API validates the strategy; an object that bypassed validation can never roll out.
 		return reconcile.Result{}, reconcile.TerminalError(fmt.Errorf("planning the rollout of %s: %w", klog.KObj(set), err))
 	}
-	if plan.Stopped == "" && stall == nil && len(plan.Update) > 0 {
+	if stall == nil {
+		stall = status.ProgressStall(&set.Status, set.Generation, observed, plan, deadline, now)
+	}
+	// A stall is a report: updates go on, and progress clears it. Only the failure policy, a pause and
+	// NotUpdate stop them.
+	if plan.Stopped == "" && len(plan.Update) > 0 {
 		log.Info("Updating sidecars in place", "revision", latest, "pods", len(plan.Update), "budget", plan.BudgetReason)
 		r.update(ctx, set, latest, plan.Update, pods, observed, now)
 	}

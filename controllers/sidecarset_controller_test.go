@@ -165,6 +165,35 @@ var _ = Describe("Rolling a sidecar out in place", func() {
 		Consistently(sidecarSetStatus(name)).WithTimeout(2 * time.Second).Should(HaveField("UpdatedPods", int32(4)))
 	})
 
+	It("reports a rollout that cannot progress once progressDeadlineSeconds pass, and clears it when it can", func() {
+		name := uniqueName("deadline")
+		ns := newNamespace(map[string]string{simulatedLabel: "true"})
+		// A matched pod from before the SidecarSet, never ready: it uses up maxUnavailable.
+		stuck := podSpec(ns, "stuck", map[string]string{"app": name, unreadyLabel: "true"}, "app")
+		Expect(k8sClient.Create(ctx, stuck)).To(Succeed())
+		rolloutSidecarSet(name, name, `{maxUnavailable: 1, progressDeadlineSeconds: 2}`)
+		for i := range 2 {
+			Expect(k8sClient.Create(ctx, podSpec(ns, fmt.Sprintf("web-%d", i), map[string]string{"app": name}, "app"))).To(Succeed())
+		}
+		Eventually(sidecarSetStatus(name)).WithTimeout(20 * time.Second).Should(HaveField("UpdatedPods", int32(2)))
+
+		setImage(name, "example.com/shipper:2")
+		Eventually(func(g Gomega) {
+			stalled := condition(sidecarSetStatus(name)(), appsv1alpha1.ConditionStalled)
+			g.Expect(stalled).NotTo(BeNil())
+			g.Expect(stalled.Reason).To(Equal(appsv1alpha1.ReasonProgressDeadlineExceeded))
+			g.Expect(stalled.Message).To(ContainSubstring("2 left to update, 1 unavailable, maxUnavailable 1"))
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+
+		Expect(k8sClient.Delete(ctx, stuck)).To(Succeed())
+		Eventually(func(g Gomega) {
+			st := sidecarSetStatus(name)()
+			g.Expect(st.UpdatedPods).To(Equal(int32(2)))
+			g.Expect(condition(st, appsv1alpha1.ConditionStalled)).To(BeNil())
+			g.Expect(condition(st, appsv1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+	})
+
 	It("stops a bad image at maxFailedPods and says which pods failed", func() {
 		name := uniqueName("bad")
 		rolloutSidecarSet(name, name, `{maxUnavailable: 1, failurePolicy: {maxFailedPods: 1}}`)

@@ -1,0 +1,54 @@
+package status
+
+import (
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+
+	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/rollout"
+)
+
+// ProgressStall says the rollout made no progress for deadline, or returns nil. Progress is a pod on target
+// becoming ready, or an update being written; the clock starts when the rollout started (Reconciling turned
+// True). All of it is read from the API, so an operator restart or a new leader neither resets nor extends
+// it. Once stalled, the stall holds until progress happens after it, or the spec changes.
+func ProgressStall(old *appsv1alpha1.SidecarSetStatus, generation int64, pods []Observed, plan rollout.Plan,
+	deadline time.Duration, now time.Time) *Stall {
+	if plan.Done() || plan.Stopped != "" {
+		return nil
+	}
+	var since time.Time
+	stalled := meta.FindStatusCondition(old.Conditions, appsv1alpha1.ConditionStalled)
+	wasStalled := stalled != nil && stalled.Reason == appsv1alpha1.ReasonProgressDeadlineExceeded && stalled.ObservedGeneration == generation
+	if rolling := meta.FindStatusCondition(old.Conditions, appsv1alpha1.ConditionReconciling); rolling != nil {
+		since = rolling.LastTransitionTime.Time
+	} else if wasStalled {
+		since = stalled.LastTransitionTime.Time
+	} else {
+		return nil // the rollout starts with this reconcile
+	}
+	last := since
+	for i := range pods {
+		p := &pods[i]
+		if !p.OnTarget {
+			continue
+		}
+		if p.Ready && !p.Updating && p.ReadySince.After(last) {
+			last = p.ReadySince
+		}
+		if u := p.State.Update; u != nil && u.StartedAt.After(last) {
+			last = u.StartedAt.Time
+		}
+	}
+	if wasStalled && !last.After(stalled.LastTransitionTime.Time) {
+		return &Stall{Reason: stalled.Reason, Message: stalled.Message}
+	}
+	if now.Sub(last) <= deadline {
+		return nil
+	}
+	return &Stall{Reason: appsv1alpha1.ReasonProgressDeadlineExceeded, Message: fmt.Sprintf(
+		"no pod became updated and ready for %s (progressDeadlineSeconds): %d left to update, %d unavailable, maxUnavailable %d; %s",
+		deadline, plan.Candidates, plan.Unavailable, plan.MaxUnavailable, plan.BudgetReason)}
+}
