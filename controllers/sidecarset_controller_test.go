@@ -55,6 +55,16 @@ func sidecarSetStatus(name string) func() appsv1alpha1.SidecarSetStatus {
 	}
 }
 
+// waitReady waits until the SidecarSet has updated pods on its latest revision and is Ready, so every one of
+// them is available: a story changing the image before that would see unready pods updated for free.
+func waitReady(name string, updated int32) {
+	Eventually(func(g Gomega) {
+		st := sidecarSetStatus(name)()
+		g.Expect(st.UpdatedPods).To(Equal(updated))
+		g.Expect(condition(st, appsv1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+	}).WithTimeout(20 * time.Second).Should(Succeed())
+}
+
 func setImage(name, image string) {
 	Eventually(func() error {
 		set := &appsv1alpha1.SidecarSet{}
@@ -151,7 +161,7 @@ var _ = Describe("Rolling a sidecar out in place", func() {
 		name := uniqueName("part")
 		rolloutSidecarSet(name, name, `{maxUnavailable: 3, partition: 2}`)
 		simulatedPods(name, 6)
-		Eventually(sidecarSetStatus(name)).WithTimeout(20 * time.Second).Should(HaveField("UpdatedPods", int32(6)))
+		waitReady(name, 6)
 
 		setImage(name, "example.com/shipper:2")
 		Eventually(func(g Gomega) {
@@ -175,7 +185,7 @@ var _ = Describe("Rolling a sidecar out in place", func() {
 		for i := range 2 {
 			Expect(k8sClient.Create(ctx, podSpec(ns, fmt.Sprintf("web-%d", i), map[string]string{"app": name}, "app"))).To(Succeed())
 		}
-		Eventually(sidecarSetStatus(name)).WithTimeout(20 * time.Second).Should(HaveField("UpdatedPods", int32(2)))
+		waitReady(name, 2)
 
 		setImage(name, "example.com/shipper:2")
 		Eventually(func(g Gomega) {
@@ -198,7 +208,7 @@ var _ = Describe("Rolling a sidecar out in place", func() {
 		name := uniqueName("bad")
 		rolloutSidecarSet(name, name, `{maxUnavailable: 1, failurePolicy: {maxFailedPods: 1}}`)
 		simulatedPods(name, 5)
-		Eventually(sidecarSetStatus(name)).WithTimeout(20 * time.Second).Should(HaveField("UpdatedPods", int32(5)))
+		waitReady(name, 5)
 
 		setImage(name, "example.com/shipper:badpull")
 		Eventually(func(g Gomega) {
