@@ -13,6 +13,7 @@ import (
 
 	"github.com/open-policy-agent/cert-controller/pkg/rotator"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -243,6 +244,8 @@ func run(ctx context.Context, restConfig *rest.Config, o *options) error {
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			// The operator reads Secrets only in its own namespace (its certificate).
 			&corev1.Secret{}: {Namespaces: map[string]cache.Config{o.namespace: {}}},
+			// Revisions live in its namespace, where its Role lets it read them.
+			&appsv1.ControllerRevision{}: {Namespaces: map[string]cache.Config{o.namespace: {}}},
 			// And only a few fields of each pod.
 			&corev1.Pod{}: {Transform: controllers.TrimPod},
 		}},

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -30,6 +31,7 @@ type PodInjector struct {
 	OperatorNamespace string
 
 	compiled compiledCache
+	pinned   revisionContents
 }
 
 var _ admission.Handler = &PodInjector{}
@@ -104,9 +106,61 @@ func (h *PodInjector) selecting(ctx context.Context, pod *corev1.Pod, namespace 
 				continue
 			}
 		}
-		out = append(out, inject.Sidecars{SidecarSet: c.set.Name, Revision: c.revision, Spec: &c.set.Spec})
+		out = append(out, h.injecting(ctx, c))
 	}
 	return out, nil
+}
+
+// injecting is what a selecting SidecarSet injects: its latest revision, or the stored revision
+// injectionStrategy.revisionName pins. A pin naming no stored revision of the SidecarSet falls back to the
+// latest (the SidecarSet reports it Stalled, RevisionNotFound): a pod never gets a half-built revision.
+func (h *PodInjector) injecting(ctx context.Context, c candidate) inject.Sidecars {
+	latest := inject.Sidecars{SidecarSet: c.set.Name, Revision: c.revision, Spec: &c.set.Spec}
+	pinned := c.set.Spec.InjectionStrategy.RevisionName
+	if pinned == nil || *pinned == "" || *pinned == c.revision {
+		return latest
+	}
+	cr := &appsv1.ControllerRevision{}
+	if err := h.Reader.Get(ctx, types.NamespacedName{Namespace: h.OperatorNamespace, Name: *pinned}, cr); err != nil {
+		ctrl.LoggerFrom(ctx).V(1).Info("Pinned revision not found; injecting the latest", "sidecarSet", c.set.Name, "revision", *pinned)
+		return latest
+	}
+	if !metav1.IsControlledBy(cr, c.set) {
+		return latest
+	}
+	in, ok := h.pinned.content(cr)
+	if !ok {
+		return latest
+	}
+	return inject.Sidecars{SidecarSet: c.set.Name, Revision: cr.Name, Spec: in.Spec()}
+}
+
+// revisionContents keeps the decoded content of pinned revisions by resourceVersion, so a pin costs a decode
+// per change of the revision, not per pod.
+type revisionContents struct {
+	mu      sync.Mutex
+	entries map[types.UID]decodedRevision
+}
+
+type decodedRevision struct {
+	resourceVersion string
+	injected        revision.Injected
+	ok              bool
+}
+
+func (r *revisionContents) content(cr *appsv1.ControllerRevision) (revision.Injected, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.entries[cr.UID]; ok && e.resourceVersion == cr.ResourceVersion {
+		return e.injected, e.ok
+	}
+	e := decodedRevision{resourceVersion: cr.ResourceVersion}
+	e.ok = json.Unmarshal(cr.Data.Raw, &e.injected) == nil
+	if r.entries == nil {
+		r.entries = map[types.UID]decodedRevision{}
+	}
+	r.entries[cr.UID] = e
+	return e.injected, e.ok
 }
 
 // compiledCache keeps, per SidecarSet generation, what the webhook derives from its spec: whether it injects,

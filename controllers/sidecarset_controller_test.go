@@ -65,6 +65,17 @@ func waitReady(name string, updated int32) {
 	}).WithTimeout(20 * time.Second).Should(Succeed())
 }
 
+func setPaused(name string, paused bool) {
+	Eventually(func() error {
+		set := &appsv1alpha1.SidecarSet{}
+		if err := k8sClient.Get(ctx, types.NamespacedName{Name: name}, set); err != nil {
+			return err
+		}
+		set.Spec.UpdateStrategy.Paused = paused
+		return k8sClient.Update(ctx, set)
+	}).Should(Succeed())
+}
+
 func setImage(name, image string) {
 	Eventually(func() error {
 		set := &appsv1alpha1.SidecarSet{}
@@ -200,6 +211,106 @@ var _ = Describe("Rolling a sidecar out in place", func() {
 			st := sidecarSetStatus(name)()
 			g.Expect(st.UpdatedPods).To(Equal(int32(2)))
 			g.Expect(condition(st, appsv1alpha1.ConditionStalled)).To(BeNil())
+			g.Expect(condition(st, appsv1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+	})
+
+	It("injects new pods at a pinned revision, and the latest when the pin names no revision", func() {
+		name := uniqueName("pin")
+		set := rolloutSidecarSet(name, name, `{}`)
+		first := revision.For(set)
+		ns := newNamespace(nil)
+		revisionStored := func(rev string) func() error {
+			return func() error {
+				return k8sClient.Get(ctx, types.NamespacedName{Namespace: operatorNamespace, Name: rev}, &appsv1.ControllerRevision{})
+			}
+		}
+		Eventually(revisionStored(first)).Should(Succeed())
+		setImage(name, "example.com/shipper:2")
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set)).To(Succeed())
+		Eventually(revisionStored(revision.For(set))).Should(Succeed())
+
+		pin := func(rev string) {
+			Eventually(func() error {
+				if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(set), set); err != nil {
+					return err
+				}
+				set.Spec.InjectionStrategy.RevisionName = &rev
+				return k8sClient.Update(ctx, set)
+			}).Should(Succeed())
+		}
+		newPodImage := func() string {
+			p := podSpec(ns, "", map[string]string{"app": name}, "app")
+			p.GenerateName = "web-"
+			Expect(k8sClient.Create(ctx, p)).To(Succeed())
+			return p.Spec.Containers[0].Image
+		}
+
+		pin(first)
+		Eventually(newPodImage).Should(Equal("example.com/shipper:1"), "a new pod must get the pinned revision")
+
+		pin("nope")
+		Eventually(func(g Gomega) {
+			stalled := condition(sidecarSetStatus(name)(), appsv1alpha1.ConditionStalled)
+			g.Expect(stalled).NotTo(BeNil())
+			g.Expect(stalled.Reason).To(Equal(appsv1alpha1.ReasonRevisionNotFound))
+			g.Expect(stalled.Message).To(ContainSubstring(`injectionStrategy.revisionName "nope" names no revision`))
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+		Eventually(newPodImage).Should(Equal("example.com/shipper:2"), "an unknown pin must fall back to the latest revision")
+	})
+
+	It("pauses mid-rollout without calling it a failure, and finishes once resumed", func() {
+		name := uniqueName("pause")
+		rolloutSidecarSet(name, name, `{maxUnavailable: 1}`)
+		simulatedPods(name, 6)
+		waitReady(name, 6)
+
+		setImage(name, "example.com/shipper:2")
+		Eventually(sidecarSetStatus(name)).Should(HaveField("UpdatedPods", BeNumerically(">=", 1)))
+		setPaused(name, true)
+		Eventually(func(g Gomega) {
+			st := sidecarSetStatus(name)()
+			g.Expect(st.ObservedGeneration).To(Equal(int64(3)))
+			g.Expect(condition(st, appsv1alpha1.ConditionReady).Reason).To(Equal(appsv1alpha1.ReasonPaused))
+			g.Expect(condition(st, appsv1alpha1.ConditionDrifted).Reason).To(Equal(appsv1alpha1.ReasonPaused))
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+		held := sidecarSetStatus(name)().UpdatedPods
+		Expect(held).To(BeNumerically("<", 6), "the rollout finished before it could be paused")
+		Consistently(sidecarSetStatus(name)).WithTimeout(2*time.Second).Should(HaveField("UpdatedPods", held), "pods were updated while paused")
+
+		setPaused(name, false)
+		waitReady(name, 6)
+	})
+
+	It("does not stall when a pod is deleted in the middle of its update", func() {
+		name := uniqueName("gone")
+		rolloutSidecarSet(name, name, `{maxUnavailable: 1}`)
+		ns, _ := simulatedPods(name, 4)
+		waitReady(name, 4)
+
+		setImage(name, "example.com/shipper:2")
+		// Catch a pod whose new image is written but not yet running, and delete it.
+		var victim *corev1.Pod
+		Eventually(func() bool {
+			var list corev1.PodList
+			Expect(k8sClient.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
+			for i := range list.Items {
+				p := &list.Items[i]
+				for _, cs := range p.Status.ContainerStatuses {
+					if cs.Name == "shipper" && p.Spec.Containers[0].Image == "example.com/shipper:2" && cs.Image != "example.com/shipper:2" {
+						victim = p
+						return true
+					}
+				}
+			}
+			return false
+		}).WithTimeout(20 * time.Second).WithPolling(10 * time.Millisecond).Should(BeTrue())
+		Expect(k8sClient.Delete(ctx, victim)).To(Succeed())
+
+		Eventually(func(g Gomega) {
+			st := sidecarSetStatus(name)()
+			g.Expect(st.MatchedPods).To(Equal(int32(3)))
+			g.Expect(st.UpdatedPods).To(Equal(int32(3)))
 			g.Expect(condition(st, appsv1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
 		}).WithTimeout(30 * time.Second).Should(Succeed())
 	})

@@ -73,3 +73,14 @@ func Name(sidecarSet, hash string) string {
 func For(set *appsv1alpha1.SidecarSet) string {
 	return Name(set.Name, Hash(InjectedOf(&set.Spec), set.Status.CollisionCount))
 }
+
+// Spec returns a SidecarSet spec holding only the injected content, for injecting a stored revision.
+func (in Injected) Spec() *appsv1alpha1.SidecarSetSpec {
+	return &appsv1alpha1.SidecarSetSpec{
+		Containers:       in.Containers,
+		InitContainers:   in.InitContainers,
+		Volumes:          in.Volumes,
+		ImagePullSecrets: in.ImagePullSecrets,
+		PatchPodMetadata: in.PatchPodMetadata,
+	}
+}
