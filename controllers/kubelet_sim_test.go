@@ -22,7 +22,8 @@ const (
 // kubelet is a test-only stand-in for the kubelet, writing pod status through the status subresource as a
 // kubelet would: containers run and are ready; a container whose spec image changed is restarted on the new
 // image after restartDelay (new containerID and imageID, restartCount+1), not ready meanwhile, and the
-// others are left exactly as they were; an image tagged "badpull" stays in ImagePullBackOff.
+// others are left exactly as they were; an image tagged "badpull" stays in ImagePullBackOff until the spec
+// goes back to an image it can run.
 type kubelet struct {
 	client       client.Client
 	restartDelay time.Duration
@@ -104,6 +105,11 @@ func (k *kubelet) syncContainers(p *corev1.Pod, spec []corev1.Container, statuse
 			continue
 		}
 		st := &(*statuses)[idx]
+		if st.Image == c.Image && st.State.Waiting != nil {
+			// Back to an image it can run after a failed pull (a rollback): started again.
+			*st = running(c, st.RestartCount+1)
+			continue
+		}
 		if st.Image == c.Image {
 			allReady = allReady && st.Ready
 			continue

@@ -111,12 +111,15 @@ func (h *PodInjector) selecting(ctx context.Context, pod *corev1.Pod, namespace 
 	return out, nil
 }
 
-// injecting is what a selecting SidecarSet injects: its latest revision, or the stored revision
-// injectionStrategy.revisionName pins. A pin naming no stored revision of the SidecarSet falls back to the
+// injecting is what a selecting SidecarSet injects: its latest revision, or the stored revision the failure
+// policy rolled back to, or the one injectionStrategy.revisionName pins. A pin naming no stored revision of the SidecarSet falls back to the
 // latest (the SidecarSet reports it Stalled, RevisionNotFound): a pod never gets a half-built revision.
 func (h *PodInjector) injecting(ctx context.Context, c candidate) inject.Sidecars {
 	latest := inject.Sidecars{SidecarSet: c.set.Name, Revision: c.revision, Spec: &c.set.Spec}
 	pinned := c.set.Spec.InjectionStrategy.RevisionName
+	if rb := c.set.Status.RolledBackTo; rb != "" && c.set.Status.ObservedGeneration == c.set.Generation {
+		pinned = &rb // the failure policy rolled back: new pods get what running pods were returned to
+	}
 	if pinned == nil || *pinned == "" || *pinned == c.revision {
 		return latest
 	}

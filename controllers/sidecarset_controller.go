@@ -129,17 +129,48 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		deadline = time.Duration(*d) * time.Second
 	}
 	lookup := func(name string) (revision.Injected, bool) { in, ok := contents[name]; return in, ok }
-	observed := make([]status.Observed, len(pods))
-	views := make([]rollout.Pod, len(pods))
-	statusPods := make([]status.Pod, len(pods))
-	for i := range pods {
-		observed[i] = status.Observe(&pods[i], states[i], set.Name, latest, lookup, deadline, now)
-		views[i], statusPods[i] = observed[i].Pod.Pod, observed[i].Pod
+	observe := func(target string) ([]status.Observed, []rollout.Pod, []status.Pod, rollout.Plan, error) {
+		observed := make([]status.Observed, len(pods))
+		views := make([]rollout.Pod, len(pods))
+		statusPods := make([]status.Pod, len(pods))
+		for i := range pods {
+			observed[i] = status.Observe(&pods[i], states[i], set.Name, target, lookup, deadline, now)
+			views[i], statusPods[i] = observed[i].Pod.Pod, observed[i].Pod
+		}
+		plan, err := rollout.Compute(&set.Spec.UpdateStrategy, views, now)
+		return observed, views, statusPods, plan, err
 	}
-	plan, err := rollout.Compute(&set.Spec.UpdateStrategy, views, now)
+
+	// The rollout's target is the latest revision, unless the failure policy rolled back for this generation.
+	target := ""
+	if rb := set.Status.RolledBackTo; rb != "" && set.Status.ObservedGeneration == set.Generation {
+		if _, ok := contents[rb]; ok {
+			target = rb
+		}
+	}
+	rolledBack := target != ""
+	if !rolledBack {
+		target = latest
+	}
+	observed, _, statusPods, plan, err := observe(target)
 	if err != nil {
 		// The API validates the strategy; an object that bypassed validation can never roll out.
 		return reconcile.Result{}, reconcile.TerminalError(fmt.Errorf("planning the rollout of %s: %w", klog.KObj(set), err))
+	}
+	if !rolledBack && plan.Stopped == rollout.StopFailurePolicy && set.Spec.UpdateStrategy.FailurePolicy.Action == appsv1alpha1.FailureActionRollback &&
+		history.Previous != "" {
+		log.Info("Failure policy tripped; rolling back", "failed", plan.Failed, "to", history.Previous)
+		target, rolledBack = history.Previous, true
+		if observed, _, statusPods, plan, err = observe(target); err != nil {
+			return reconcile.Result{}, reconcile.TerminalError(err)
+		}
+	}
+	rolledBackTo := ""
+	if rolledBack {
+		rolledBackTo = target
+		stall = &status.Stall{Reason: appsv1alpha1.ReasonRolledBack, Message: fmt.Sprintf(
+			"failurePolicy.maxFailedPods reached on revision %s: pods returned to revision %s, which new pods get too; change the spec to roll out again",
+			latest, target)}
 	}
 	if stall == nil {
 		stall = status.ProgressStall(&set.Status, set.Generation, observed, plan, deadline, now)
@@ -147,13 +178,13 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	// A stall is a report: updates go on, and progress clears it. Only the failure policy, a pause and
 	// NotUpdate stop them.
 	if plan.Stopped == "" && len(plan.Update) > 0 {
-		log.Info("Updating sidecars in place", "revision", latest, "pods", len(plan.Update), "budget", plan.BudgetReason)
-		r.update(ctx, set, latest, plan.Update, pods, observed, now)
+		log.Info("Updating sidecars in place", "revision", target, "pods", len(plan.Update), "budget", plan.BudgetReason)
+		r.update(ctx, set, target, plan.Update, pods, observed, now)
 	}
 
 	newStatus := status.Compute(&set.Status, status.Input{
 		Generation: set.Generation, LatestRevision: latest, Revisions: order, CollisionCount: set.Status.CollisionCount,
-		Pods: statusPods, Plan: plan, Stall: stall,
+		Pods: statusPods, Plan: plan, Stall: stall, RolledBackTo: rolledBackTo,
 	}, metav1.NewTime(now))
 	recordPods(set.Name, &newStatus)
 	if !equality.Semantic.DeepEqual(newStatus, set.Status) {

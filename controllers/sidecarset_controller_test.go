@@ -315,6 +315,46 @@ var _ = Describe("Rolling a sidecar out in place", func() {
 		}).WithTimeout(30 * time.Second).Should(Succeed())
 	})
 
+	It("rolls a bad image back in place, injects new pods with the old revision, and rolls out again on a new spec", func() {
+		name := uniqueName("back")
+		set := rolloutSidecarSet(name, name, `{maxUnavailable: 1, failurePolicy: {maxFailedPods: 1, action: Rollback}}`)
+		good := revision.For(set)
+		ns, _ := simulatedPods(name, 4)
+		waitReady(name, 4)
+
+		setImage(name, "example.com/shipper:badpull")
+		Eventually(func(g Gomega) {
+			st := sidecarSetStatus(name)()
+			g.Expect(st.RolledBackTo).To(Equal(good))
+			stalled := condition(st, appsv1alpha1.ConditionStalled)
+			g.Expect(stalled).NotTo(BeNil())
+			g.Expect(stalled.Reason).To(Equal(appsv1alpha1.ReasonRolledBack))
+			g.Expect(condition(st, appsv1alpha1.ConditionDrifted).Reason).To(Equal(appsv1alpha1.ReasonRolledBack))
+			// Every pod runs the good images again, ready.
+			var list corev1.PodList
+			g.Expect(k8sClient.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
+			for _, p := range list.Items {
+				g.Expect(p.Spec.Containers[0].Image).To(Equal("example.com/shipper:1"), "pod %s", p.Name)
+				g.Expect(p.Status.Conditions).To(ContainElement(And(HaveField("Type", corev1.PodReady), HaveField("Status", corev1.ConditionTrue))))
+			}
+		}).WithTimeout(60 * time.Second).Should(Succeed())
+
+		// New pods get the revision rolled back to.
+		newPod := podSpec(ns, "new", map[string]string{"app": name}, "app")
+		Expect(k8sClient.Create(ctx, newPod)).To(Succeed())
+		Expect(newPod.Spec.Containers[0].Image).To(Equal("example.com/shipper:1"))
+
+		// A new spec ends the rollback and rolls out.
+		setImage(name, "example.com/shipper:3")
+		Eventually(func(g Gomega) {
+			st := sidecarSetStatus(name)()
+			g.Expect(st.RolledBackTo).To(BeEmpty())
+			g.Expect(st.UpdatedPods).To(Equal(int32(5)))
+			g.Expect(condition(st, appsv1alpha1.ConditionStalled)).To(BeNil())
+			g.Expect(condition(st, appsv1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+		}).WithTimeout(60 * time.Second).Should(Succeed())
+	})
+
 	It("stops a bad image at maxFailedPods and says which pods failed", func() {
 		name := uniqueName("bad")
 		rolloutSidecarSet(name, name, `{maxUnavailable: 1, failurePolicy: {maxFailedPods: 1}}`)

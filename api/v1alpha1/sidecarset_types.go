@@ -349,6 +349,12 @@ type SidecarSetStatus struct {
 	// +optional
 	LatestRevision string `json:"latestRevision,omitempty"`
 
+	// rolledBackTo is the revision the failure policy (action Rollback) returned the pods to. While it is set
+	// for the observed generation, pods are kept on it and new pods are injected with it; changing the spec
+	// ends it.
+	// +optional
+	RolledBackTo string `json:"rolledBackTo,omitempty"`
+
 	// matchedPods is how many pods the selectors match.
 	// +optional
 	MatchedPods int32 `json:"matchedPods"`

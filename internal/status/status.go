@@ -49,6 +49,8 @@ type Input struct {
 	// Plan is rollout.Compute over the same pods.
 	Plan  rollout.Plan
 	Stall *Stall
+	// RolledBackTo is the revision the failure policy rolled back to, "" when none.
+	RolledBackTo string
 }
 
 // Compute returns the new status. Conditions keep their lastTransitionTime from old unless their status
@@ -59,6 +61,7 @@ func Compute(old *appsv1alpha1.SidecarSetStatus, in Input, now metav1.Time) apps
 	st := appsv1alpha1.SidecarSetStatus{
 		ObservedGeneration: in.Generation,
 		LatestRevision:     in.LatestRevision,
+		RolledBackTo:       in.RolledBackTo,
 		MatchedPods:        int32(len(in.Pods)),
 		UpdatedPods:        int32(c.updated),
 		ReadyPods:          int32(c.ready),
