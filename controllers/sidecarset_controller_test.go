@@ -55,14 +55,19 @@ func sidecarSetStatus(name string) func() appsv1alpha1.SidecarSetStatus {
 	}
 }
 
-// waitReady waits until the SidecarSet has updated pods on its latest revision and is Ready, so every one of
-// them is available: a story changing the image before that would see unready pods updated for free.
+// waitReady waits until the SidecarSet's status describes its current generation, with updated pods on the
+// latest revision, and it is Ready, so every one of them is available: a story changing the image before
+// that would see unready pods updated for free, and one checking a rollout's end must not take the status
+// of the generation before for it.
 func waitReady(name string, updated int32) {
 	Eventually(func(g Gomega) {
-		st := sidecarSetStatus(name)()
+		set := &appsv1alpha1.SidecarSet{}
+		g.Expect(k8sClient.Get(ctx, types.NamespacedName{Name: name}, set)).To(Succeed())
+		st := set.Status
+		g.Expect(st.ObservedGeneration).To(Equal(set.Generation))
 		g.Expect(st.UpdatedPods).To(Equal(updated))
 		g.Expect(condition(st, appsv1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
-	}).WithTimeout(20 * time.Second).Should(Succeed())
+	}).WithTimeout(60 * time.Second).Should(Succeed())
 }
 
 func setPaused(name string, paused bool) {
@@ -93,16 +98,16 @@ func condition(st appsv1alpha1.SidecarSetStatus, t string) *metav1.Condition {
 }
 
 var _ = Describe("Rolling a sidecar out in place", func() {
-	It("reports the matched pods, then updates every pod in place within maxUnavailable, app containers untouched", func() {
+	It("reports the matched pods, then updates 30 pods in place within maxUnavailable, app containers untouched", func() {
 		name := uniqueName("roll")
-		set := rolloutSidecarSet(name, name, `{maxUnavailable: 2}`)
-		ns, pods := simulatedPods(name, 8)
+		set := rolloutSidecarSet(name, name, `{maxUnavailable: 3}`)
+		ns, pods := simulatedPods(name, 30)
 
 		// Ready waits for every pod to be available, which can come after the counts.
 		Eventually(func(g Gomega) {
 			st := sidecarSetStatus(name)()
 			g.Expect(st).To(And(
-				HaveField("MatchedPods", int32(8)), HaveField("UpdatedPods", int32(8)), HaveField("DriftedPods", int32(0)),
+				HaveField("MatchedPods", int32(30)), HaveField("UpdatedPods", int32(30)), HaveField("DriftedPods", int32(0)),
 				HaveField("ObservedGeneration", int64(1)), HaveField("LatestRevision", revision.For(set))))
 			g.Expect(condition(st, appsv1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
 			g.Expect(condition(st, appsv1alpha1.ConditionReconciling)).To(BeNil())
@@ -117,14 +122,14 @@ var _ = Describe("Rolling a sidecar out in place", func() {
 		Eventually(func(g Gomega) {
 			st := sidecarSetStatus(name)()
 			g.Expect(st.ObservedGeneration).To(Equal(int64(2)))
-			g.Expect(st.UpdatedPods).To(Equal(int32(8)))
+			g.Expect(st.UpdatedPods).To(Equal(int32(30)))
 			g.Expect(condition(st, appsv1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
 			g.Expect(condition(st, appsv1alpha1.ConditionReconciling)).To(BeNil())
-		}).WithTimeout(60 * time.Second).Should(Succeed())
+		}).WithTimeout(90 * time.Second).Should(Succeed())
 
 		var list corev1.PodList
 		Expect(k8sClient.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
-		Expect(list.Items).To(HaveLen(8))
+		Expect(list.Items).To(HaveLen(30))
 		for _, p := range list.Items {
 			Expect(p.UID).To(Equal(uids[p.Name]), "pod %s was recreated", p.Name)
 			Expect(p.Spec.Containers[0].Image).To(Equal("example.com/shipper:2"))
@@ -138,7 +143,7 @@ var _ = Describe("Rolling a sidecar out in place", func() {
 				}
 			}
 		}
-		Expect(sim.mostUnready(ns)).To(BeNumerically("<=", 2), "more pods were unavailable at once than maxUnavailable allows")
+		Expect(sim.mostUnready(ns)).To(BeNumerically("<=", 3), "more pods were unavailable at once than maxUnavailable allows")
 		Expect(sim.mostUnready(ns)).To(BeNumerically(">", 0), "the simulated restarts never made a pod unavailable")
 
 		var revisions appsv1.ControllerRevisionList
@@ -147,9 +152,9 @@ var _ = Describe("Rolling a sidecar out in place", func() {
 		Expect(revisions.Items).To(HaveLen(2))
 
 		// One pod write per updated pod, gauges from the status, one rollout timed.
-		Expect(testutil.ToFloat64(inplaceUpdates.WithLabelValues(name, "written"))).To(Equal(8.0))
+		Expect(testutil.ToFloat64(inplaceUpdates.WithLabelValues(name, "written"))).To(Equal(30.0))
 		Expect(testutil.ToFloat64(inplaceUpdates.WithLabelValues(name, "error"))).To(BeZero())
-		Expect(testutil.ToFloat64(sidecarSetPods.WithLabelValues(name, "updated"))).To(Equal(8.0))
+		Expect(testutil.ToFloat64(sidecarSetPods.WithLabelValues(name, "updated"))).To(Equal(30.0))
 		Expect(testutil.CollectAndCount(rolloutDuration.MustCurryWith(prometheus.Labels{"sidecarset": name}))).To(Equal(1))
 
 		Eventually(func(g Gomega) {
@@ -166,6 +171,38 @@ var _ = Describe("Rolling a sidecar out in place", func() {
 		Eventually(func() int {
 			return testutil.CollectAndCount(sidecarSetPods.MustCurryWith(prometheus.Labels{"sidecarset": name}))
 		}).Should(BeZero(), "the pod gauges of a deleted SidecarSet must go")
+	})
+
+	It("finishes a rollout interrupted by an operator restart, updating every pod exactly once", func() {
+		name := uniqueName("restart")
+		rolloutSidecarSet(name, name, `{maxUnavailable: 2}`)
+		ns, _ := simulatedPods(name, 12)
+		waitReady(name, 12)
+
+		setImage(name, "example.com/shipper:2")
+		Eventually(func() float64 {
+			return testutil.ToFloat64(inplaceUpdates.WithLabelValues(name, "written"))
+		}).Should(BeNumerically(">=", 2))
+		stopManager()
+		midway := testutil.ToFloat64(inplaceUpdates.WithLabelValues(name, "written"))
+		Expect(midway).To(BeNumerically("<", 12), "the rollout finished before the operator could be stopped")
+		// Nothing updates pods while the operator is down.
+		Consistently(func() float64 {
+			return testutil.ToFloat64(inplaceUpdates.WithLabelValues(name, "written"))
+		}).WithTimeout(time.Second).Should(Equal(midway))
+
+		stopManager = startManager()
+		waitReady(name, 12)
+		Expect(testutil.ToFloat64(inplaceUpdates.WithLabelValues(name, "written"))).To(Equal(12.0), "a pod was updated twice, or skipped")
+		var list corev1.PodList
+		Expect(k8sClient.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
+		for _, p := range list.Items {
+			for _, cs := range p.Status.ContainerStatuses {
+				if cs.Name == "shipper" {
+					Expect(cs.RestartCount).To(Equal(int32(1)), "the sidecar of %s restarted %d times", p.Name, cs.RestartCount)
+				}
+			}
+		}
 	})
 
 	It("holds back the pods a partition keeps, and calls that done", func() {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,9 +19,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -76,6 +79,33 @@ var _ = BeforeSuite(func() {
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
+	Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}})).To(Succeed())
+	sim = &kubelet{client: k8sClient, restartDelay: 300 * time.Millisecond}
+	go sim.run(ctx)
+	injector = &PodInjector{Reader: &managerReader, OperatorNamespace: operatorNamespace}
+	stopManager = startManager()
+	startWebhook()
+})
+
+// managerReader is the cache of the running manager, for the injector: a spec may restart the manager.
+var managerReader switchingReader
+
+type switchingReader struct{ current atomic.Pointer[client.Reader] }
+
+func (r *switchingReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	return (*r.current.Load()).Get(ctx, key, obj, opts...)
+}
+
+func (r *switchingReader) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	return (*r.current.Load()).List(ctx, list, opts...)
+}
+
+// stopManager stops the manager startManager started last.
+var stopManager func()
+
+// startManager runs the operator's reconcilers in a new manager, as the operator's main does, and returns a
+// function that stops it and waits until it has stopped.
+func startManager() func() {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
@@ -84,15 +114,13 @@ var _ = BeforeSuite(func() {
 			&appsv1.ControllerRevision{}: {Namespaces: map[string]cache.Config{operatorNamespace: {}}},
 			&corev1.Pod{}:                {Transform: TrimPod},
 		}},
+		// A spec starts a second manager in this process: controller names repeat.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}})).To(Succeed())
 	Expect((&SidecarSetReconciler{
 		Client: mgr.GetClient(), Namespace: operatorNamespace, Recorder: mgr.GetEventRecorderFor("sidecarset-operator"),
 	}).SetupWithManager(mgr)).To(Succeed())
-	sim = &kubelet{client: k8sClient, restartDelay: 300 * time.Millisecond}
-	go sim.run(ctx)
-
 	wio := &testEnv.WebhookInstallOptions
 	url := "https://" + net.JoinHostPort(wio.LocalServingHost, strconv.Itoa(wio.LocalServingPort)) + webhookconfig.InjectPath
 	Expect((&WebhookConfigReconciler{
@@ -106,14 +134,21 @@ var _ = BeforeSuite(func() {
 		},
 	}).SetupWithManager(mgr)).To(Succeed())
 
-	injector = &PodInjector{Reader: mgr.GetClient(), OperatorNamespace: operatorNamespace}
+	mctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
 	go func() {
 		defer GinkgoRecover()
-		Expect(mgr.Start(ctx)).To(Succeed())
+		defer close(done)
+		Expect(mgr.Start(mctx)).To(Succeed())
 	}()
 	Expect(mgr.GetCache().WaitForCacheSync(ctx)).To(BeTrue())
-	startWebhook()
-})
+	reader := client.Reader(mgr.GetClient())
+	managerReader.current.Store(&reader)
+	return func() {
+		stop()
+		<-done
+	}
+}
 
 // startWebhook serves the injector on envtest's local port, apart from the manager so a spec can stop it with
 // stopWebhook.
