@@ -165,6 +165,10 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 			return reconcile.Result{}, reconcile.TerminalError(err)
 		}
 	}
+	if latched := status.FailurePolicyLatched(&set.Status, set.Generation); latched != nil && !rolledBack {
+		// Paused by the failure policy for this generation: it holds until the spec changes.
+		plan.Stopped, stall = rollout.StopFailurePolicy, latched
+	}
 	rolledBackTo := ""
 	if rolledBack {
 		rolledBackTo = target

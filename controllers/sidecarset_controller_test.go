@@ -409,5 +409,22 @@ var _ = Describe("Rolling a sidecar out in place", func() {
 		}).WithTimeout(60 * time.Second).Should(Succeed())
 		Consistently(sidecarSetStatus(name)).WithTimeout(2*time.Second).Should(HaveField("UpdatedPods", int32(1)),
 			"the rollout went on past the failure policy")
+
+		// The pause holds until the spec changes, even with the failed pod gone.
+		var list corev1.PodList
+		Expect(k8sClient.List(ctx, &list, client.MatchingLabels{"app": name})).To(Succeed())
+		for i := range list.Items {
+			if list.Items[i].Spec.Containers[0].Image == "example.com/shipper:badpull" {
+				Expect(k8sClient.Delete(ctx, &list.Items[i])).To(Succeed())
+			}
+		}
+		Eventually(sidecarSetStatus(name)).Should(HaveField("MatchedPods", int32(4)))
+		Consistently(func(g Gomega) {
+			st := sidecarSetStatus(name)()
+			g.Expect(st.UpdatedPods).To(BeZero())
+			g.Expect(condition(st, appsv1alpha1.ConditionStalled)).NotTo(BeNil())
+		}).WithTimeout(2 * time.Second).Should(Succeed())
+		setImage(name, "example.com/shipper:2")
+		waitReady(name, 4)
 	})
 })

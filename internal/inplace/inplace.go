@@ -114,6 +114,7 @@ const (
 var failingReasons = []string{"ErrImagePull", "ImagePullBackOff", "CrashLoopBackOff", "InvalidImageName", "CreateContainerConfigError"}
 
 // Progress says where the pod's recorded update stands, from its container statuses alone, with the reason.
+// Past twice the deadline, a container that restarted on its new image counts as done whatever its state.
 // A container is done when its status reports the new spec image (or a new imageID), it was restarted (a new
 // containerID or a higher restartCount than recorded), and it is ready; the image digest need not change, so
 // a tag moved to the same digest still finishes. It is failed when it waits for a failing reason, or is not
@@ -128,6 +129,13 @@ func Progress(pod *corev1.Pod, update *podstate.Update, deadline time.Duration, 
 		if spec == nil {
 			return Failed, fmt.Sprintf("container %s is gone from the pod", name)
 		}
+		// An update is judged within its window. Past twice the deadline, a container that restarted on its
+		// new image is done with its update: a crash since then is the container's health, not the update's
+		// (the record stays on the pod, as clearing it would take a second write). One that never got its
+		// new image stays failed.
+		if now.Sub(update.StartedAt.Time) > 2*deadline && restartedOnNewImage(spec, st, update.Containers[name]) {
+			continue
+		}
 		if st != nil && st.State.Waiting != nil && slices.Contains(failingReasons, st.State.Waiting.Reason) {
 			return Failed, fmt.Sprintf("container %s is in %s: %s", name, st.State.Waiting.Reason, st.State.Waiting.Message)
 		}
@@ -139,6 +147,11 @@ func Progress(pod *corev1.Pod, update *podstate.Update, deadline time.Duration, 
 		}
 	}
 	return Done, "every updated container restarted on its new image and is ready"
+}
+
+func restartedOnNewImage(spec *corev1.Container, st *corev1.ContainerStatus, before podstate.ContainerMark) bool {
+	return st != nil && (sameImage(st.Image, spec.Image) || (st.ImageID != "" && st.ImageID != before.ImageID)) &&
+		(st.ContainerID != before.ContainerID || st.RestartCount > before.RestartCount)
 }
 
 func containerDone(spec *corev1.Container, st *corev1.ContainerStatus, before podstate.ContainerMark) (bool, string) {

@@ -170,6 +170,14 @@ func TestProgress(t *testing.T) {
 		{"not ready past the deadline fails", func(s *corev1.ContainerStatus) { restarted(s); s.Ready = false }, 11 * time.Minute, Failed,
 			"container shipper is not ready 10m0s after its update: restarted, not ready yet"},
 		{"a missing status waits", nil, time.Second, Updating, "container shipper: no status yet"},
+		{"a crash long after the update is not the update's failure", func(s *corev1.ContainerStatus) {
+			restarted(s)
+			s.Ready = false
+			s.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}
+		}, 21 * time.Minute, Done, ""},
+		{"an image that never pulled stays failed", func(s *corev1.ContainerStatus) {
+			s.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff"}}
+		}, 21 * time.Minute, Failed, "ImagePullBackOff"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -52,3 +52,13 @@ func ProgressStall(old *appsv1alpha1.SidecarSetStatus, generation int64, pods []
 		"no pod became updated and ready for %s (progressDeadlineSeconds): %d left to update, %d unavailable, maxUnavailable %d; %s",
 		deadline, plan.Candidates, plan.Unavailable, plan.MaxUnavailable, plan.BudgetReason)}
 }
+
+// FailurePolicyLatched returns the stall of a failure-policy pause recorded for this generation, or nil: the
+// pause holds until the spec changes, even once the failed pods recover or are deleted.
+func FailurePolicyLatched(old *appsv1alpha1.SidecarSetStatus, generation int64) *Stall {
+	c := meta.FindStatusCondition(old.Conditions, appsv1alpha1.ConditionStalled)
+	if c == nil || c.Reason != appsv1alpha1.ReasonFailurePolicyPaused || c.ObservedGeneration != generation {
+		return nil
+	}
+	return &Stall{Reason: c.Reason, Message: c.Message}
+}

@@ -60,3 +60,17 @@ func TestProgressStall(t *testing.T) {
 		})
 	}
 }
+
+func TestFailurePolicyLatched(t *testing.T) {
+	paused := &appsv1alpha1.SidecarSetStatus{Conditions: []metav1.Condition{{Type: appsv1alpha1.ConditionStalled, Status: metav1.ConditionTrue,
+		Reason: appsv1alpha1.ReasonFailurePolicyPaused, Message: "2 pods failed", ObservedGeneration: 4}}}
+	if got := FailurePolicyLatched(paused, 4); got == nil || got.Message != "2 pods failed" {
+		t.Errorf("same generation: %+v", got)
+	}
+	if got := FailurePolicyLatched(paused, 5); got != nil {
+		t.Errorf("a new spec must end the pause: %+v", got)
+	}
+	if got := FailurePolicyLatched(&appsv1alpha1.SidecarSetStatus{}, 4); got != nil {
+		t.Errorf("no pause: %+v", got)
+	}
+}
