@@ -105,17 +105,13 @@ func (k *kubelet) syncContainers(p *corev1.Pod, spec []corev1.Container, statuse
 			continue
 		}
 		st := &(*statuses)[idx]
-		if st.Image == c.Image && st.State.Waiting != nil {
-			// Back to an image it can run after a failed pull (a rollback): started again.
-			*st = running(c, st.RestartCount+1)
-			continue
-		}
 		if st.Image == c.Image {
 			allReady = allReady && st.Ready
 			continue
 		}
 		if strings.Contains(c.Image, "badpull") {
-			st.Ready = false
+			// As a kubelet does, the status of a container that cannot start names the spec's image.
+			st.Image, st.ImageID, st.Ready = c.Image, "", false
 			st.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: "simulated: image not found"}}
 			allReady = false
 			continue

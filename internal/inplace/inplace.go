@@ -118,7 +118,8 @@ var failingReasons = []string{"ErrImagePull", "ImagePullBackOff", "CrashLoopBack
 // A container is done when its status reports the new spec image (or a new imageID), it was restarted (a new
 // containerID or a higher restartCount than recorded), and it is ready; the image digest need not change, so
 // a tag moved to the same digest still finishes. It is failed when it waits for a failing reason, or is not
-// done within deadline of the update being written.
+// done within deadline of the update being written; a failing reason reported for the image the container ran
+// before the update is not the update's failure.
 func Progress(pod *corev1.Pod, update *podstate.Update, deadline time.Duration, now time.Time) (Phase, string) {
 	if update == nil {
 		return Done, "no update in flight"
@@ -136,7 +137,11 @@ func Progress(pod *corev1.Pod, update *podstate.Update, deadline time.Duration, 
 		if now.Sub(update.StartedAt.Time) > 2*deadline && restartedOnNewImage(spec, st, update.Containers[name]) {
 			continue
 		}
-		if st != nil && st.State.Waiting != nil && slices.Contains(failingReasons, st.State.Waiting.Reason) {
+		// A failing reason counts once the status is about the new image (a kubelet reports the spec's image
+		// for a container it cannot start): until the kubelet has seen the update, the status may still show
+		// the previous image failing, which is what the update is fixing.
+		if st != nil && st.State.Waiting != nil && slices.Contains(failingReasons, st.State.Waiting.Reason) &&
+			sameImage(st.Image, spec.Image) {
 			return Failed, fmt.Sprintf("container %s is in %s: %s", name, st.State.Waiting.Reason, st.State.Waiting.Message)
 		}
 		if done, why := containerDone(spec, st, update.Containers[name]); !done {

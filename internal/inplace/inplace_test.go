@@ -160,8 +160,12 @@ func TestProgress(t *testing.T) {
 			s.Image = "registry.example.com/mirror/shipper@sha256:s2"
 		}, time.Second, Done, ""},
 		{"image pull back-off fails at once", func(s *corev1.ContainerStatus) {
+			s.Image = "shipper:2"
 			s.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: "not found"}}
 		}, time.Second, Failed, "container shipper is in ImagePullBackOff: not found"},
+		{"a failure of the image before the update waits for the kubelet", func(s *corev1.ContainerStatus) {
+			s.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: "shipper:1 not found"}}
+		}, time.Second, Updating, "still runs shipper:1"},
 		{"a crash loop fails at once", func(s *corev1.ContainerStatus) {
 			restarted(s)
 			s.Ready = false
@@ -176,6 +180,7 @@ func TestProgress(t *testing.T) {
 			s.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}
 		}, 21 * time.Minute, Done, ""},
 		{"an image that never pulled stays failed", func(s *corev1.ContainerStatus) {
+			s.Image = "shipper:2"
 			s.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff"}}
 		}, 21 * time.Minute, Failed, "ImagePullBackOff"},
 	}
