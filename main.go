@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -155,6 +156,10 @@ func (o *options) validate() error {
 	if o.webhookURL != "" {
 		if u, err := url.Parse(o.webhookURL); err != nil || u.Scheme != "https" || u.Host == "" {
 			errs = append(errs, fmt.Errorf("--webhook-url must be an https URL such as https://localhost:9443, not %q", o.webhookURL))
+		} else if net.ParseIP(u.Hostname()) != nil && o.webhookCerts == certsRotate {
+			// The rotated certificate names DNS hosts only, and TLS checks an IP address against IP SANs.
+			errs = append(errs, fmt.Errorf("--webhook-url host %s is an IP address, which the rotated certificate cannot name: "+
+				"use a DNS name such as localhost, or --webhook-certs=external with a certificate for that address", u.Hostname()))
 		}
 	}
 	if o.namespace == "" {

@@ -42,6 +42,7 @@ func TestParseFlagsRefusesBadWebhookSettings(t *testing.T) {
 		{"--webhook-failure-policy=Retry", `--webhook-failure-policy must be Fail or Ignore, not "Retry"`},
 		{"--webhook-timeout-seconds=30", "--webhook-timeout-seconds must be from 1 to 10, not 30"},
 		{"--webhook-url=http://localhost:9443", `--webhook-url must be an https URL such as https://localhost:9443, not "http://localhost:9443"`},
+		{"--webhook-url=https://127.0.0.1:9443", "--webhook-url host 127.0.0.1 is an IP address, which the rotated certificate cannot name: use a DNS name such as localhost, or --webhook-certs=external with a certificate for that address"},
 		{"--namespace=", "--namespace must not be empty"},
 	}
 	for _, tt := range tests {
