@@ -42,8 +42,9 @@ fmt: ## Run gofmt on the code.
 	gofmt -w $$(git ls-files --cached --others --exclude-standard '*.go')
 
 .PHONY: vet
-vet: ## Run go vet.
+vet: ## Run go vet (the e2e suite included).
 	go vet ./...
+	go vet -tags e2e ./test/...
 
 .PHONY: verify
 verify: manifests generate vet ## Fail when generated code or manifests are stale, or gofmt or vet complain.
@@ -63,6 +64,10 @@ control-plane: ## Build (once) the test control plane binaries and print their d
 .PHONY: test
 test: ## Run the unit and envtest suites against a real kube-apiserver (builds it once, then cached).
 	KUBEBUILDER_ASSETS="$$($(SETUP_CONTROL_PLANE))" go test ./... -coverprofile cover.out $(GO_TEST_FLAGS)
+
+.PHONY: test-e2e
+test-e2e: ## Run the end-to-end suite on the local cluster, the operator running as a separate process.
+	KUBEBUILDER_ASSETS="$$($(SETUP_CONTROL_PLANE))" go test -tags e2e ./test/e2e -count 1 -timeout 30m -v -ginkgo.v $(GO_TEST_FLAGS)
 
 .PHONY: bench
 bench: ## Run the Go benchmarks of the hot paths (results and method in docs/benchmarks.md).

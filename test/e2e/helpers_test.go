@@ -1,0 +1,327 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/webhookconfig"
+)
+
+var names atomic.Int32
+
+func uniqueName(prefix string) string { return fmt.Sprintf("%s-%d", prefix, names.Add(1)) }
+
+// newNamespace creates a namespace, deleted after the spec, and waits for its default ServiceAccount, which
+// the ServiceAccount admission plugin needs before it admits a pod there.
+func newNamespace() string {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: uniqueName("e2e")}}
+	Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+	DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, ns))).To(Succeed()) })
+	Eventually(func() error {
+		return k8sClient.Get(ctx, types.NamespacedName{Namespace: ns.Name, Name: "default"}, &corev1.ServiceAccount{})
+	}).Should(Succeed())
+	return ns.Name
+}
+
+// createSidecarSet creates a SidecarSet from a YAML spec, deleted after the spec, and waits until the API
+// server calls the webhook for it: pods created by a workload before then would start without their sidecars.
+// probe is the namespace and labels of a pod the SidecarSet selects; a server-side dry run of such a pod
+// (which runs the webhooks but stores nothing) must come back injected.
+func createSidecarSet(name, spec, probeNamespace string, probeLabels map[string]string) *appsv1alpha1.SidecarSet {
+	set := &appsv1alpha1.SidecarSet{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	Expect(yaml.UnmarshalStrict([]byte(spec), &set.Spec)).To(Succeed())
+	Expect(k8sClient.Create(ctx, set)).To(Succeed())
+	DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, set))).To(Succeed()) })
+	Eventually(func(g Gomega) {
+		probe := pod(probeNamespace, "probe", probeLabels)
+		g.Expect(k8sClient.Create(ctx, probe, client.DryRunAll)).To(Succeed())
+		g.Expect(probe.Annotations).To(HaveKeyWithValue(appsv1alpha1.StateAnnotation, ContainSubstring(name)))
+	}).Should(Succeed(), "the webhook entry of SidecarSet %s never took effect", name)
+	return set
+}
+
+func pod(namespace, name string, labels map[string]string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: labels},
+		Spec:       podSpec(),
+	}
+}
+
+func podSpec() corev1.PodSpec {
+	return corev1.PodSpec{
+		Containers:                    []corev1.Container{{Name: "app", Image: "example.com/app:1"}},
+		TerminationGracePeriodSeconds: ptr.To[int64](0),
+	}
+}
+
+func template(labels map[string]string) corev1.PodTemplateSpec {
+	return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: podSpec()}
+}
+
+func deployment(namespace, name string, replicas int32, labels map[string]string) *appsv1.Deployment {
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(replicas),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: template(labels),
+		},
+	}
+	Expect(k8sClient.Create(ctx, d)).To(Succeed())
+	return d
+}
+
+func statefulSet(namespace, name string, replicas int32, labels map[string]string) *appsv1.StatefulSet {
+	s := &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec: appsv1.StatefulSetSpec{
+			Replicas:            ptr.To(replicas),
+			Selector:            &metav1.LabelSelector{MatchLabels: labels},
+			Template:            template(labels),
+			PodManagementPolicy: appsv1.ParallelPodManagement,
+		},
+	}
+	Expect(k8sClient.Create(ctx, s)).To(Succeed())
+	return s
+}
+
+func daemonSet(namespace, name string, labels map[string]string) *appsv1.DaemonSet {
+	d := &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: template(labels),
+		},
+	}
+	Expect(k8sClient.Create(ctx, d)).To(Succeed())
+	return d
+}
+
+func job(namespace, name string, completions int32, labels map[string]string) *batchv1.Job {
+	t := template(labels)
+	t.Spec.RestartPolicy = corev1.RestartPolicyNever
+	j := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec: batchv1.JobSpec{
+			Completions: ptr.To(completions),
+			Parallelism: ptr.To(completions),
+			Template:    t,
+		},
+	}
+	Expect(k8sClient.Create(ctx, j)).To(Succeed())
+	return j
+}
+
+func listPods(namespace string, labels map[string]string) []corev1.Pod {
+	var list corev1.PodList
+	Expect(k8sClient.List(ctx, &list, client.InNamespace(namespace), client.MatchingLabels(labels))).To(Succeed())
+	return list.Items
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// waitPodsReady waits until n pods with the labels exist, all ready, and returns them.
+func waitPodsReady(namespace string, labels map[string]string, n int) []corev1.Pod {
+	var pods []corev1.Pod
+	Eventually(func(g Gomega) {
+		pods = listPods(namespace, labels)
+		g.Expect(pods).To(HaveLen(n))
+		for i := range pods {
+			g.Expect(podReady(&pods[i])).To(BeTrue(), "pod %s is not ready", pods[i].Name)
+		}
+	}).WithTimeout(2 * time.Minute).Should(Succeed())
+	return pods
+}
+
+func getSidecarSet(name string) *appsv1alpha1.SidecarSet {
+	set := &appsv1alpha1.SidecarSet{}
+	Expect(k8sClient.Get(ctx, types.NamespacedName{Name: name}, set)).To(Succeed())
+	return set
+}
+
+func condition(st appsv1alpha1.SidecarSetStatus, t string) *metav1.Condition {
+	return meta.FindStatusCondition(st.Conditions, t)
+}
+
+// waitRolledOut waits until the SidecarSet's status describes its current generation with updated pods on the
+// latest revision, and it is Ready.
+func waitRolledOut(name string, updated int32, timeout time.Duration) {
+	Eventually(func(g Gomega) {
+		set := getSidecarSet(name)
+		st := set.Status
+		g.Expect(st.ObservedGeneration).To(Equal(set.Generation))
+		g.Expect(st.UpdatedPods).To(Equal(updated))
+		ready := condition(st, appsv1alpha1.ConditionReady)
+		g.Expect(ready).NotTo(BeNil())
+		g.Expect(ready.Status).To(Equal(metav1.ConditionTrue), "Ready: %s: %s", ready.Reason, ready.Message)
+	}).WithTimeout(timeout).Should(Succeed())
+}
+
+// updateSidecarSet changes the SidecarSet, retrying on conflicts.
+func updateSidecarSet(name string, change func(*appsv1alpha1.SidecarSet)) {
+	Eventually(func() error {
+		set := getSidecarSet(name)
+		change(set)
+		return k8sClient.Update(ctx, set)
+	}).Should(Succeed())
+}
+
+func setContainerImage(name, image string) {
+	updateSidecarSet(name, func(s *appsv1alpha1.SidecarSet) { s.Spec.Containers[0].Image = image })
+}
+
+func setPaused(name string, paused bool) {
+	updateSidecarSet(name, func(s *appsv1alpha1.SidecarSet) { s.Spec.UpdateStrategy.Paused = paused })
+}
+
+func container(p *corev1.Pod, name string) *corev1.Container {
+	for i := range p.Spec.Containers {
+		if p.Spec.Containers[i].Name == name {
+			return &p.Spec.Containers[i]
+		}
+	}
+	for i := range p.Spec.InitContainers {
+		if p.Spec.InitContainers[i].Name == name {
+			return &p.Spec.InitContainers[i]
+		}
+	}
+	return nil
+}
+
+func containerStatus(p *corev1.Pod, name string) *corev1.ContainerStatus {
+	for _, list := range [][]corev1.ContainerStatus{p.Status.ContainerStatuses, p.Status.InitContainerStatuses} {
+		for i := range list {
+			if list[i].Name == name {
+				return &list[i]
+			}
+		}
+	}
+	return nil
+}
+
+// podRecord is what must not change about a pod during an in-place rollout.
+type podRecord struct {
+	uid         types.UID
+	appRestarts int32
+}
+
+func record(pods []corev1.Pod) map[string]podRecord {
+	r := map[string]podRecord{}
+	for i := range pods {
+		r[pods[i].Name] = podRecord{uid: pods[i].UID, appRestarts: containerStatus(&pods[i], "app").RestartCount}
+	}
+	return r
+}
+
+// expectUpdatedInPlace checks every pod runs sidecar on image, restarted exactly once, while its UID and its
+// app container's restart count are what they were before.
+func expectUpdatedInPlace(pods []corev1.Pod, before map[string]podRecord, sidecar, image string) {
+	Expect(pods).To(HaveLen(len(before)))
+	for i := range pods {
+		p := &pods[i]
+		was, ok := before[p.Name]
+		Expect(ok).To(BeTrue(), "pod %s is new: the rollout replaced a pod", p.Name)
+		Expect(p.UID).To(Equal(was.uid), "pod %s was recreated", p.Name)
+		Expect(container(p, sidecar).Image).To(Equal(image), "pod %s", p.Name)
+		st := containerStatus(p, sidecar)
+		Expect(st.Image).To(Equal(image), "pod %s: the kubelet does not run the new image", p.Name)
+		Expect(st.RestartCount).To(Equal(int32(1)), "pod %s: sidecar %s restarted %d times", p.Name, sidecar, st.RestartCount)
+		Expect(containerStatus(p, "app").RestartCount).To(Equal(was.appRestarts), "pod %s: the app container restarted", p.Name)
+	}
+}
+
+// unavailability watches the pods of a namespace through an informer and keeps the most that were not ready at
+// any one time.
+type unavailability struct {
+	mu       sync.Mutex
+	notReady map[string]bool
+	most     int
+	stop     chan struct{}
+}
+
+func watchUnavailability(namespace string) *unavailability {
+	u := &unavailability{notReady: map[string]bool{}, stop: make(chan struct{})}
+	factory := informers.NewSharedInformerFactoryWithOptions(clientset, 0, informers.WithNamespace(namespace))
+	inf := factory.Core().V1().Pods().Informer()
+	observe := func(obj any) {
+		p, ok := obj.(*corev1.Pod)
+		if !ok {
+			return
+		}
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		if podReady(p) {
+			delete(u.notReady, p.Name)
+		} else {
+			u.notReady[p.Name] = true
+		}
+		u.most = max(u.most, len(u.notReady))
+	}
+	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    observe,
+		UpdateFunc: func(_, obj any) { observe(obj) },
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if p, ok := obj.(*corev1.Pod); ok {
+				u.mu.Lock()
+				delete(u.notReady, p.Name)
+				u.mu.Unlock()
+			}
+		},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	factory.Start(u.stop)
+	Expect(cache.WaitForCacheSync(u.stop, inf.HasSynced)).To(BeTrue())
+	DeferCleanup(func() { close(u.stop) })
+	return u
+}
+
+func (u *unavailability) Most() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.most
+}
+
+func (u *unavailability) Now() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.notReady)
+}
+
+// webhookEntryName is the webhook entry the operator keeps for a SidecarSet.
+func webhookEntryName(set string) string { return webhookconfig.EntryName(set) }
+
+// ensureOperatorRunning starts the operator again if a spec killed it.
+func ensureOperatorRunning() {
+	if !operator.Running() {
+		Expect(operator.Start(ctx)).To(Succeed())
+	}
+}
