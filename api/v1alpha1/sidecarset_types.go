@@ -367,7 +367,8 @@ type SidecarSetStatus struct {
 	// +optional
 	ReadyPods int32 `json:"readyPods"`
 
-	// updatedReadyPods is how many matched pods run the latest revision and are ready.
+	// updatedReadyPods is how many matched pods run the latest revision and are ready, their in-place update
+	// (if any) finished: the sidecar restarted on its new image.
 	// +optional
 	UpdatedReadyPods int32 `json:"updatedReadyPods"`
 

@@ -159,7 +159,8 @@ func count(in Input) counts {
 		}
 		if p.Ready {
 			c.ready++
-			if updated {
+			// A pod whose update the kubelet has not finished is still ready on its old sidecar.
+			if updated && !p.Updating && !p.Failed {
 				c.updatedReady++
 			}
 		}

@@ -234,16 +234,18 @@ func TestCounts(t *testing.T) {
 	pods := []Pod{
 		pod("a"), pod("b", func(p *Pod) { p.Ready = false }), pod("c", outdated()), pod("d", outdated(), func(p *Pod) { p.Ready = false }),
 		pod("e", notUpgradable()), pod("f", missing()), pod("g", conflicted()), pod("h", failed()),
+		// Patched, and still ready on its old sidecar: the kubelet has not restarted it yet.
+		pod("i", func(p *Pod) { p.Updating = true }),
 	}
 	st := Compute(&appsv1alpha1.SidecarSetStatus{}, input(t, `{maxUnavailable: 10, failurePolicy: {maxFailedPods: 5}}`, pods, nil), nowMeta)
-	want := appsv1alpha1.SidecarSetStatus{MatchedPods: 8, UpdatedPods: 3, ReadyPods: 5, UpdatedReadyPods: 1,
+	want := appsv1alpha1.SidecarSetStatus{MatchedPods: 9, UpdatedPods: 4, ReadyPods: 6, UpdatedReadyPods: 1,
 		DriftedPods: 5, OutdatedPods: 2, NotUpgradablePods: 1, MissingPods: 2, FailedPods: 1}
 	got := st
 	got.Conditions, got.Revisions, got.ObservedGeneration, got.LatestRevision = nil, nil, 0, ""
 	if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
 		t.Errorf("counts\n got %+v\nwant %+v", got, want)
 	}
-	wantHistogram := []appsv1alpha1.RevisionPodCount{{Name: latest, Pods: 4}, {Name: "logs-old", Pods: 2}, {Name: "logs-older", Pods: 1}}
+	wantHistogram := []appsv1alpha1.RevisionPodCount{{Name: latest, Pods: 5}, {Name: "logs-old", Pods: 2}, {Name: "logs-older", Pods: 1}}
 	if fmt.Sprint(st.Revisions) != fmt.Sprint(wantHistogram) {
 		t.Errorf("revisions %v, want %v", st.Revisions, wantHistogram)
 	}
