@@ -26,6 +26,12 @@ all: build
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
 
+##@ Try it
+
+.PHONY: demo
+demo: build ## Start a local cluster with the operator and show injection and an in-place rollout (DEMO_ARGS=--exit to exit when done).
+	KUBEBUILDER_ASSETS="$$($(SETUP_CONTROL_PLANE))" go run ./hack/demo --operator $(LOCALBIN)/sidecarset-operator $(DEMO_ARGS)
+
 ##@ Development
 
 .PHONY: manifests
