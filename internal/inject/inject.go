@@ -195,6 +195,9 @@ func Inject(pod *corev1.Pod, sets []Sidecars) (*corev1.Pod, []Result, error) {
 	return out, results, nil
 }
 
+// ServiceAccountTokenPath is where the ServiceAccount admission plugin mounts the pod's API token.
+const ServiceAccountTokenPath = "/var/run/secrets/kubernetes.io/serviceaccount"
+
 // IsNativeSidecar reports whether an init container runs for the pod's lifetime (restartPolicy Always).
 func IsNativeSidecar(c *corev1.Container) bool {
 	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
@@ -224,6 +227,20 @@ func build(sc appsv1alpha1.SidecarContainer, apps []corev1.Container) (corev1.Co
 				// Two mounts at one path make the pod invalid: the sidecar's own mount wins.
 				if !slices.ContainsFunc(c.VolumeMounts, func(x corev1.VolumeMount) bool { return x.MountPath == m.MountPath }) {
 					c.VolumeMounts = append(c.VolumeMounts, m)
+				}
+			}
+		}
+	}
+	// The ServiceAccount admission plugin has mounted the pod's token into the app containers before any
+	// webhook runs; the sidecar gets the same mount, as it would had it been in the pod from the start.
+	// (Rather than asking the API server to reinvoke the plugin, which would call the webhook twice per pod.)
+	if !slices.ContainsFunc(c.VolumeMounts, func(x corev1.VolumeMount) bool { return x.MountPath == ServiceAccountTokenPath }) {
+	token:
+		for _, app := range apps {
+			for _, m := range app.VolumeMounts {
+				if m.MountPath == ServiceAccountTokenPath {
+					c.VolumeMounts = append(c.VolumeMounts, m)
+					break token
 				}
 			}
 		}

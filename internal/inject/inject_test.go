@@ -291,6 +291,46 @@ volumes: [{name: own, emptyDir: {}}]`)}
 			},
 		},
 		{
+			name: "a sidecar gets the service account token mount the app containers have",
+			pod: `
+metadata: {name: web-1, namespace: shop, labels: {app: web}}
+spec:
+  containers:
+  - name: app
+    image: web:1
+    volumeMounts: [{name: kube-api-access-x1, mountPath: /var/run/secrets/kubernetes.io/serviceaccount, readOnly: true}]
+  volumes: [{name: kube-api-access-x1, projected: {sources: [{serviceAccountToken: {path: token}}]}}]`,
+			sets: func(t testing.TB) []Sidecars {
+				return []Sidecars{sidecars(t, "logs", `
+selector: {matchLabels: {app: web}}
+containers:
+- {name: agent, image: agent:1}
+- {name: own-token, image: agent:1, volumeMounts: [{name: mine, mountPath: /var/run/secrets/kubernetes.io/serviceaccount}]}
+volumes: [{name: mine, emptyDir: {}}]`)}
+			},
+			check: func(t *testing.T, got *corev1.Pod, _ []Result) {
+				want := corev1.VolumeMount{Name: "kube-api-access-x1", MountPath: ServiceAccountTokenPath, ReadOnly: true}
+				if c := container(got, "agent"); len(c.VolumeMounts) != 1 || !equality.Semantic.DeepEqual(c.VolumeMounts[0], want) {
+					t.Errorf("agent mounts = %+v, want the token mount", c.VolumeMounts)
+				}
+				if c := container(got, "own-token"); len(c.VolumeMounts) != 1 || c.VolumeMounts[0].Name != "mine" {
+					t.Errorf("own-token mounts = %+v, want only its own mount at the token path", c.VolumeMounts)
+				}
+			},
+		},
+		{
+			name: "no token mount for a pod whose app containers have none (automountServiceAccountToken: false)",
+			pod:  appPod,
+			sets: func(t testing.TB) []Sidecars { return []Sidecars{sidecars(t, "logs", shipper)} },
+			check: func(t *testing.T, got *corev1.Pod, _ []Result) {
+				for _, m := range container(got, "shipper").VolumeMounts {
+					if m.MountPath == ServiceAccountTokenPath {
+						t.Errorf("mounts = %+v", container(got, "shipper").VolumeMounts)
+					}
+				}
+			},
+		},
+		{
 			name: "transferEnv copies a value and a valueFrom from an app container",
 			pod:  appPod,
 			sets: func(t testing.TB) []Sidecars {

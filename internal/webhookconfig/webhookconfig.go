@@ -111,7 +111,9 @@ func Entry(set *appsv1alpha1.SidecarSet, p Params) (admissionregistrationv1.Muta
 	}
 
 	sideEffects := admissionregistrationv1.SideEffectClassNone
-	reinvocation := admissionregistrationv1.IfNeededReinvocationPolicy
+	// Never: the webhook has nothing to add once it ran, and the service account token mount, which the
+	// ServiceAccount plugin would add on a reinvocation, it copies itself; IfNeeded would call it twice per pod.
+	reinvocation := admissionregistrationv1.NeverReinvocationPolicy
 	matchPolicy := admissionregistrationv1.Equivalent
 	scope := admissionregistrationv1.NamespacedScope
 	failurePolicy := p.FailurePolicy
