@@ -195,6 +195,13 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		transition := status.Transitions(&set.Status, &newStatus, now)
 		set.Status = newStatus
 		if err := r.Client.Status().Update(ctx, set); err != nil {
+			if apierrors.IsConflict(err) {
+				// The cache has not caught up with the last status write yet: this reconcile decided on a
+				// stale status. Its pod writes stand (each was guarded by the pod's resourceVersion); decide
+				// again in a moment, without an error's backoff.
+				log.V(1).Info("Status write conflicted; reconciling again", "error", err.Error())
+				return reconcile.Result{RequeueAfter: 50 * time.Millisecond}, nil
+			}
 			return reconcile.Result{}, fmt.Errorf("writing the status of %s: %w", klog.KObj(set), err)
 		}
 		for _, e := range transition.Events {
