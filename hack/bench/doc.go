@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/sidecarset/sidecarset-operator/test/bench"
+	"github.com/sidecarset/sidecarset-operator/test/cluster"
+)
+
+// The generated section of docs/benchmarks.md lies between these markers; the rest of the page is written by
+// hand.
+const (
+	beginMarker = "<!-- BEGIN local-cluster results: written by make bench -->"
+	endMarker   = "<!-- END local-cluster results -->"
+)
+
+func waitNamespaceGone(ctx context.Context, local *cluster.Cluster, name string) error {
+	cs, err := kubernetes.NewForConfig(local.Config)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("Waiting for namespace %s and its pods to be deleted\n", name)
+	return wait.PollUntilContextTimeout(ctx, time.Second, 15*time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, err := cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		var pods *corev1.PodList
+		if pods, err = cs.CoreV1().Pods(name).List(ctx, metav1.ListOptions{Limit: 1}); err == nil && len(pods.Items) == 0 {
+			return true, nil
+		}
+		return false, nil
+	})
+}
+
+// writeDoc rewrites the generated section of the benchmarks page with the report.
+func writeDoc(path string, r Report) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	page := string(data)
+	begin, end := strings.Index(page, beginMarker), strings.Index(page, endMarker)
+	if begin < 0 || end < begin {
+		return fmt.Errorf("%s has no %q ... %q section to write the results into", path, beginMarker, endMarker)
+	}
+	section := beginMarker + "\n" + render(r) + endMarker
+	return os.WriteFile(path, []byte(page[:begin]+section+page[end+len(endMarker):]), 0o644)
+}
+
+func render(r Report) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nMeasured on %s on %s (%d cores, %d GiB), Go %s, Kubernetes %s, etcd %s, kwok %s. Restart delay %s, "+
+		"`maxUnavailable: %s`, operator flags `%s`, %s simulated nodes. Raw figures: [benchmarks.json](benchmarks.json).\n\n",
+		r.Date, r.Machine.CPU, r.Machine.Cores, r.Machine.MemoryGiB, strings.TrimPrefix(r.Version["go"], "go"),
+		r.Version["kubernetes"], r.Version["etcd"], r.Version["kwok"], r.Settings["restartDelay"], r.Settings["maxUnavailable"],
+		r.Settings["operatorFlags"], r.Settings["nodes"])
+
+	row := func(name string, cell func(bench.Result) string, target string) {
+		fmt.Fprintf(&b, "| %s |", name)
+		for _, run := range r.Runs {
+			fmt.Fprintf(&b, " %s |", cell(run))
+		}
+		fmt.Fprintf(&b, " %s |\n", target)
+	}
+	fmt.Fprint(&b, "| |")
+	for _, run := range r.Runs {
+		fmt.Fprintf(&b, " N = %s |", thousands(run.Pods))
+	}
+	fmt.Fprint(&b, " target |\n|---|")
+	for range r.Runs {
+		fmt.Fprint(&b, "---:|")
+	}
+	fmt.Fprint(&b, "---|\n")
+	row("pods in the cluster during the rollout", func(x bench.Result) string { return thousands(x.ClusterPods) }, "")
+	row("rollout time", func(x bench.Result) string { return fmt.Sprintf("%.2f s", x.RolloutSeconds) }, "")
+	row("bound: ceil(N / budget) × restart delay", func(x bench.Result) string {
+		return fmt.Sprintf("%.1f s (%d batches of %d)", x.BoundSeconds, (x.Pods+x.Budget-1)/x.Budget, x.Budget)
+	}, "")
+	row("rollout time / bound", func(x bench.Result) string {
+		return verdict(fmt.Sprintf("%.2f", x.RatioToBound), x.RatioToBound <= ratioTarget(x.Pods))
+	},
+		"≤ 1.15 (N = 1,000), ≤ 1.5 (N = 10,000)")
+	row("most pods unavailable at once", func(x bench.Result) string {
+		return verdict(fmt.Sprintf("%d of %d allowed", x.MostUnavailable, x.Budget), x.MostUnavailable <= x.Budget)
+	}, "≤ maxUnavailable, at every sample")
+	row("pod writes per updated pod", func(x bench.Result) string {
+		return verdict(fmt.Sprintf("%.3f (%s writes)", x.WritesPerPod, thousands(x.PodWrites)), x.PodWrites == x.Pods)
+	}, "exactly 1")
+	row("time to create the unmatched pods (no webhook call)", func(x bench.Result) string {
+		if x.UnmatchedPods == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f s for %s", x.CreateUnmatchedSeconds, thousands(x.UnmatchedPods))
+	}, "")
+	row("time to create the matched pods (webhook called)", func(x bench.Result) string {
+		return fmt.Sprintf("%.1f s for %s", x.CreateMatchedSeconds, thousands(x.Pods))
+	}, "")
+	row("webhook p50 / p99 per matched pod creation (API server histogram)", func(x bench.Result) string {
+		return verdict(fmt.Sprintf("%.2f / %.2f ms", x.WebhookP50Ms, x.WebhookP99Ms), x.WebhookP99Ms <= 5)
+	}, "p99 ≤ 5 ms")
+	row("webhook calls for pods no SidecarSet selects", func(x bench.Result) string {
+		if x.UnmatchedPods == 0 {
+			return "-"
+		}
+		return verdict(fmt.Sprintf("%d of %s pods", x.WebhookCallsUnmatched, thousands(x.UnmatchedPods)), x.WebhookCallsUnmatched == 0)
+	}, "0")
+	row("operator RSS idle, before the rollout", func(x bench.Result) string {
+		return verdict(fmt.Sprintf("%.1f MiB", x.RSSIdleMiB), x.RSSIdleMiB <= 64)
+	}, "≤ 64 MiB")
+	row("operator RSS peak, during the rollout", func(x bench.Result) string { return fmt.Sprintf("%.1f MiB", x.RSSPeakMiB) }, "")
+	row("operator RSS growth per pod over an empty cluster", func(x bench.Result) string {
+		perPod := (x.RSSIdleMiB - r.RSSEmptyMiB) * 1024 / float64(x.ClusterPods)
+		return verdict(fmt.Sprintf("%.2f KiB", perPod), perPod < 2)
+	}, "< 2 KiB")
+	row("operator CPU during the rollout", func(x bench.Result) string { return fmt.Sprintf("%.2f s", x.CPUSeconds) }, "")
+	fmt.Fprintf(&b, "\nThe operator's RSS in the empty cluster, ready: %.1f MiB.\n\n", r.RSSEmptyMiB)
+	return b.String()
+}
+
+func ratioTarget(n int) float64 {
+	if n >= 10000 {
+		return 1.5
+	}
+	return 1.15
+}
+
+func verdict(s string, met bool) string {
+	if met {
+		return s + " ✓"
+	}
+	return s + " ✗"
+}
+
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}

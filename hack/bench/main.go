@@ -1,0 +1,190 @@
+// Command bench runs the local-cluster benchmarks of make bench: it starts the local cluster with enough
+// simulated nodes, runs the operator as a separate process as its users run it, measures a run at each size
+// (test/bench), and writes the results to docs/benchmarks.json and the generated section of
+// docs/benchmarks.md.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sidecarset/sidecarset-operator/test/bench"
+	"github.com/sidecarset/sidecarset-operator/test/cluster"
+)
+
+// Report is docs/benchmarks.json.
+type Report struct {
+	Date    string            `json:"date"`
+	Machine Machine           `json:"machine"`
+	Version map[string]string `json:"versions"`
+	// Settings are the operator's and the cluster's settings the runs used.
+	Settings map[string]string `json:"settings"`
+	// RSSEmptyMiB is the operator's resident memory in a cluster with no pods, ready.
+	RSSEmptyMiB float64        `json:"operatorRSSEmptyClusterMiB"`
+	Runs        []bench.Result `json:"runs"`
+}
+
+// Machine describes where the benchmark ran.
+type Machine struct {
+	CPU       string `json:"cpu"`
+	Cores     int    `json:"cores"`
+	MemoryGiB int    `json:"memoryGiB"`
+}
+
+func main() {
+	sizes := flag.String("sizes", "1000,10000", "Comma-separated N: the matched pods of each run.")
+	clusterPods := flag.Int("cluster-pods", 10000, "Pods in the cluster during the first run: N matched, the rest matched by no SidecarSet.")
+	restartDelay := flag.Duration("restart-delay", 500*time.Millisecond, "The simulated kubelet's container restart delay.")
+	binary := flag.String("operator", "bin/sidecarset-operator", "The operator binary.")
+	qps := flag.Int("kube-api-qps", 1000, "The operator's --kube-api-qps.")
+	burst := flag.Int("kube-api-burst", 2000, "The operator's --kube-api-burst.")
+	jsonOut := flag.String("json", "docs/benchmarks.json", "Where to write the results as JSON.")
+	docOut := flag.String("doc", "docs/benchmarks.md", "The page whose generated section is rewritten.")
+	dir := flag.String("dir", "", "Directory for the cluster's kubeconfig and logs (default: a new temporary directory).")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *sizes, *clusterPods, *restartDelay, *binary, *qps, *burst, *jsonOut, *docOut, *dir); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, sizesFlag string, clusterPods int, restartDelay time.Duration, binary string, qps, burst int,
+	jsonOut, docOut, dir string) error {
+	var sizes []int
+	most := 0
+	for _, s := range strings.Split(sizesFlag, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return fmt.Errorf("--sizes: %q is not a positive number", s)
+		}
+		sizes = append(sizes, n)
+		most = max(most, n)
+	}
+	most = max(most, clusterPods)
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "sidecarset-bench-"); err != nil {
+			return err
+		}
+	}
+	const podsPerNode = 500
+	nodes := most/podsPerNode + 2
+	fmt.Printf("Local cluster with %d simulated nodes of %d pods; files and logs in %s\n", nodes, podsPerNode, dir)
+	local, err := cluster.Start(ctx, cluster.Options{Dir: dir, Nodes: nodes, PodsPerNode: podsPerNode, RestartDelay: restartDelay,
+		Progress: os.Stdout, ClientQPS: 2000, ClientBurst: 4000})
+	if err != nil {
+		return err
+	}
+	defer local.Stop()
+	if err := local.Install(ctx, "."); err != nil {
+		return err
+	}
+	operator, err := local.StartOperator(ctx, binary, fmt.Sprintf("--kube-api-qps=%d", qps), fmt.Sprintf("--kube-api-burst=%d", burst))
+	if err != nil {
+		return err
+	}
+	defer operator.Stop()
+
+	report := Report{
+		Date:    time.Now().UTC().Format("2006-01-02"),
+		Machine: machine(),
+		Version: map[string]string{"go": runtime.Version(), "kubernetes": envOr("K8S_VERSION", "v1.37.2"),
+			"etcd": envOr("ETCD_VERSION", "v3.6.16"), "kwok": envOr("KWOK_VERSION", "v0.8.0")},
+		Settings: map[string]string{
+			"maxUnavailable": "10%", "restartDelay": restartDelay.String(),
+			"operatorFlags": fmt.Sprintf("--kube-api-qps=%d --kube-api-burst=%d", qps, burst),
+			"nodes":         strconv.Itoa(nodes),
+		},
+	}
+	time.Sleep(3 * time.Second)
+	if rss, err := rssMiB(operator.Pid()); err == nil {
+		report.RSSEmptyMiB = rss
+	}
+	for i, n := range sizes {
+		unmatched := 0
+		if i == 0 {
+			unmatched = max(clusterPods-n, 0)
+		}
+		res, err := bench.Run(ctx, local, operator, bench.Options{
+			Name: fmt.Sprintf("bench-%d", n), Pods: n, UnmatchedPods: unmatched, MaxUnavailable: "10%",
+			RestartDelay: restartDelay, Timeout: 20 * time.Minute, Progress: os.Stdout,
+		})
+		if err != nil {
+			return fmt.Errorf("N=%d: %w", n, err)
+		}
+		report.Runs = append(report.Runs, res)
+		if err := waitNamespaceGone(ctx, local, fmt.Sprintf("bench-%d", n)); err != nil {
+			return err
+		}
+	}
+
+	data, err := json.MarshalIndent(report, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(jsonOut, append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	if err := writeDoc(docOut, report); err != nil {
+		return err
+	}
+	fmt.Printf("Wrote %s and the local-cluster section of %s\n", jsonOut, docOut)
+	return nil
+}
+
+func envOr(k, v string) string {
+	if s := os.Getenv(k); s != "" {
+		return s
+	}
+	return v
+}
+
+func machine() Machine {
+	m := Machine{Cores: runtime.NumCPU()}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+				m.MemoryGiB = (kb + (1<<20)/2) >> 20
+			}
+		}
+	}
+	return m
+}
+
+func rssMiB(pid int) (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+			return float64(kb*10/1024) / 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+}

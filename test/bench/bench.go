@@ -1,0 +1,564 @@
+// Package bench measures the operator on the local cluster, running as a separate process as its users run
+// it: how long an in-place rollout of N pods takes against its physical bound, the most pods unavailable at
+// once, API writes per updated pod, what the webhook costs pod creation, and the operator's memory and CPU.
+// make bench runs it at N = 1,000 and 10,000 (hack/bench); the end-to-end suite runs it at N = 100, so it
+// never rots.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/test/cluster"
+)
+
+// Options is one benchmark run.
+type Options struct {
+	// Name names the run's namespace and SidecarSet.
+	Name string
+	// Pods is N, the pods of the Deployment the SidecarSet selects.
+	Pods int
+	// UnmatchedPods are created first, in a Deployment no SidecarSet selects, to measure pod creation
+	// without the webhook and that the API server never calls it for them.
+	UnmatchedPods int
+	// MaxUnavailable is the rollout's budget, for example "10%".
+	MaxUnavailable string
+	// RestartDelay is the simulated kubelet's restart delay (cluster.Options.RestartDelay).
+	RestartDelay time.Duration
+	// Timeout bounds each wait.
+	Timeout  time.Duration
+	Progress io.Writer
+}
+
+// Result is what a run measured. Durations are in seconds, memory in MiB.
+type Result struct {
+	Pods          int `json:"pods"`
+	UnmatchedPods int `json:"unmatchedPods"`
+	// ClusterPods is every pod in the cluster while the rollout ran.
+	ClusterPods int `json:"clusterPods"`
+
+	Budget         int     `json:"maxUnavailablePods"`
+	RestartDelay   float64 `json:"restartDelaySeconds"`
+	RolloutSeconds float64 `json:"rolloutSeconds"`
+	// BoundSeconds is ceil(N / budget) × restart delay: every batch waits for the kubelets to restart.
+	BoundSeconds float64 `json:"boundSeconds"`
+	RatioToBound float64 `json:"ratioToBound"`
+	// MostUnavailable is the most pods not ready at once, sampled from a pod informer during the rollout.
+	MostUnavailable int `json:"mostUnavailable"`
+	// PodWrites are the API server's successful PATCH and UPDATE requests to pods during the rollout;
+	// PodWriteConflicts those it refused because the pod had changed since it was read (nothing written).
+	PodWrites         int     `json:"podWrites"`
+	WritesPerPod      float64 `json:"writesPerUpdatedPod"`
+	PodWriteConflicts int     `json:"podWriteConflicts"`
+
+	// CreateUnmatchedSeconds and CreateMatchedSeconds are the time from creating a Deployment to the API
+	// server holding all its pods, without and with the webhook.
+	CreateUnmatchedSeconds float64 `json:"createUnmatchedSeconds"`
+	CreateMatchedSeconds   float64 `json:"createMatchedSeconds"`
+	// WebhookCallsUnmatched is how often the API server called the webhook for the unmatched pods.
+	WebhookCallsUnmatched int `json:"webhookCallsUnmatched"`
+	WebhookCallsMatched   int `json:"webhookCallsMatched"`
+	// WebhookP50Ms and WebhookP99Ms are from the API server's admission duration histogram of the webhook.
+	WebhookP50Ms float64 `json:"webhookP50Milliseconds"`
+	WebhookP99Ms float64 `json:"webhookP99Milliseconds"`
+
+	RSSIdleMiB float64 `json:"operatorRSSIdleMiB"`
+	RSSPeakMiB float64 `json:"operatorRSSPeakMiB"`
+	CPUSeconds float64 `json:"operatorCPUSecondsDuringRollout"`
+}
+
+const (
+	sidecarName = "agent"
+	imageBefore = "example.com/agent:1"
+	imageAfter  = "example.com/agent:2"
+)
+
+// Run runs one benchmark on a local cluster with the operator running, and removes what it created.
+func Run(ctx context.Context, local *cluster.Cluster, operator *cluster.Operator, o Options) (Result, error) {
+	if o.Timeout == 0 {
+		o.Timeout = 10 * time.Minute
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	r := &runner{Options: o, local: local, operator: operator, res: Result{Pods: o.Pods, UnmatchedPods: o.UnmatchedPods,
+		RestartDelay: o.RestartDelay.Seconds()}}
+	if err := r.setup(); err != nil {
+		return Result{}, err
+	}
+	defer r.cleanup()
+	if err := r.run(ctx); err != nil {
+		return r.res, err
+	}
+	return r.res, nil
+}
+
+type runner struct {
+	Options
+	local    *cluster.Cluster
+	operator *cluster.Operator
+	c        client.Client
+	cs       kubernetes.Interface
+	res      Result
+}
+
+func (r *runner) logf(format string, args ...any) {
+	fmt.Fprintf(r.Progress, "[bench %s] "+format+"\n", append([]any{r.Name}, args...)...)
+}
+
+func (r *runner) setup() error {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := appsv1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	cfg := *r.local.Config
+	var err error
+	if r.c, err = client.New(&cfg, client.Options{Scheme: scheme}); err != nil {
+		return err
+	}
+	r.cs, err = kubernetes.NewForConfig(&cfg)
+	return err
+}
+
+func (r *runner) cleanup() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_ = r.c.Delete(ctx, &appsv1alpha1.SidecarSet{ObjectMeta: metav1.ObjectMeta{Name: r.Name}})
+	_ = r.c.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: r.Name}})
+}
+
+func (r *runner) run(ctx context.Context) error {
+	ns := r.Name
+	if err := r.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		return err
+	}
+	if err := r.poll(ctx, "the namespace's default ServiceAccount", func(ctx context.Context) (bool, error) {
+		err := r.c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "default"}, &corev1.ServiceAccount{})
+		return err == nil, client.IgnoreNotFound(err)
+	}); err != nil {
+		return err
+	}
+
+	set := &appsv1alpha1.SidecarSet{
+		ObjectMeta: metav1.ObjectMeta{Name: r.Name},
+		Spec: appsv1alpha1.SidecarSetSpec{
+			Selector:   &metav1.LabelSelector{MatchLabels: map[string]string{"app": "matched"}},
+			Containers: []appsv1alpha1.SidecarContainer{{Container: corev1.Container{Name: sidecarName, Image: imageBefore}}},
+			UpdateStrategy: appsv1alpha1.UpdateStrategy{
+				MaxUnavailable: ptr.To(intstr.Parse(r.MaxUnavailable)),
+			},
+		},
+	}
+	if err := r.c.Create(ctx, set); err != nil {
+		return fmt.Errorf("creating the SidecarSet: %w", err)
+	}
+	if err := r.waitInjecting(ctx, ns); err != nil {
+		return err
+	}
+
+	// Pods no SidecarSet selects: the API server must not call the webhook for them.
+	if r.UnmatchedPods > 0 {
+		before, err := scrapeAPIServer(ctx, r.cs)
+		if err != nil {
+			return err
+		}
+		r.logf("creating %d pods no SidecarSet selects", r.UnmatchedPods)
+		took, err := r.createPods(ctx, ns, "unmatched", r.UnmatchedPods)
+		if err != nil {
+			return err
+		}
+		after, err := scrapeAPIServer(ctx, r.cs)
+		if err != nil {
+			return err
+		}
+		r.res.CreateUnmatchedSeconds = took.Seconds()
+		r.res.WebhookCallsUnmatched = int(after.webhook.count - before.webhook.count)
+		r.logf("%d unmatched pods created in %.1fs; webhook calls for them: %d", r.UnmatchedPods, took.Seconds(), r.res.WebhookCallsUnmatched)
+	}
+
+	before, err := scrapeAPIServer(ctx, r.cs)
+	if err != nil {
+		return err
+	}
+	r.logf("creating %d pods the SidecarSet selects", r.Pods)
+	took, err := r.createPods(ctx, ns, "matched", r.Pods)
+	if err != nil {
+		return err
+	}
+	after, err := scrapeAPIServer(ctx, r.cs)
+	if err != nil {
+		return err
+	}
+	calls := after.webhook.minus(before.webhook)
+	r.res.CreateMatchedSeconds = took.Seconds()
+	r.res.WebhookCallsMatched = int(calls.count)
+	r.res.WebhookP50Ms = round(calls.quantile(0.5)*1000, 2)
+	r.res.WebhookP99Ms = round(calls.quantile(0.99)*1000, 2)
+	r.logf("%d matched pods created in %.1fs; webhook p50 %.2f ms, p99 %.2f ms over %d calls",
+		r.Pods, took.Seconds(), r.res.WebhookP50Ms, r.res.WebhookP99Ms, r.res.WebhookCallsMatched)
+
+	if err := r.waitPodsReady(ctx, ns, r.UnmatchedPods+r.Pods); err != nil {
+		return err
+	}
+	if err := r.waitSidecarSetReady(ctx, set.Name, 1, imageBefore); err != nil {
+		return err
+	}
+	return r.rollout(ctx, ns, set.Name)
+}
+
+// rollout changes the sidecar's image and measures the rollout until every matched pod runs the new image,
+// ready, as a pod informer sees it.
+func (r *runner) rollout(ctx context.Context, ns, setName string) error {
+	var pods corev1.PodList
+	if err := r.c.List(ctx, &pods); err != nil {
+		return err
+	}
+	r.res.ClusterPods = len(pods.Items)
+	budget, err := intstr.GetScaledValueFromIntOrPercent(ptr.To(intstr.Parse(r.MaxUnavailable)), r.Pods, false)
+	if err != nil {
+		return err
+	}
+	r.res.Budget = max(budget, 1)
+	batches := (r.Pods + r.res.Budget - 1) / r.res.Budget
+	r.res.BoundSeconds = float64(batches) * r.RestartDelay.Seconds()
+
+	proc := process{pid: r.operator.Pid()}
+	time.Sleep(2 * time.Second) // let the operator settle after the pods were created
+	idle, err := proc.rss()
+	if err != nil {
+		return err
+	}
+	r.res.RSSIdleMiB = mib(idle)
+
+	watch, err := r.watchPods(ctx, ns)
+	if err != nil {
+		return err
+	}
+	defer watch.stop()
+	peak := newPeakSampler(proc)
+	defer peak.stop()
+	cpuBefore, err := proc.cpuSeconds()
+	if err != nil {
+		return err
+	}
+	metricsBefore, err := scrapeAPIServer(ctx, r.cs)
+	if err != nil {
+		return err
+	}
+
+	r.logf("rolling %s out to %d pods, %d at a time (bound %.1fs)", imageAfter, r.Pods, r.res.Budget, r.res.BoundSeconds)
+	start := time.Now()
+	patch := fmt.Appendf(nil, `{"spec":{"containers":[{"name":%q,"image":%q}]}}`, sidecarName, imageAfter)
+	if err := r.c.Patch(ctx, &appsv1alpha1.SidecarSet{ObjectMeta: metav1.ObjectMeta{Name: setName}},
+		client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return err
+	}
+	lastReport := time.Now()
+	err = r.poll(ctx, "the rollout", func(context.Context) (bool, error) {
+		done, notReady := watch.progress()
+		if time.Since(lastReport) >= 2*time.Second {
+			r.logf("%6.1fs: %d/%d pods updated, %d not ready", time.Since(start).Seconds(), done, r.Pods, notReady)
+			lastReport = time.Now()
+		}
+		return done == r.Pods, nil
+	})
+	if err != nil {
+		return err
+	}
+	r.res.RolloutSeconds = round(watch.doneAt().Sub(start).Seconds(), 2)
+	r.res.RatioToBound = round(r.res.RolloutSeconds/r.res.BoundSeconds, 2)
+	r.res.MostUnavailable = watch.mostNotReady()
+
+	if err := r.waitSidecarSetReady(ctx, setName, 2, imageAfter); err != nil {
+		return err
+	}
+	cpuAfter, err := proc.cpuSeconds()
+	if err != nil {
+		return err
+	}
+	metricsAfter, err := scrapeAPIServer(ctx, r.cs)
+	if err != nil {
+		return err
+	}
+	r.res.CPUSeconds = round(cpuAfter-cpuBefore, 2)
+	r.res.RSSPeakMiB = mib(peak.stop())
+	r.res.PodWrites = int(metricsAfter.podWrites - metricsBefore.podWrites)
+	r.res.WritesPerPod = round(float64(r.res.PodWrites)/float64(r.Pods), 3)
+	r.res.PodWriteConflicts = int(metricsAfter.podWriteConflicts - metricsBefore.podWriteConflicts)
+	r.logf("rolled out in %.2fs (%.2f × the bound), at most %d unavailable (budget %d), %d pod writes (%.3f per pod, %d conflicts), "+
+		"operator RSS %.1f MiB idle, %.1f MiB peak, %.2f CPU s",
+		r.res.RolloutSeconds, r.res.RatioToBound, r.res.MostUnavailable, r.res.Budget, r.res.PodWrites, r.res.WritesPerPod, r.res.PodWriteConflicts,
+		r.res.RSSIdleMiB, r.res.RSSPeakMiB, r.res.CPUSeconds)
+	return nil
+}
+
+func (r *runner) poll(ctx context.Context, what string, cond wait.ConditionWithContextFunc) error {
+	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, r.Timeout, true, func(ctx context.Context) (bool, error) {
+		if !r.operator.Running() {
+			return false, fmt.Errorf("the operator exited; log: %s", r.operator.LogPath)
+		}
+		return cond(ctx)
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for %s: %w", what, err)
+	}
+	return nil
+}
+
+// waitInjecting waits until a server-side dry run of a matching pod comes back with the sidecar: from then
+// on the API server calls the webhook for the SidecarSet.
+func (r *runner) waitInjecting(ctx context.Context, ns string) error {
+	return r.poll(ctx, "the webhook to inject", func(ctx context.Context) (bool, error) {
+		probe := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "probe", Labels: map[string]string{"app": "matched"}},
+			Spec: podSpec()}
+		if err := r.c.Create(ctx, probe, client.DryRunAll); err != nil {
+			return false, nil
+		}
+		return len(probe.Spec.Containers) == 2, nil
+	})
+}
+
+func podSpec() corev1.PodSpec {
+	return corev1.PodSpec{
+		Containers:                    []corev1.Container{{Name: "app", Image: "example.com/app:1"}},
+		TerminationGracePeriodSeconds: ptr.To[int64](0),
+	}
+}
+
+// createPods creates a Deployment of n pods labelled app=<app> and returns how long the API server took to
+// hold all n pods.
+func (r *runner) createPods(ctx context.Context, ns, app string, n int) (time.Duration, error) {
+	labels := map[string]string{"app": app}
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: app},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(int32(n)),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: podSpec()},
+		},
+	}
+	start := time.Now()
+	if err := r.c.Create(ctx, d); err != nil {
+		return 0, err
+	}
+	err := r.poll(ctx, fmt.Sprintf("%d %s pods to be created", n, app), func(ctx context.Context) (bool, error) {
+		got := &appsv1.Deployment{}
+		if err := r.c.Get(ctx, client.ObjectKeyFromObject(d), got); err != nil {
+			return false, err
+		}
+		if got.Status.Replicas < int32(n) {
+			return false, nil
+		}
+		var list metav1.PartialObjectMetadataList
+		list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
+		if err := r.c.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels(labels)); err != nil {
+			return false, err
+		}
+		return len(list.Items) >= n, nil
+	})
+	return time.Since(start), err
+}
+
+func (r *runner) waitPodsReady(ctx context.Context, ns string, n int) error {
+	lastReport := time.Now()
+	return r.poll(ctx, fmt.Sprintf("%d pods to be ready", n), func(ctx context.Context) (bool, error) {
+		var list corev1.PodList
+		if err := r.c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return false, err
+		}
+		ready := 0
+		for i := range list.Items {
+			if podReady(&list.Items[i]) {
+				ready++
+			}
+		}
+		if time.Since(lastReport) >= 5*time.Second {
+			r.logf("%d/%d pods ready", ready, n)
+			lastReport = time.Now()
+		}
+		return ready == n && len(list.Items) == n, nil
+	})
+}
+
+func (r *runner) waitSidecarSetReady(ctx context.Context, name string, generation int64, image string) error {
+	return r.poll(ctx, "the SidecarSet to be Ready on "+image, func(ctx context.Context) (bool, error) {
+		set := &appsv1alpha1.SidecarSet{}
+		if err := r.c.Get(ctx, types.NamespacedName{Name: name}, set); err != nil {
+			return false, err
+		}
+		ready := meta.FindStatusCondition(set.Status.Conditions, appsv1alpha1.ConditionReady)
+		return set.Status.ObservedGeneration >= generation && set.Status.UpdatedPods == int32(r.Pods) &&
+			ready != nil && ready.Status == metav1.ConditionTrue, nil
+	})
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// podWatch follows the matched pods through an informer: which are not ready, and which run the new sidecar
+// image, ready.
+type podWatch struct {
+	mu       sync.Mutex
+	notReady map[string]bool
+	updated  map[string]bool
+	most     int
+	done     time.Time
+	n        int
+	stopCh   chan struct{}
+}
+
+func (r *runner) watchPods(ctx context.Context, ns string) (*podWatch, error) {
+	w := &podWatch{notReady: map[string]bool{}, updated: map[string]bool{}, n: r.Pods, stopCh: make(chan struct{})}
+	factory := informers.NewSharedInformerFactoryWithOptions(r.cs, 0, informers.WithNamespace(ns),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = "app=matched" }))
+	inf := factory.Core().V1().Pods().Informer()
+	observe := func(obj any) {
+		p, ok := obj.(*corev1.Pod)
+		if !ok {
+			return
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		ready := podReady(p)
+		if ready {
+			delete(w.notReady, p.Name)
+		} else {
+			w.notReady[p.Name] = true
+		}
+		w.most = max(w.most, len(w.notReady))
+		if ready && runs(p, sidecarName, imageAfter) {
+			w.updated[p.Name] = true
+		} else {
+			delete(w.updated, p.Name)
+		}
+		if len(w.updated) == w.n && w.done.IsZero() {
+			w.done = time.Now()
+		}
+	}
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    observe,
+		UpdateFunc: func(_, obj any) { observe(obj) },
+	}); err != nil {
+		return nil, err
+	}
+	factory.Start(w.stopCh)
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+		close(w.stopCh)
+		return nil, fmt.Errorf("the pod informer did not sync: %w", ctx.Err())
+	}
+	return w, nil
+}
+
+// runs says whether the pod's container status reports image for the container.
+func runs(p *corev1.Pod, container, image string) bool {
+	for _, st := range p.Status.ContainerStatuses {
+		if st.Name == container {
+			return st.Image == image && st.Ready
+		}
+	}
+	return false
+}
+
+func (w *podWatch) progress() (updated, notReady int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.updated), len(w.notReady)
+}
+
+func (w *podWatch) mostNotReady() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.most
+}
+
+func (w *podWatch) doneAt() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.done
+}
+
+func (w *podWatch) stop() {
+	select {
+	case <-w.stopCh:
+	default:
+		close(w.stopCh)
+	}
+}
+
+// peakSampler samples a process's RSS every 100 ms and keeps the highest.
+type peakSampler struct {
+	peak   int64
+	stopCh chan struct{}
+	done   chan struct{}
+}
+
+func newPeakSampler(p process) *peakSampler {
+	s := &peakSampler{stopCh: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if rss, err := p.rss(); err == nil && rss > s.peak {
+				s.peak = rss
+			}
+			select {
+			case <-s.stopCh:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return s
+}
+
+// stop stops the sampler (once) and returns the peak.
+func (s *peakSampler) stop() int64 {
+	select {
+	case <-s.stopCh:
+	default:
+		close(s.stopCh)
+	}
+	<-s.done
+	return s.peak
+}
+
+func mib(b int64) float64 { return round(float64(b)/(1<<20), 1) }
+
+// round rounds v to digits decimals; NaN (a quantile of no observations) becomes 0, which JSON can hold.
+func round(v float64, digits int) float64 {
+	if math.IsNaN(v) {
+		return 0
+	}
+	p := math.Pow(10, float64(digits))
+	return math.Round(v*p) / p
+}

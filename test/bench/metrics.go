@@ -1,0 +1,164 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"k8s.io/client-go/kubernetes"
+)
+
+// apiMetrics is a scrape of the API server's /metrics, reduced to what the benchmark reads.
+type apiMetrics struct {
+	// podWrites counts PATCH and UPDATE requests to pods themselves (not their status or binding
+	// subresources, which the simulated kubelet and the scheduler write).
+	podWrites float64
+	// podWriteConflicts are pod writes refused because the pod changed since the writer read it.
+	podWriteConflicts float64
+	// webhook is the admission duration histogram of the operator's webhook entries for pod CREATEs.
+	webhook histogram
+}
+
+// histogram is a cumulative Prometheus histogram: upper bound → count, and the total count.
+type histogram struct {
+	buckets map[float64]float64
+	count   float64
+}
+
+func scrapeAPIServer(ctx context.Context, cs kubernetes.Interface) (apiMetrics, error) {
+	raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return apiMetrics{}, fmt.Errorf("scraping the API server's metrics: %w", err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
+	if err != nil {
+		return apiMetrics{}, fmt.Errorf("parsing the API server's metrics: %w", err)
+	}
+	m := apiMetrics{webhook: histogram{buckets: map[float64]float64{}}}
+	if f := families["apiserver_request_total"]; f != nil {
+		for _, s := range f.Metric {
+			l := labels(s)
+			if l["resource"] == "pods" && l["group"] == "" && l["subresource"] == "" && (l["verb"] == "PATCH" || l["verb"] == "UPDATE") {
+				switch {
+				case strings.HasPrefix(l["code"], "2"):
+					m.podWrites += s.GetCounter().GetValue()
+				case l["code"] == "409":
+					m.podWriteConflicts += s.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if f := families["apiserver_admission_webhook_admission_duration_seconds"]; f != nil {
+		for _, s := range f.Metric {
+			l := labels(s)
+			if !strings.HasSuffix(l["name"], ".inject.sidecarset.io") || l["operation"] != "CREATE" {
+				continue
+			}
+			h := s.GetHistogram()
+			m.webhook.count += float64(h.GetSampleCount())
+			for _, b := range h.Bucket {
+				m.webhook.buckets[b.GetUpperBound()] += float64(b.GetCumulativeCount())
+			}
+		}
+	}
+	return m, nil
+}
+
+func labels(m *dto.Metric) map[string]string {
+	out := map[string]string{}
+	for _, l := range m.Label {
+		out[l.GetName()] = l.GetValue()
+	}
+	return out
+}
+
+// minus is the histogram of the observations between an earlier scrape and this one.
+func (h histogram) minus(earlier histogram) histogram {
+	d := histogram{buckets: map[float64]float64{}, count: h.count - earlier.count}
+	for le, n := range h.buckets {
+		d.buckets[le] = n - earlier.buckets[le]
+	}
+	return d
+}
+
+// quantile estimates the q-quantile by linear interpolation within its bucket, as PromQL's
+// histogram_quantile does; NaN when there are no observations.
+func (h histogram) quantile(q float64) float64 {
+	if h.count == 0 {
+		return math.NaN()
+	}
+	bounds := make([]float64, 0, len(h.buckets))
+	for le := range h.buckets {
+		bounds = append(bounds, le)
+	}
+	sort.Float64s(bounds)
+	rank := q * h.count
+	prevBound, prevCount := 0.0, 0.0
+	for _, le := range bounds {
+		n := h.buckets[le]
+		if n >= rank {
+			if math.IsInf(le, 1) {
+				return prevBound
+			}
+			if n == prevCount {
+				return le
+			}
+			return prevBound + (le-prevBound)*(rank-prevCount)/(n-prevCount)
+		}
+		prevBound, prevCount = le, n
+	}
+	return prevBound
+}
+
+// process reads a process's resident memory and CPU time from /proc.
+type process struct{ pid int }
+
+// rss is the resident set size in bytes.
+func (p process) rss() (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", p.pid)
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's CPU times: 100 on Linux.
+const clockTicks = 100
+
+// cpuSeconds is the user and system CPU time the process has used.
+func (p process) cpuSeconds() (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; the fields after it start past its closing parenthesis.
+	s := string(data)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("short /proc/%d/stat", p.pid)
+	}
+	utime, err1 := strconv.ParseFloat(fields[11], 64)
+	stime, err2 := strconv.ParseFloat(fields[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("parsing /proc/%d/stat", p.pid)
+	}
+	return (utime + stime) / clockTicks, nil
+}

@@ -1,0 +1,37 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/sidecarset/sidecarset-operator/test/bench"
+)
+
+// The benchmark of make bench at N = 100, so that it never rots. Only what must hold at any speed is asserted:
+// timings are printed, never judged, on these shared machines.
+var _ = Describe("The local-cluster benchmark at N = 100", func() {
+	It("measures a rollout within its budget, with one write per pod and no webhook call for unmatched pods", func() {
+		res, err := bench.Run(ctx, local, operator, bench.Options{
+			Name: uniqueName("bench"), Pods: 100, UnmatchedPods: 100, MaxUnavailable: "10%",
+			RestartDelay: restartDelay, Progress: GinkgoWriter,
+		})
+		Expect(err).NotTo(HaveOccurred())
+		out, _ := json.MarshalIndent(res, "", "  ")
+		GinkgoWriter.Printf("%s\n", out)
+
+		Expect(res.Budget).To(Equal(10))
+		Expect(res.MostUnavailable).To(BeNumerically(">", 0), "no pod was seen restarting")
+		Expect(res.MostUnavailable).To(BeNumerically("<=", res.Budget))
+		Expect(res.PodWrites).To(Equal(100), "pod writes during the rollout of 100 pods")
+		Expect(res.WebhookCallsUnmatched).To(BeZero())
+		Expect(res.WebhookCallsMatched).To(BeNumerically(">=", 100))
+		Expect(res.WebhookP99Ms).To(BeNumerically(">", 0))
+		Expect(res.RolloutSeconds).To(BeNumerically(">=", res.BoundSeconds), "faster than the kubelets restart")
+		Expect(res.RSSIdleMiB).To(BeNumerically(">", 0))
+		Expect(res.CPUSeconds).To(BeNumerically(">", 0))
+	})
+})
