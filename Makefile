@@ -2,8 +2,13 @@
 
 # Tools are pinned and installed into bin/ on first use.
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
+KUSTOMIZE_VERSION ?= v5.8.1
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
+KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
+
+# The operator's image, as dist/install.yaml and the OLM bundle name it.
+IMG ?= sidecarset-operator:latest
 
 # The test control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok), built
 # from source once and cached outside the checkout; see hack/setup-control-plane.sh.
@@ -12,7 +17,7 @@ SETUP_CONTROL_PLANE ?= hack/setup-control-plane.sh
 GO_TEST_FLAGS ?=
 
 # What make manifests and make generate write; make verify fails when they differ from what is committed.
-GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml
+GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml dist/install.yaml
 
 SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
@@ -53,7 +58,7 @@ vet: ## Run go vet (the e2e suite included).
 	go vet -tags e2e ./test/...
 
 .PHONY: verify
-verify: manifests generate vet ## Fail when generated code or manifests are stale, or gofmt or vet complain.
+verify: manifests generate build-installer vet ## Fail when generated code or manifests are stale, or gofmt or vet complain.
 	@unformatted=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change these files (run make fmt):"; echo "$$unformatted"; exit 1; fi
 	@if ! git diff --quiet -- $(GENERATED); then \
@@ -73,13 +78,27 @@ test: ## Run the unit and envtest suites against a real kube-apiserver (builds i
 
 .PHONY: test-e2e
 test-e2e: ## Run the end-to-end suite on the local cluster, the operator running as a separate process.
-	KUBEBUILDER_ASSETS="$$($(SETUP_CONTROL_PLANE))" go test -tags e2e ./test/e2e -count 1 -timeout 30m -v -ginkgo.v $(GO_TEST_FLAGS)
+	KUBEBUILDER_ASSETS="$$($(SETUP_CONTROL_PLANE))" go test -tags e2e ./test/e2e -count 1 -timeout 30m -v -ginkgo.v $(if $(CI),-ginkgo.no-color) $(GO_TEST_FLAGS)
 
 .PHONY: bench
-bench: ## Run the Go benchmarks of the hot paths (results and method in docs/benchmarks.md).
+bench: bench-go bench-cluster ## Run every benchmark (results and method in docs/benchmarks.md).
+
+.PHONY: bench-go
+bench-go: ## Run the Go benchmarks of the hot paths: admission handler, planner, status.
 	go test ./... -run '^$$' -bench . -benchmem -benchtime 3s -count 3
 
+.PHONY: bench-cluster
+bench-cluster: build ## Measure rollouts, admission, memory and CPU on the local cluster at N = 1,000 and 10,000 pods.
+	KUBEBUILDER_ASSETS="$$($(SETUP_CONTROL_PLANE))" go run ./hack/bench --operator $(LOCALBIN)/sidecarset-operator $(BENCH_ARGS)
+
 ##@ Build
+
+.PHONY: build-installer
+build-installer: manifests kustomize ## Render config/default into dist/install.yaml, the kubectl apply install (IMG sets the image).
+	@mkdir -p dist
+	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
+	$(KUSTOMIZE) build config/default > dist/install.yaml
+	cd config/manager && $(KUSTOMIZE) edit set image controller=sidecarset-operator:latest
 
 .PHONY: build
 build: ## Build the operator binary into bin/sidecarset-operator.
@@ -90,6 +109,13 @@ run: ## Run the operator against the cluster of the current kubeconfig.
 	go run . $(ARGS)
 
 ##@ Tools
+
+.PHONY: kustomize
+kustomize: $(KUSTOMIZE) ## Install kustomize into bin/.
+$(KUSTOMIZE):
+	@mkdir -p $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+	mv $(LOCALBIN)/kustomize $(KUSTOMIZE)
 
 .PHONY: controller-gen
 controller-gen: $(CONTROLLER_GEN) ## Install controller-gen into bin/.
