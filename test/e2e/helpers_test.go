@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
@@ -24,6 +25,7 @@ import (
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 	"github.com/sidecarset/sidecarset-operator/internal/webhookconfig"
+	"github.com/sidecarset/sidecarset-operator/test/gitops"
 )
 
 var names atomic.Int32
@@ -324,4 +326,14 @@ func ensureOperatorRunning() {
 	if !operator.Running() {
 		Expect(operator.Start(ctx)).To(Succeed())
 	}
+}
+
+// argoCDHealth is the Argo CD health of the SidecarSet as the operator wrote it, from config/argocd/health.lua.
+func argoCDHealth(name string) string {
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(getSidecarSet(name))
+	Expect(err).NotTo(HaveOccurred())
+	status, message, err := gitops.ArgoCDHealth(root, obj)
+	Expect(err).NotTo(HaveOccurred())
+	GinkgoWriter.Printf("Argo CD health of %s: %s (%s)\n", name, status, message)
+	return status
 }

@@ -32,6 +32,7 @@ updateStrategy: {maxUnavailable: 10%}
 		waitRolledOut(name, 100, 3*time.Minute)
 
 		expectUpdatedInPlace(waitPodsReady(ns, labels, 100), before, "shipper", "example.com/shipper:2")
+		Expect(argoCDHealth(name)).To(Equal("Healthy"))
 		Expect(watch.Most()).To(BeNumerically(">", 0), "no pod was ever seen not ready: the simulated restarts were not observed")
 		Expect(watch.Most()).To(BeNumerically("<=", 10), "more pods were unavailable at once than maxUnavailable allows")
 	})
@@ -92,6 +93,7 @@ updateStrategy: {maxUnavailable: 1}
 		Expect(held).To(BeNumerically("<", 8), "the rollout finished before it could be paused")
 		Consistently(func() int32 { return getSidecarSet(name).Status.UpdatedPods }).WithTimeout(3*time.Second).Should(Equal(held),
 			"pods were updated while the rollout was paused")
+		Expect(argoCDHealth(name)).To(Equal("Suspended"))
 
 		setPaused(name, false)
 		waitRolledOut(name, 8, time.Minute)
@@ -147,6 +149,7 @@ updateStrategy: {maxUnavailable: 2, failurePolicy: {maxFailedPods: 2, action: Pa
 			}
 			return bad
 		}).WithTimeout(3 * time.Second).Should(Equal(2))
+		Expect(argoCDHealth(name)).To(Equal("Degraded"))
 
 		// A fixed image ends the pause and rolls out to every pod, the failed ones included.
 		setContainerImage(name, "example.com/shipper:3")
