@@ -9,6 +9,7 @@ KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
 
 # The operator's image, as dist/install.yaml and the OLM bundle name it.
 IMG ?= sidecarset-operator:latest
+ARCH ?= amd64
 
 # The test control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok), built
 # from source once and cached outside the checkout; see hack/setup-control-plane.sh.
@@ -92,6 +93,11 @@ bench-cluster: build ## Measure rollouts, admission, memory and CPU on the local
 	KUBEBUILDER_ASSETS="$$($(SETUP_CONTROL_PLANE))" go run ./hack/bench --operator $(LOCALBIN)/sidecarset-operator $(BENCH_ARGS)
 
 ##@ Build
+
+.PHONY: image
+image: ## Build the operator's image without a container daemon: dist/image (OCI layout) and dist/sidecarset-operator.tar (docker load).
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) go build -trimpath -ldflags='-s -w' -o $(LOCALBIN)/linux_$(ARCH)/sidecarset-operator .
+	go run ./hack/image --binary $(LOCALBIN)/linux_$(ARCH)/sidecarset-operator --arch $(ARCH) --tag $(IMG)
 
 .PHONY: build-installer
 build-installer: manifests kustomize ## Render config/default into dist/install.yaml, the kubectl apply install (IMG sets the image).
