@@ -18,7 +18,7 @@ SETUP_CONTROL_PLANE ?= hack/setup-control-plane.sh
 GO_TEST_FLAGS ?=
 
 # What make manifests and make generate write; make verify fails when they differ from what is committed.
-GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml dist/install.yaml
+GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml dist/install.yaml docs/api.md
 
 SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
@@ -46,8 +46,9 @@ manifests: controller-gen ## Generate the CRD and RBAC manifests under config/.
 	go run ./hack/crd-bounds config/crd/bases/apps.sidecarset.io_sidecarsets.yaml
 
 .PHONY: generate
-generate: controller-gen ## Generate the DeepCopy methods of the API types.
+generate: controller-gen ## Generate the DeepCopy methods of the API types and the API reference (docs/api.md).
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./..."
+	go run ./hack/apidocs api/v1alpha1 docs/api.md
 
 .PHONY: fmt
 fmt: ## Run gofmt on the code.
