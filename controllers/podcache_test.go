@@ -61,3 +61,33 @@ status:
 		t.Errorf("change %+v, ok %v", change, ok)
 	}
 }
+
+func TestTrimPodKeepsLittleOfAPodNoSidecarSetInjected(t *testing.T) {
+	p := &corev1.Pod{}
+	if err := yaml.UnmarshalStrict([]byte(`
+metadata:
+  name: web-1
+  namespace: shop
+  labels: {app: web}
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web, uid: u1}]
+spec:
+  containers: [{name: app, image: web:1}]
+status:
+  phase: Running
+  conditions:
+  - {type: Initialized, status: "True"}
+  - {type: Ready, status: "True"}
+  containerStatuses: [{name: app, image: web:1, ready: true}]
+`), p); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := TrimPod(p)
+	got := out.(*corev1.Pod)
+	if got.Spec.Containers != nil || got.Status.ContainerStatuses != nil || got.OwnerReferences != nil {
+		t.Errorf("not trimmed: %+v", got)
+	}
+	if got.Labels["app"] != "web" || got.Status.Phase != corev1.PodRunning || len(got.Status.Conditions) != 1 ||
+		got.Status.Conditions[0].Type != corev1.PodReady {
+		t.Errorf("trimmed too much: %+v", got)
+	}
+}

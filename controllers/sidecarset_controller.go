@@ -233,8 +233,10 @@ func (r *SidecarSetReconciler) matchedPods(ctx context.Context, set *appsv1alpha
 	if err != nil {
 		return nil, nil
 	}
+	// The pods are shared with the cache, not copied: a rollout reconciles often, over thousands of pods, and
+	// nothing here modifies them (a pod is copied before it is patched).
 	var list corev1.PodList
-	if err := r.Client.List(ctx, &list, client.MatchingLabelsSelector{Selector: sel}); err != nil {
+	if err := r.Client.List(ctx, &list, client.MatchingLabelsSelector{Selector: sel}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing pods: %w", err)
 	}
 	var nsLabels map[string]map[string]string
