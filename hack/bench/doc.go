@@ -91,6 +91,12 @@ func render(r Report) string {
 		return verdict(fmt.Sprintf("%.2f", x.RatioToBound), x.RatioToBound <= ratioTarget(x.Pods))
 	},
 		"≤ 1.15 (N = 1,000), ≤ 1.5 (N = 10,000)")
+	row("one pod's update, p50 / p90 (write to ready on the new image)", func(x bench.Result) string {
+		return fmt.Sprintf("%.2f / %.2f s", x.UpdateSecondsP50, x.UpdateSecondsP90)
+	}, "")
+	row("budget use (time-averaged pods in update / budget)", func(x bench.Result) string {
+		return fmt.Sprintf("%.0f%%", x.BudgetUse*100)
+	}, "")
 	row("most pods unavailable at once", func(x bench.Result) string {
 		return verdict(fmt.Sprintf("%d of %d allowed", x.MostUnavailable, x.Budget), x.MostUnavailable <= x.Budget)
 	}, "≤ maxUnavailable, at every sample")

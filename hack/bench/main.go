@@ -18,6 +18,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/sidecarset/sidecarset-operator/test/bench"
 	"github.com/sidecarset/sidecarset-operator/test/cluster"
 )
@@ -52,6 +55,7 @@ func main() {
 	docOut := flag.String("doc", "docs/benchmarks.md", "The page whose generated section is rewritten.")
 	dir := flag.String("dir", "", "Directory for the cluster's kubeconfig and logs (default: a new temporary directory).")
 	flag.Parse()
+	ctrllog.SetLogger(logr.Discard()) // the benchmark's clients log nothing worth reading
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

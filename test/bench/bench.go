@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sort"
 	"sync"
 	"time"
 
@@ -65,6 +66,16 @@ type Result struct {
 	RatioToBound float64 `json:"ratioToBound"`
 	// MostUnavailable is the most pods not ready at once, sampled from a pod informer during the rollout.
 	MostUnavailable int `json:"mostUnavailable"`
+	// UpdateSecondsP50 and UpdateSecondsP90 are how long one pod's update took, from the informer seeing its
+	// new spec image (the operator's write) to seeing it ready on that image: the simulated kubelet's part,
+	// which the restart delay bounds from below.
+	UpdateSecondsP50 float64 `json:"podUpdateSecondsP50"`
+	UpdateSecondsP90 float64 `json:"podUpdateSecondsP90"`
+	// BudgetUse is the time-averaged share of maxUnavailable that pods in update used: 1 when the operator
+	// always had a full budget of pods updating. The rollout takes about
+	// N x mean update time / (budget x BudgetUse), which splits its overhead between the kubelet and the
+	// operator.
+	BudgetUse float64 `json:"budgetUse"`
 	// PodWrites are the API server's successful PATCH and UPDATE requests to pods during the rollout;
 	// PodWriteConflicts those it refused because the pod had changed since it was read (nothing written).
 	PodWrites         int     `json:"podWrites"`
@@ -277,8 +288,11 @@ func (r *runner) rollout(ctx context.Context, ns, setName string) error {
 		return err
 	}
 	lastReport := time.Now()
+	var inFlightSum, samples float64
 	err = r.poll(ctx, "the rollout", func(context.Context) (bool, error) {
 		done, notReady := watch.progress()
+		inFlightSum += float64(watch.inFlight())
+		samples++
 		if time.Since(lastReport) >= 2*time.Second {
 			r.logf("%6.1fs: %d/%d pods updated, %d not ready", time.Since(start).Seconds(), done, r.Pods, notReady)
 			lastReport = time.Now()
@@ -291,6 +305,13 @@ func (r *runner) rollout(ctx context.Context, ns, setName string) error {
 	r.res.RolloutSeconds = round(watch.doneAt().Sub(start).Seconds(), 2)
 	r.res.RatioToBound = round(r.res.RolloutSeconds/r.res.BoundSeconds, 2)
 	r.res.MostUnavailable = watch.mostNotReady()
+	if samples > 0 {
+		r.res.BudgetUse = round(inFlightSum/samples/float64(r.res.Budget), 2)
+	}
+	if times := watch.updateTimes(); len(times) > 0 {
+		r.res.UpdateSecondsP50 = round(times[len(times)/2], 2)
+		r.res.UpdateSecondsP90 = round(times[len(times)*9/10], 2)
+	}
 
 	if err := r.waitSidecarSetReady(ctx, setName, 2, imageAfter); err != nil {
 		return err
@@ -308,6 +329,8 @@ func (r *runner) rollout(ctx context.Context, ns, setName string) error {
 	r.res.PodWrites = int(metricsAfter.podWrites - metricsBefore.podWrites)
 	r.res.WritesPerPod = round(float64(r.res.PodWrites)/float64(r.Pods), 3)
 	r.res.PodWriteConflicts = int(metricsAfter.podWriteConflicts - metricsBefore.podWriteConflicts)
+	r.logf("pod update time p50 %.2fs, p90 %.2fs (restart delay %s); budget use %.0f%%",
+		r.res.UpdateSecondsP50, r.res.UpdateSecondsP90, r.RestartDelay, r.res.BudgetUse*100)
 	r.logf("rolled out in %.2fs (%.2f × the bound), at most %d unavailable (budget %d), %d pod writes (%.3f per pod, %d conflicts), "+
 		"operator RSS %.1f MiB idle, %.1f MiB peak, %.2f CPU s",
 		r.res.RolloutSeconds, r.res.RatioToBound, r.res.MostUnavailable, r.res.Budget, r.res.PodWrites, r.res.WritesPerPod, r.res.PodWriteConflicts,
@@ -430,14 +453,17 @@ type podWatch struct {
 	mu       sync.Mutex
 	notReady map[string]bool
 	updated  map[string]bool
-	most     int
-	done     time.Time
-	n        int
-	stopCh   chan struct{}
+	// patchedAt and doneAt are when each pod was first seen with the new spec image, and ready on it.
+	patchedAt, finishedAt map[string]time.Time
+	most                  int
+	done                  time.Time
+	n                     int
+	stopCh                chan struct{}
 }
 
 func (r *runner) watchPods(ctx context.Context, ns string) (*podWatch, error) {
-	w := &podWatch{notReady: map[string]bool{}, updated: map[string]bool{}, n: r.Pods, stopCh: make(chan struct{})}
+	w := &podWatch{notReady: map[string]bool{}, updated: map[string]bool{}, n: r.Pods, stopCh: make(chan struct{}),
+		patchedAt: map[string]time.Time{}, finishedAt: map[string]time.Time{}}
 	factory := informers.NewSharedInformerFactoryWithOptions(r.cs, 0, informers.WithNamespace(ns),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = "app=matched" }))
 	inf := factory.Core().V1().Pods().Informer()
@@ -455,8 +481,15 @@ func (r *runner) watchPods(ctx context.Context, ns string) (*podWatch, error) {
 			w.notReady[p.Name] = true
 		}
 		w.most = max(w.most, len(w.notReady))
+		now := time.Now()
+		if _, seen := w.patchedAt[p.Name]; !seen && specImage(p, sidecarName) == imageAfter {
+			w.patchedAt[p.Name] = now
+		}
 		if ready && runs(p, sidecarName, imageAfter) {
 			w.updated[p.Name] = true
+			if _, seen := w.finishedAt[p.Name]; !seen {
+				w.finishedAt[p.Name] = now
+			}
 		} else {
 			delete(w.updated, p.Name)
 		}
@@ -476,6 +509,36 @@ func (r *runner) watchPods(ctx context.Context, ns string) (*podWatch, error) {
 		return nil, fmt.Errorf("the pod informer did not sync: %w", ctx.Err())
 	}
 	return w, nil
+}
+
+func specImage(p *corev1.Pod, container string) string {
+	for _, c := range p.Spec.Containers {
+		if c.Name == container {
+			return c.Image
+		}
+	}
+	return ""
+}
+
+// inFlight is how many pods have the new spec image and are not yet ready on it.
+func (w *podWatch) inFlight() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.patchedAt) - len(w.finishedAt)
+}
+
+// updateTimes are the pods' update durations, sorted.
+func (w *podWatch) updateTimes() []float64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []float64
+	for name, start := range w.patchedAt {
+		if end, ok := w.finishedAt[name]; ok {
+			out = append(out, end.Sub(start).Seconds())
+		}
+	}
+	sort.Float64s(out)
+	return out
 }
 
 // runs says whether the pod's container status reports image for the container.
