@@ -45,7 +45,6 @@ import (
 // Leader election among the replicas, in the operator's namespace.
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=sidecarset-system,resources=leases,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",namespace=sidecarset-system,resources=events,verbs=create;patch
-// +kubebuilder:rbac:groups=events.k8s.io,namespace=sidecarset-system,resources=events,verbs=create;patch
 
 var scheme = runtime.NewScheme()
 
