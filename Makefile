@@ -9,6 +9,8 @@ KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
 
 # The operator's image, as dist/install.yaml and the OLM bundle name it.
 IMG ?= sidecarset-operator:latest
+# The version of the OLM bundle.
+VERSION ?= 0.1.0
 ARCH ?= amd64
 
 # The test control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok), built
@@ -18,7 +20,8 @@ SETUP_CONTROL_PLANE ?= hack/setup-control-plane.sh
 GO_TEST_FLAGS ?=
 
 # What make manifests and make generate write; make verify fails when they differ from what is committed.
-GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml dist/install.yaml docs/api.md
+GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml dist/install.yaml docs/api.md \
+	bundle bundle.Dockerfile
 
 SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
@@ -60,7 +63,7 @@ vet: ## Run go vet (the e2e suite included).
 	go vet -tags e2e ./test/...
 
 .PHONY: verify
-verify: manifests generate build-installer vet ## Fail when generated code or manifests are stale, or gofmt or vet complain.
+verify: manifests generate build-installer bundle vet ## Fail when generated code or manifests are stale, or gofmt or vet complain.
 	@unformatted=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change these files (run make fmt):"; echo "$$unformatted"; exit 1; fi
 	@if ! git diff --quiet -- $(GENERATED); then \
@@ -94,6 +97,10 @@ bench-cluster: build ## Measure rollouts, admission, memory and CPU on the local
 	KUBEBUILDER_ASSETS="$$($(SETUP_CONTROL_PLANE))" go run ./hack/bench --operator $(LOCALBIN)/sidecarset-operator $(BENCH_ARGS)
 
 ##@ Build
+
+.PHONY: bundle
+bundle: build-installer ## Write the OLM bundle (bundle/, bundle.Dockerfile) from config/manifests and the rendered install.
+	go run ./hack/bundle --version $(VERSION) --image $(IMG)
 
 .PHONY: image
 image: ## Build the operator's image without a container daemon: dist/image (OCI layout) and dist/sidecarset-operator.tar (docker load).
