@@ -133,8 +133,9 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		observed := make([]status.Observed, len(pods))
 		views := make([]rollout.Pod, len(pods))
 		statusPods := make([]status.Pod, len(pods))
+		observer := status.NewObserver(lookup)
 		for i := range pods {
-			observed[i] = status.Observe(&pods[i], states[i], set.Name, target, lookup, deadline, now)
+			observed[i] = observer.Observe(&pods[i], states[i], set.Name, target, deadline, now)
 			views[i], statusPods[i] = observed[i].Pod.Pod, observed[i].Pod
 		}
 		plan, err := rollout.Compute(&set.Spec.UpdateStrategy, views, now)

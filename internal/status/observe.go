@@ -23,11 +23,36 @@ type Observed struct {
 	Progress string
 }
 
-// Observe classifies a matched pod for a SidecarSet rolling out target. contents returns what a stored
-// revision injects (false when it is not stored: the pod runs a revision whose content is gone, so it
-// cannot be compared and is not updatable in place). deadline is progressDeadlineSeconds.
+// Observer observes the pods of one reconcile. What an in-place update from one revision to another changes
+// depends on the two revisions only, so it is worked out once per pair, not once per pod: with thousands of
+// pods on the same revision, that comparison was most of a reconcile's work.
+type Observer struct {
+	contents func(string) (revision.Injected, bool)
+	images   map[[2]string]inPlace
+}
+
+type inPlace struct {
+	images map[string]string
+	ok     bool
+}
+
+// NewObserver returns an Observer reading stored revisions through contents (false when a revision is not
+// stored).
+func NewObserver(contents func(string) (revision.Injected, bool)) *Observer {
+	return &Observer{contents: contents, images: map[[2]string]inPlace{}}
+}
+
+// Observe classifies a matched pod for a SidecarSet rolling out target (see Observer.Observe).
 func Observe(pod *corev1.Pod, state podstate.State, sidecarSet, target string, contents func(string) (revision.Injected, bool),
 	deadline time.Duration, now time.Time) Observed {
+	return NewObserver(contents).Observe(pod, state, sidecarSet, target, deadline, now)
+}
+
+// Observe classifies a matched pod for a SidecarSet rolling out target. A pod whose revision is not stored
+// runs content that is gone, so it cannot be compared and is not updatable in place. deadline is
+// progressDeadlineSeconds. The Images of pods on the same revision are one map, shared: read, never written.
+func (ob *Observer) Observe(pod *corev1.Pod, state podstate.State, sidecarSet, target string, deadline time.Duration,
+	now time.Time) Observed {
 	o := Observed{Pod: Pod{Pod: rollout.Pod{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels}}}
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
@@ -52,10 +77,18 @@ func Observe(pod *corev1.Pod, state podstate.State, sidecarSet, target string, c
 		}
 		return o
 	}
-	from, okFrom := contents(st.Revision)
-	to, okTo := contents(target)
-	if okFrom && okTo && !o.Conflicted {
-		o.Images, o.Updatable = inplace.Images(from, to)
+	if !o.Conflicted {
+		key := [2]string{st.Revision, target}
+		ip, seen := ob.images[key]
+		if !seen {
+			from, okFrom := ob.contents(st.Revision)
+			to, okTo := ob.contents(target)
+			if okFrom && okTo {
+				ip.images, ip.ok = inplace.Images(from, to)
+			}
+			ob.images[key] = ip
+		}
+		o.Images, o.Updatable = ip.images, ip.ok
 	}
 	return o
 }

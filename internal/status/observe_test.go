@@ -37,7 +37,7 @@ status:
 	return p, s
 }
 
-func strategyFreeSpec(t *testing.T, spec string) *appsv1alpha1.SidecarSetSpec {
+func strategyFreeSpec(t testing.TB, spec string) *appsv1alpha1.SidecarSetSpec {
 	t.Helper()
 	s := &appsv1alpha1.SidecarSetSpec{}
 	if err := yaml.UnmarshalStrict([]byte(spec), s); err != nil {
@@ -46,7 +46,7 @@ func strategyFreeSpec(t *testing.T, spec string) *appsv1alpha1.SidecarSetSpec {
 	return s
 }
 
-func contentsOf(t *testing.T) func(string) (revision.Injected, bool) {
+func contentsOf(t testing.TB) func(string) (revision.Injected, bool) {
 	injected := func(spec string) revision.Injected {
 		s := strategyFreeSpec(t, spec)
 		return revision.InjectedOf(s)

@@ -56,7 +56,7 @@ func podsOf(n int, prefix string, opts ...podOption) []Pod {
 	return out
 }
 
-func strategy(t *testing.T, manifest string) *appsv1alpha1.UpdateStrategy {
+func strategy(t testing.TB, manifest string) *appsv1alpha1.UpdateStrategy {
 	t.Helper()
 	s := &appsv1alpha1.UpdateStrategy{}
 	if err := yaml.UnmarshalStrict([]byte(manifest), s); err != nil {
