@@ -103,6 +103,9 @@ func render(r Report) string {
 	row("pod writes per updated pod", func(x bench.Result) string {
 		return verdict(fmt.Sprintf("%.3f (%s writes)", x.WritesPerPod, thousands(x.PodWrites)), x.PodWrites == x.Pods)
 	}, "exactly 1")
+	row("pod writes the API server refused (409: the pod changed since it was read; nothing written)", func(x bench.Result) string {
+		return thousands(x.PodWriteConflicts)
+	}, "")
 	row("time to create the unmatched pods (no webhook call)", func(x bench.Result) string {
 		if x.UnmatchedPods == 0 {
 			return "-"

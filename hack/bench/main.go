@@ -54,7 +54,15 @@ func main() {
 	jsonOut := flag.String("json", "docs/benchmarks.json", "Where to write the results as JSON.")
 	docOut := flag.String("doc", "docs/benchmarks.md", "The page whose generated section is rewritten.")
 	dir := flag.String("dir", "", "Directory for the cluster's kubeconfig and logs (default: a new temporary directory).")
+	render := flag.Bool("render", false, "Only rewrite the page's generated section from the JSON, without measuring.")
 	flag.Parse()
+	if *render {
+		if err := rerender(*jsonOut, *docOut); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctrllog.SetLogger(logr.Discard()) // the benchmark's clients log nothing worth reading
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -147,6 +155,18 @@ func run(ctx context.Context, sizesFlag string, clusterPods int, restartDelay ti
 	}
 	fmt.Printf("Wrote %s and the local-cluster section of %s\n", jsonOut, docOut)
 	return nil
+}
+
+func rerender(jsonPath, docPath string) error {
+	data, err := os.ReadFile(jsonPath)
+	if err != nil {
+		return err
+	}
+	var r Report
+	if err := json.Unmarshal(data, &r); err != nil {
+		return fmt.Errorf("%s: %w", jsonPath, err)
+	}
+	return writeDoc(docPath, r)
 }
 
 func envOr(k, v string) string {

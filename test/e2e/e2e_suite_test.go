@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,7 +70,8 @@ var _ = BeforeSuite(func() {
 	local, err = cluster.Start(ctx, cluster.Options{Dir: dir, Nodes: 6, RestartDelay: restartDelay, Progress: GinkgoWriter})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(local.Install(ctx, root)).To(Succeed())
-	operator, err = local.StartOperator(ctx, binary)
+	// SIDECARSET_E2E_OPERATOR_ARGS adds flags to the operator under test, to compare settings.
+	operator, err = local.StartOperator(ctx, binary, strings.Fields(os.Getenv("SIDECARSET_E2E_OPERATOR_ARGS"))...)
 	Expect(err).NotTo(HaveOccurred())
 
 	k8sClient, err = client.New(local.Config, client.Options{Scheme: scheme})
