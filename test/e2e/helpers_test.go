@@ -337,3 +337,24 @@ func argoCDHealth(name string) string {
 	GinkgoWriter.Printf("Argo CD health of %s: %s (%s)\n", name, status, message)
 	return status
 }
+
+// story is the start of a rollout story: a namespace, a SidecarSet selecting app=<name> pods, and a Deployment
+// of n such pods, all ready and injected on the SidecarSet's first revision.
+type story struct {
+	ns, name string
+	labels   map[string]string
+	set      *appsv1alpha1.SidecarSet
+	// before records the pods as they were once ready, for expectUpdatedInPlace.
+	before map[string]podRecord
+}
+
+// newStory starts a story; spec is the SidecarSet's spec after its selector (containers, updateStrategy...).
+func newStory(prefix, spec string, n int) story {
+	s := story{ns: newNamespace(), name: uniqueName(prefix)}
+	s.labels = map[string]string{"app": s.name}
+	s.set = createSidecarSet(s.name, "selector: {matchLabels: {app: "+s.name+"}}\n"+spec, s.ns, s.labels)
+	deployment(s.ns, "web", int32(n), s.labels)
+	s.before = record(waitPodsReady(s.ns, s.labels, n))
+	waitRolledOut(s.name, int32(n), time.Minute)
+	return s
+}

@@ -17,17 +17,10 @@ import (
 
 var _ = Describe("The operator failing and going away", func() {
 	It("finishes a rollout after the operator is killed (SIGKILL) mid-way, updating every pod exactly once", func() {
-		ns := newNamespace()
-		name := uniqueName("killed")
-		labels := map[string]string{"app": name}
-		createSidecarSet(name, `
-selector: {matchLabels: {app: `+name+`}}
+		s := newStory("killed", `
 containers: [{name: shipper, image: example.com/shipper:1}]
-updateStrategy: {maxUnavailable: 3}
-`, ns, labels)
-		deployment(ns, "web", 30, labels)
-		before := record(waitPodsReady(ns, labels, 30))
-		waitRolledOut(name, 30, time.Minute)
+updateStrategy: {maxUnavailable: 3}`, 30)
+		ns, name, labels := s.ns, s.name, s.labels
 
 		setContainerImage(name, "example.com/shipper:2")
 		Eventually(func(g Gomega) {
@@ -44,7 +37,7 @@ updateStrategy: {maxUnavailable: 3}
 
 		waitRolledOut(name, 30, 2*time.Minute)
 		// Each sidecar restarted exactly once: no pod was patched twice, nor missed.
-		expectUpdatedInPlace(waitPodsReady(ns, labels, 30), before, "shipper", "example.com/shipper:2")
+		expectUpdatedInPlace(waitPodsReady(ns, labels, 30), s.before, "shipper", "example.com/shipper:2")
 	})
 
 	It("refuses a matching pod while the operator is down, with failurePolicy Fail, and admits any other pod", func() {
@@ -70,16 +63,9 @@ containers: [{name: shipper, image: example.com/shipper:1}]
 	})
 
 	It("leaves running pods untouched when a SidecarSet is deleted", func() {
-		ns := newNamespace()
-		name := uniqueName("deleted")
-		labels := map[string]string{"app": name}
-		set := createSidecarSet(name, `
-selector: {matchLabels: {app: `+name+`}}
-containers: [{name: shipper, image: example.com/shipper:1}]
-`, ns, labels)
-		deployment(ns, "web", 5, labels)
+		s := newStory("deleted", "containers: [{name: shipper, image: example.com/shipper:1}]", 5)
+		ns, name, labels, set := s.ns, s.name, s.labels, s.set
 		pods := waitPodsReady(ns, labels, 5)
-		waitRolledOut(name, 5, time.Minute)
 
 		Expect(k8sClient.Delete(ctx, set)).To(Succeed())
 		Eventually(func() error {

@@ -14,17 +14,10 @@ import (
 
 var _ = Describe("Rolling a sidecar out in place", func() {
 	It("updates 100 pods of a Deployment within maxUnavailable: 10%, without touching the app containers", func() {
-		ns := newNamespace()
-		name := uniqueName("hundred")
-		labels := map[string]string{"app": name}
-		createSidecarSet(name, `
-selector: {matchLabels: {app: `+name+`}}
+		s := newStory("hundred", `
 containers: [{name: shipper, image: example.com/shipper:1}]
-updateStrategy: {maxUnavailable: 10%}
-`, ns, labels)
-		deployment(ns, "web", 100, labels)
-		before := record(waitPodsReady(ns, labels, 100))
-		waitRolledOut(name, 100, time.Minute)
+updateStrategy: {maxUnavailable: 10%}`, 100)
+		ns, name, labels, before := s.ns, s.name, s.labels, s.before
 
 		watch := watchUnavailability(ns)
 		Expect(watch.Now()).To(BeZero())
@@ -38,17 +31,10 @@ updateStrategy: {maxUnavailable: 10%}
 	})
 
 	It("holds back the pods a partition keeps, and updates them once the partition is lowered", func() {
-		ns := newNamespace()
-		name := uniqueName("partition")
-		labels := map[string]string{"app": name}
-		createSidecarSet(name, `
-selector: {matchLabels: {app: `+name+`}}
+		s := newStory("partition", `
 containers: [{name: shipper, image: example.com/shipper:1}]
-updateStrategy: {maxUnavailable: 2, partition: 4}
-`, ns, labels)
-		deployment(ns, "web", 10, labels)
-		before := record(waitPodsReady(ns, labels, 10))
-		waitRolledOut(name, 10, time.Minute)
+updateStrategy: {maxUnavailable: 2, partition: 4}`, 10)
+		ns, name, labels, before := s.ns, s.name, s.labels, s.before
 
 		setContainerImage(name, "example.com/shipper:2")
 		Eventually(func(g Gomega) {
@@ -67,17 +53,10 @@ updateStrategy: {maxUnavailable: 2, partition: 4}
 	})
 
 	It("pauses a rollout and finishes it once resumed", func() {
-		ns := newNamespace()
-		name := uniqueName("pause")
-		labels := map[string]string{"app": name}
-		createSidecarSet(name, `
-selector: {matchLabels: {app: `+name+`}}
+		s := newStory("pause", `
 containers: [{name: shipper, image: example.com/shipper:1}]
-updateStrategy: {maxUnavailable: 1}
-`, ns, labels)
-		deployment(ns, "web", 8, labels)
-		before := record(waitPodsReady(ns, labels, 8))
-		waitRolledOut(name, 8, time.Minute)
+updateStrategy: {maxUnavailable: 1}`, 8)
+		ns, name, labels, before := s.ns, s.name, s.labels, s.before
 
 		setContainerImage(name, "example.com/shipper:2")
 		Eventually(func() int32 { return getSidecarSet(name).Status.UpdatedPods }).Should(BeNumerically(">=", 1))
@@ -101,17 +80,10 @@ updateStrategy: {maxUnavailable: 1}
 	})
 
 	It("rolls out a native sidecar in place", func() {
-		ns := newNamespace()
-		name := uniqueName("native")
-		labels := map[string]string{"app": name}
-		createSidecarSet(name, `
-selector: {matchLabels: {app: `+name+`}}
+		s := newStory("native", `
 initContainers: [{name: proxy, image: example.com/proxy:1, restartPolicy: Always}]
-updateStrategy: {maxUnavailable: 2}
-`, ns, labels)
-		deployment(ns, "web", 6, labels)
-		before := record(waitPodsReady(ns, labels, 6))
-		waitRolledOut(name, 6, time.Minute)
+updateStrategy: {maxUnavailable: 2}`, 6)
+		ns, name, labels, before := s.ns, s.name, s.labels, s.before
 
 		updateSidecarSet(name, func(s *appsv1alpha1.SidecarSet) { s.Spec.InitContainers[0].Image = "example.com/proxy:2" })
 		waitRolledOut(name, 6, time.Minute)
@@ -119,17 +91,10 @@ updateStrategy: {maxUnavailable: 2}
 	})
 
 	It("stops a failing image at maxFailedPods with failurePolicy Pause", func() {
-		ns := newNamespace()
-		name := uniqueName("badpull")
-		labels := map[string]string{"app": name}
-		createSidecarSet(name, `
-selector: {matchLabels: {app: `+name+`}}
+		s := newStory("badpull", `
 containers: [{name: shipper, image: example.com/shipper:1}]
-updateStrategy: {maxUnavailable: 2, failurePolicy: {maxFailedPods: 2, action: Pause}}
-`, ns, labels)
-		deployment(ns, "web", 10, labels)
-		waitPodsReady(ns, labels, 10)
-		waitRolledOut(name, 10, time.Minute)
+updateStrategy: {maxUnavailable: 2, failurePolicy: {maxFailedPods: 2, action: Pause}}`, 10)
+		ns, name, labels := s.ns, s.name, s.labels
 
 		setContainerImage(name, "example.com/shipper:badpull")
 		Eventually(func(g Gomega) {
@@ -157,17 +122,10 @@ updateStrategy: {maxUnavailable: 2, failurePolicy: {maxFailedPods: 2, action: Pa
 	})
 
 	It("rolls a failing image back in place with failurePolicy Rollback", func() {
-		ns := newNamespace()
-		name := uniqueName("rollback")
-		labels := map[string]string{"app": name}
-		createSidecarSet(name, `
-selector: {matchLabels: {app: `+name+`}}
+		s := newStory("rollback", `
 containers: [{name: shipper, image: example.com/shipper:1}]
-updateStrategy: {maxUnavailable: 2, failurePolicy: {maxFailedPods: 1, action: Rollback}}
-`, ns, labels)
-		deployment(ns, "web", 6, labels)
-		before := record(waitPodsReady(ns, labels, 6))
-		waitRolledOut(name, 6, time.Minute)
+updateStrategy: {maxUnavailable: 2, failurePolicy: {maxFailedPods: 1, action: Rollback}}`, 6)
+		ns, name, labels, before := s.ns, s.name, s.labels, s.before
 		good := getSidecarSet(name).Status.LatestRevision
 
 		setContainerImage(name, "example.com/shipper:crashloop")
