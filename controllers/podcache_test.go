@@ -20,7 +20,7 @@ metadata:
   namespace: shop
   resourceVersion: "42"
   labels: {app: web}
-  annotations: {sidecarset.io/state: '{"logs":{"revision":"r1","images":{"shipper":"shipper:1"}}}'}
+  annotations: {sidecarset.io/state: '{"logs":{"revision":"r1","images":{"shipper":"shipper:1"}}}', kubectl.kubernetes.io/last-applied-configuration: '{"big":"json"}'}
   managedFields: [{manager: kubectl, operation: Apply}]
 spec:
   nodeName: node-1
@@ -37,11 +37,16 @@ status:
 		t.Fatal(err)
 	}
 	before := p.DeepCopy()
+	p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, Message: "long"})
+	p.Status.ContainerStatuses[0].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{Message: "a long log tail"}
 	out, err := TrimPod(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := out.(*corev1.Pod)
+	if len(got.Annotations) != 1 || got.Status.ContainerStatuses[0].LastTerminationState.Terminated != nil {
+		t.Errorf("annotations or last state not trimmed: %v, %+v", got.Annotations, got.Status.ContainerStatuses[0])
+	}
 	if got.ManagedFields != nil || got.Spec.Volumes != nil || got.Spec.Tolerations != nil || got.Status.PodIP != "" ||
 		got.Spec.Containers[0].Env != nil || got.Spec.InitContainers[0].Args != nil {
 		t.Errorf("not trimmed: %+v", got)
