@@ -269,7 +269,7 @@ containers: [{name: metrics-agent, image: example.com/agent:1}]`)
 		})]
 		Expect(*entry.FailurePolicy).To(Equal(admissionregistrationv1.Fail))
 		Expect(*entry.SideEffects).To(Equal(admissionregistrationv1.SideEffectClassNone))
-		Expect(*entry.ReinvocationPolicy).To(Equal(admissionregistrationv1.NeverReinvocationPolicy))
+		Expect(*entry.ReinvocationPolicy).To(Equal(admissionregistrationv1.IfNeededReinvocationPolicy))
 		Expect(*entry.TimeoutSeconds).To(BeNumerically("<=", 10))
 		Expect(entry.ObjectSelector.MatchLabels).To(Equal(map[string]string{"app": "web"}))
 		Expect(entry.ClientConfig.CABundle).NotTo(BeEmpty())

@@ -233,7 +233,8 @@ func build(sc appsv1alpha1.SidecarContainer, apps []corev1.Container) (corev1.Co
 	}
 	// The ServiceAccount admission plugin has mounted the pod's token into the app containers before any
 	// webhook runs; the sidecar gets the same mount, as it would had it been in the pod from the start.
-	// (Rather than asking the API server to reinvoke the plugin, which would call the webhook twice per pod.)
+	// (Were it left to the plugin, reinvoked after the webhook, the plugin's change would reinvoke the
+	// webhook: two calls per pod.)
 	if !slices.ContainsFunc(c.VolumeMounts, func(x corev1.VolumeMount) bool { return x.MountPath == ServiceAccountTokenPath }) {
 	token:
 		for _, app := range apps {

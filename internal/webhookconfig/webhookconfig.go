@@ -111,9 +111,10 @@ func Entry(set *appsv1alpha1.SidecarSet, p Params) (admissionregistrationv1.Muta
 	}
 
 	sideEffects := admissionregistrationv1.SideEffectClassNone
-	// Never: the webhook has nothing to add once it ran, and the service account token mount, which the
-	// ServiceAccount plugin would add on a reinvocation, it copies itself; IfNeeded would call it twice per pod.
-	reinvocation := admissionregistrationv1.NeverReinvocationPolicy
+	// IfNeeded: a webhook that changes the pod after this one gets it injected again (idempotently). The
+	// injection copies the service account token mount into the sidecars itself, so the ServiceAccount
+	// plugin, reinvoked after the injection, has nothing to add, and the webhook is not called a second time.
+	reinvocation := admissionregistrationv1.IfNeededReinvocationPolicy
 	matchPolicy := admissionregistrationv1.Equivalent
 	scope := admissionregistrationv1.NamespacedScope
 	failurePolicy := p.FailurePolicy

@@ -74,7 +74,7 @@ func TestDesired(t *testing.T) {
 	if string(gotNamespace) != wantNamespace {
 		t.Errorf("namespaceSelector:\n%s\nwant:\n%s", gotNamespace, wantNamespace)
 	}
-	if *metrics.SideEffects != admissionregistrationv1.SideEffectClassNone || *metrics.ReinvocationPolicy != admissionregistrationv1.NeverReinvocationPolicy ||
+	if *metrics.SideEffects != admissionregistrationv1.SideEffectClassNone || *metrics.ReinvocationPolicy != admissionregistrationv1.IfNeededReinvocationPolicy ||
 		*metrics.FailurePolicy != admissionregistrationv1.Fail || *metrics.TimeoutSeconds != 5 || *metrics.ClientConfig.URL != "https://127.0.0.1:9443/inject-v1-pod" {
 		t.Errorf("entry settings = %+v", metrics)
 	}
