@@ -58,6 +58,7 @@ type options struct {
 	metricsAddr      string
 	metricsSecure    bool
 	probeAddr        string
+	pprofAddr        string
 	leaderElect      bool
 	leaderElectionNS string
 	enableHTTP2      bool
@@ -97,6 +98,8 @@ func parseFlags(args []string) (*options, error) {
 		"Serve metrics over HTTPS, to callers the API server authenticates and authorizes. "+
 			"When false, metrics are served over plain HTTP without authentication.")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "0",
+		"Address to serve Go's pprof profiles on, for example 127.0.0.1:6060, to diagnose memory or CPU. \"0\" (the default) disables it.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false,
 		"Elect a leader among the replicas: only the leader runs the reconcilers; every replica serves the webhook.")
 	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "",
@@ -238,6 +241,7 @@ func run(ctx context.Context, restConfig *rest.Config, o *options) error {
 		Scheme:                  scheme,
 		Metrics:                 metricsOpts,
 		HealthProbeBindAddress:  o.probeAddr,
+		PprofBindAddress:        o.pprofAddr,
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        o.leaderElectionID,
 		LeaderElectionNamespace: o.leaderElectionNamespace(),

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -28,10 +30,20 @@ func TestRunWithRotatedCertificates(t *testing.T) {
 	g := NewWithT(t)
 	env, c := startAPIServer(t)
 	port := strconv.Itoa(freePort(t))
+	pprof := "127.0.0.1:" + strconv.Itoa(freePort(t))
 	certDir := filepath.Join(t.TempDir(), "certs")
-	startOperator(t, env, "--webhook-port="+port, "--webhook-url=https://localhost:"+port, "--webhook-cert-dir="+certDir)
+	startOperator(t, env, "--webhook-port="+port, "--webhook-url=https://localhost:"+port, "--webhook-cert-dir="+certDir,
+		"--pprof-bind-address="+pprof)
 
 	expectInjection(g, c)
+
+	// --pprof-bind-address serves Go's profiles, for diagnosing a running operator.
+	resp, err := http.Get("http://" + pprof + "/debug/pprof/heap?debug=1")
+	g.Expect(err).NotTo(HaveOccurred())
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	g.Expect(resp.StatusCode).To(Equal(http.StatusOK))
+	g.Expect(string(body)).To(ContainSubstring("heap profile"))
 
 	secret := &corev1.Secret{}
 	g.Expect(c.Get(context.Background(), types.NamespacedName{Namespace: "sidecarset-system", Name: "sidecarset-operator-webhook-cert"}, secret)).To(Succeed())

@@ -13,7 +13,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 	if o.metricsAddr != ":8443" || !o.metricsSecure {
 		t.Errorf("metrics should default to HTTPS on :8443, got %q secure=%v", o.metricsAddr, o.metricsSecure)
 	}
-	if o.probeAddr != ":8081" || o.leaderElect || o.enableHTTP2 {
+	if o.probeAddr != ":8081" || o.leaderElect || o.enableHTTP2 || o.pprofAddr != "0" {
 		t.Errorf("unexpected defaults: %+v", o)
 	}
 }
