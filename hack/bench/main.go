@@ -122,7 +122,7 @@ func run(ctx context.Context, sizesFlag string, clusterPods int, restartDelay ti
 		},
 	}
 	time.Sleep(3 * time.Second)
-	if rss, err := rssMiB(operator.Pid()); err == nil {
+	if rss, err := bench.ResidentMiB(operator.Pid()); err == nil {
 		report.RSSEmptyMiB = rss
 	}
 	for i, n := range sizes {
@@ -197,18 +197,4 @@ func machine() Machine {
 		}
 	}
 	return m
-}
-
-func rssMiB(pid int) (float64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
-			return float64(kb*10/1024) / 10, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
 }

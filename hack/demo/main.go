@@ -123,7 +123,8 @@ func run(ctx context.Context, binary, dir string, restartDelay time.Duration, ex
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
 		return err
 	}
-	if err := waitInjecting(ctx, c); err != nil {
+	probe := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "probe", Labels: podLabels}, Spec: podSpec()}
+	if err := cluster.WaitInjecting(ctx, c, probe, 30*time.Second); err != nil {
 		return err
 	}
 
@@ -207,27 +208,6 @@ Operator log: %s
 	return nil
 }
 
-// waitInjecting waits until the API server calls the operator's webhook for the SidecarSet: a server-side dry
-// run of a matching pod (which runs the webhooks and stores nothing) comes back with the sidecar.
-func waitInjecting(ctx context.Context, c client.Client) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		probe := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "probe", Labels: podLabels}, Spec: podSpec()}
-		err := c.Create(ctx, probe, client.DryRunAll)
-		if err == nil && len(probe.Spec.Containers) > 1 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the webhook never injected a probe pod (last error: %v)", err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
 func podSpec() corev1.PodSpec {
 	return corev1.PodSpec{
 		Containers: []corev1.Container{{Name: "app", Image: "example.com/shop/web:1.0",
@@ -271,7 +251,7 @@ func waitPods(ctx context.Context, c client.Client, n int) ([]corev1.Pod, error)
 		}
 		ready := 0
 		for i := range list.Items {
-			if isReady(&list.Items[i]) {
+			if cluster.PodReady(&list.Items[i]) {
 				ready++
 			}
 		}
@@ -288,15 +268,6 @@ func waitPods(ctx context.Context, c client.Client, n int) ([]corev1.Pod, error)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-func isReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // watchRollout draws the rollout from the SidecarSet's status until it is Ready at generation, and says how

@@ -186,7 +186,9 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.c.Create(ctx, set); err != nil {
 		return fmt.Errorf("creating the SidecarSet: %w", err)
 	}
-	if err := r.waitInjecting(ctx, ns); err != nil {
+	probe := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "probe", Labels: map[string]string{"app": "matched"}},
+		Spec: podSpec()}
+	if err := cluster.WaitInjecting(ctx, r.c, probe, r.Timeout); err != nil {
 		return err
 	}
 
@@ -351,19 +353,6 @@ func (r *runner) poll(ctx context.Context, what string, cond wait.ConditionWithC
 	return nil
 }
 
-// waitInjecting waits until a server-side dry run of a matching pod comes back with the sidecar: from then
-// on the API server calls the webhook for the SidecarSet.
-func (r *runner) waitInjecting(ctx context.Context, ns string) error {
-	return r.poll(ctx, "the webhook to inject", func(ctx context.Context) (bool, error) {
-		probe := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "probe", Labels: map[string]string{"app": "matched"}},
-			Spec: podSpec()}
-		if err := r.c.Create(ctx, probe, client.DryRunAll); err != nil {
-			return false, nil
-		}
-		return len(probe.Spec.Containers) == 2, nil
-	})
-}
-
 func podSpec() corev1.PodSpec {
 	return corev1.PodSpec{
 		Containers:                    []corev1.Container{{Name: "app", Image: "example.com/app:1"}},
@@ -414,7 +403,7 @@ func (r *runner) waitPodsReady(ctx context.Context, ns string, n int) error {
 		}
 		ready := 0
 		for i := range list.Items {
-			if podReady(&list.Items[i]) {
+			if cluster.PodReady(&list.Items[i]) {
 				ready++
 			}
 		}
@@ -436,15 +425,6 @@ func (r *runner) waitSidecarSetReady(ctx context.Context, name string, generatio
 		return set.Status.ObservedGeneration >= generation && set.Status.UpdatedPods == int32(r.Pods) &&
 			ready != nil && ready.Status == metav1.ConditionTrue, nil
 	})
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // podWatch follows the matched pods through an informer: which are not ready, and which run the new sidecar
@@ -474,7 +454,7 @@ func (r *runner) watchPods(ctx context.Context, ns string) (*podWatch, error) {
 		}
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		ready := podReady(p)
+		ready := cluster.PodReady(p)
 		if ready {
 			delete(w.notReady, p.Name)
 		} else {

@@ -140,6 +140,12 @@ func (p process) rss() (int64, error) {
 	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", p.pid)
 }
 
+// ResidentMiB is the resident set size of process pid, in MiB.
+func ResidentMiB(pid int) (float64, error) {
+	b, err := process{pid: pid}.rss()
+	return mib(b), err
+}
+
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat's CPU times: 100 on Linux.
 const clockTicks = 100
 

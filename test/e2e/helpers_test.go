@@ -25,6 +25,7 @@ import (
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 	"github.com/sidecarset/sidecarset-operator/internal/webhookconfig"
+	"github.com/sidecarset/sidecarset-operator/test/cluster"
 	"github.com/sidecarset/sidecarset-operator/test/gitops"
 )
 
@@ -139,15 +140,6 @@ func listPods(namespace string, labels map[string]string) []corev1.Pod {
 	return list.Items
 }
 
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
 // waitPodsReady waits until n pods with the labels exist, all ready, and returns them.
 func waitPodsReady(namespace string, labels map[string]string, n int) []corev1.Pod {
 	var pods []corev1.Pod
@@ -155,7 +147,7 @@ func waitPodsReady(namespace string, labels map[string]string, n int) []corev1.P
 		pods = listPods(namespace, labels)
 		g.Expect(pods).To(HaveLen(n))
 		for i := range pods {
-			g.Expect(podReady(&pods[i])).To(BeTrue(), "pod %s is not ready", pods[i].Name)
+			g.Expect(cluster.PodReady(&pods[i])).To(BeTrue(), "pod %s is not ready", pods[i].Name)
 		}
 	}).WithTimeout(2 * time.Minute).Should(Succeed())
 	return pods
@@ -278,7 +270,7 @@ func watchUnavailability(namespace string) *unavailability {
 		}
 		u.mu.Lock()
 		defer u.mu.Unlock()
-		if podReady(p) {
+		if cluster.PodReady(p) {
 			delete(u.notReady, p.Name)
 		} else {
 			u.notReady[p.Name] = true
