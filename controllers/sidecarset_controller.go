@@ -254,10 +254,7 @@ func (r *SidecarSetReconciler) matchedPods(ctx context.Context, set *appsv1alpha
 	}
 	var out []corev1.Pod
 	for _, p := range list.Items {
-		// A pod being deleted or finished (the pods of a completed Job) runs no sidecar to update: it is
-		// neither counted nor planned for.
-		if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed ||
-			inject.Excluded(p.Namespace, p.Labels, r.Namespace) != "" {
+		if !status.Tracked(&p) || inject.Excluded(p.Namespace, p.Labels, r.Namespace) != "" {
 			continue
 		}
 		if matcher.NeedsNamespaceLabels() && !matcher.MatchesNamespace(nsLabels[p.Namespace]) {

@@ -23,6 +23,12 @@ type Observed struct {
 	Progress string
 }
 
+// Tracked says whether a pod a SidecarSet selects takes part in its counts and its rollout: not one being
+// deleted, nor one that finished (the pods of a completed Job), which runs no sidecar to update.
+func Tracked(pod *corev1.Pod) bool {
+	return pod.DeletionTimestamp == nil && pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed
+}
+
 // Observer observes the pods of one reconcile. What an in-place update from one revision to another changes
 // depends on the two revisions only, so it is worked out once per pair, not once per pod: with thousands of
 // pods on the same revision, that comparison was most of a reconcile's work.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
@@ -115,5 +116,25 @@ func TestObserve(t *testing.T) {
 			p, state := observedPod(t, tt.state)
 			tt.check(t, Observe(p, state, "logs", tt.target, contentsOf(t), 10*time.Minute, now))
 		})
+	}
+}
+
+func TestTracked(t *testing.T) {
+	now := metav1.Now()
+	tests := []struct {
+		name string
+		pod  corev1.Pod
+		want bool
+	}{
+		{"running", corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodRunning}}, true},
+		{"pending", corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending}}, true},
+		{"succeeded (a completed Job's)", corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodSucceeded}}, false},
+		{"failed", corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodFailed}}, false},
+		{"being deleted", corev1.Pod{ObjectMeta: metav1.ObjectMeta{DeletionTimestamp: &now}, Status: corev1.PodStatus{Phase: corev1.PodRunning}}, false},
+	}
+	for _, tt := range tests {
+		if got := Tracked(&tt.pod); got != tt.want {
+			t.Errorf("%s: Tracked = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }
