@@ -61,10 +61,10 @@ func writeDoc(path string, r Report) error {
 func render(r Report) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nMeasured on %s on %s (%d cores, %d GiB), Go %s, Kubernetes %s, etcd %s, kwok %s. Restart delay %s, "+
-		"`maxUnavailable: %s`, operator flags `%s`, %s simulated nodes. Raw figures: [benchmarks.json](benchmarks.json).\n\n",
+		"`maxUnavailable: %s`, operator flags `%s`, %s simulated nodes%s. Raw figures: [benchmarks.json](benchmarks.json).\n\n",
 		r.Date, r.Machine.CPU, r.Machine.Cores, r.Machine.MemoryGiB, strings.TrimPrefix(r.Version["go"], "go"),
 		r.Version["kubernetes"], r.Version["etcd"], r.Version["kwok"], r.Settings["restartDelay"], r.Settings["maxUnavailable"],
-		r.Settings["operatorFlags"], r.Settings["nodes"])
+		r.Settings["operatorFlags"], r.Settings["nodes"], workersNote(r.Settings["kubeletWorkers"]))
 
 	row := func(name string, cell func(bench.Result) string, target string) {
 		fmt.Fprintf(&b, "| %s |", name)
@@ -157,4 +157,12 @@ func thousands(n int) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// workersNote names the simulated kubelet's parallelism; reports from before it was a setting ran kwok's default.
+func workersNote(workers string) string {
+	if workers == "" {
+		workers = "4"
+	}
+	return " playing " + workers + " pod stages at once"
 }

@@ -51,6 +51,7 @@ func main() {
 	binary := flag.String("operator", "bin/sidecarset-operator", "The operator binary.")
 	qps := flag.Int("kube-api-qps", 1000, "The operator's --kube-api-qps.")
 	burst := flag.Int("kube-api-burst", 2000, "The operator's --kube-api-burst.")
+	workers := flag.Int("kubelet-workers", 32, "Pod stages the simulated kubelet plays at once, across all nodes.")
 	jsonOut := flag.String("json", "docs/benchmarks.json", "Where to write the results as JSON.")
 	docOut := flag.String("doc", "docs/benchmarks.md", "The page whose generated section is rewritten.")
 	dir := flag.String("dir", "", "Directory for the cluster's kubeconfig and logs (default: a new temporary directory).")
@@ -67,13 +68,13 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *sizes, *clusterPods, *restartDelay, *binary, *qps, *burst, *jsonOut, *docOut, *dir); err != nil {
+	if err := run(ctx, *sizes, *clusterPods, *restartDelay, *workers, *binary, *qps, *burst, *jsonOut, *docOut, *dir); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, sizesFlag string, clusterPods int, restartDelay time.Duration, binary string, qps, burst int,
+func run(ctx context.Context, sizesFlag string, clusterPods int, restartDelay time.Duration, workers int, binary string, qps, burst int,
 	jsonOut, docOut, dir string) error {
 	var sizes []int
 	most := 0
@@ -96,7 +97,7 @@ func run(ctx context.Context, sizesFlag string, clusterPods int, restartDelay ti
 	nodes := most/podsPerNode + 2
 	fmt.Printf("Local cluster with %d simulated nodes of %d pods; files and logs in %s\n", nodes, podsPerNode, dir)
 	local, err := cluster.Start(ctx, cluster.Options{Dir: dir, Nodes: nodes, PodsPerNode: podsPerNode, RestartDelay: restartDelay,
-		Progress: os.Stdout, ClientQPS: 2000, ClientBurst: 4000})
+		Progress: os.Stdout, ClientQPS: 2000, ClientBurst: 4000, KubeletWorkers: workers})
 	if err != nil {
 		return err
 	}
@@ -117,8 +118,9 @@ func run(ctx context.Context, sizesFlag string, clusterPods int, restartDelay ti
 			"etcd": envOr("ETCD_VERSION", "v3.6.16"), "kwok": envOr("KWOK_VERSION", "v0.8.0")},
 		Settings: map[string]string{
 			"maxUnavailable": "10%", "restartDelay": restartDelay.String(),
-			"operatorFlags": fmt.Sprintf("--kube-api-qps=%d --kube-api-burst=%d", qps, burst),
-			"nodes":         strconv.Itoa(nodes),
+			"operatorFlags":  fmt.Sprintf("--kube-api-qps=%d --kube-api-burst=%d", qps, burst),
+			"nodes":          strconv.Itoa(nodes),
+			"kubeletWorkers": strconv.Itoa(workers),
 		},
 	}
 	time.Sleep(3 * time.Second)

@@ -41,9 +41,13 @@ type Options struct {
 	// RestartDelay is how long the simulated kubelet takes to restart a container whose image changed;
 	// default 1s.
 	RestartDelay time.Duration
-	// ClientQPS and ClientBurst rate-limit the controller-manager, scheduler and kwok; default 500 and 1000,
-	// so that creating thousands of pods is not limited by the simulation.
+	// ClientQPS and ClientBurst rate-limit the controller-manager and scheduler (kwok is not rate-limited);
+	// default 500 and 1000, so that creating thousands of pods is not limited by the simulation.
 	ClientQPS, ClientBurst int
+	// KubeletWorkers is how many pod stages the simulated kubelet plays at once, across all its nodes;
+	// default 32. Real kubelets work on their own pods in parallel; kwok's own default of 4 made the
+	// simulation, not the operator, the limit of a large rollout.
+	KubeletWorkers int
 	// Progress receives a line per step; default nowhere.
 	Progress io.Writer
 }
@@ -79,6 +83,9 @@ func (o *Options) defaults() error {
 	if o.ClientBurst <= 0 {
 		o.ClientBurst = 1000
 	}
+	if o.KubeletWorkers <= 0 {
+		o.KubeletWorkers = 32
+	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
@@ -108,10 +115,11 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if err := os.MkdirAll(filepath.Join(opts.Dir, "logs"), 0o755); err != nil {
 		return nil, err
 	}
-	c = &Cluster{Dir: opts.Dir, opts: opts}
+	started := &Cluster{Dir: opts.Dir, opts: opts}
+	c = started
 	defer func() {
-		if err != nil {
-			_ = c.Stop()
+		if err != nil { // c is nil by now: stop what was started
+			_ = started.Stop()
 			c = nil
 		}
 	}()
@@ -141,7 +149,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		return nil, err
 	}
 
-	stages, err := Stages(opts.RestartDelay)
+	stages, err := KwokConfig(opts.RestartDelay, opts.KubeletWorkers)
 	if err != nil {
 		return nil, err
 	}

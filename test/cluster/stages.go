@@ -25,6 +25,27 @@ const (
 		`($s == null or $s.image != $i) ] | any`
 )
 
+// KwokConfig renders kwok's configuration file: the stages, and kwok's options with workers playing pod
+// stages at once. kwok does not default the options of a configuration it loads, so the other options are
+// given with kwok's own defaults.
+func KwokConfig(restartDelay time.Duration, workers int) (string, error) {
+	stages, err := Stages(restartDelay)
+	if err != nil {
+		return "", err
+	}
+	return stages + fmt.Sprintf(`---
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokConfiguration
+options:
+  cidr: 10.0.0.0/16
+  podPlayStageParallelism: %d
+  nodePlayStageParallelism: 4
+  nodeLeaseParallelism: 4
+  podsOnNodeSyncParallelism: 1
+  enablePodsOnNodeSyncListPager: true
+`, workers), nil
+}
+
 // Stages renders the kwok stages of the local cluster, with restartDelay as the time a changed container
 // takes to restart on its new image.
 func Stages(restartDelay time.Duration) (string, error) {

@@ -54,3 +54,36 @@ func TestStagesRenderTheRestartDelayAndSelectors(t *testing.T) {
 		t.Error("the selector expressions were not rendered into the stages")
 	}
 }
+
+func TestKwokConfigSetsTheWorkersAfterTheStages(t *testing.T) {
+	out, err := KwokConfig(500*time.Millisecond, 48)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := strings.Split(out, "\n---\n")
+	var kinds []string
+	var workers uint
+	for _, doc := range docs {
+		var obj struct {
+			APIVersion string
+			Kind       string
+			Options    struct{ PodPlayStageParallelism uint }
+		}
+		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+			t.Fatalf("a document is not valid YAML: %v\n%s", err, doc)
+		}
+		kinds = append(kinds, obj.Kind)
+		if obj.Kind == "KwokConfiguration" {
+			if obj.APIVersion != "config.kwok.x-k8s.io/v1alpha1" {
+				t.Errorf("KwokConfiguration apiVersion %q", obj.APIVersion)
+			}
+			workers = obj.Options.PodPlayStageParallelism
+		}
+	}
+	if len(kinds) != 9 || kinds[8] != "KwokConfiguration" {
+		t.Fatalf("documents %v, want the 8 stages then a KwokConfiguration", kinds)
+	}
+	if workers != 48 {
+		t.Errorf("podPlayStageParallelism %d, want 48", workers)
+	}
+}
