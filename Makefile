@@ -45,7 +45,8 @@ demo: build ## Start a local cluster with the operator and show injection and an
 
 .PHONY: manifests
 manifests: controller-gen ## Generate the CRD and RBAC manifests under config/.
-	$(CONTROLLER_GEN) rbac:roleName=sidecarset-operator crd paths="./..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) rbac:roleName=sidecarset-operator paths="./..." output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) crd paths="./api/..." output:crd:artifacts:config=config/crd/bases
 	go run ./hack/crd-bounds config/crd/bases/apps.sidecarset.io_sidecarsets.yaml
 
 .PHONY: generate

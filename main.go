@@ -253,8 +253,7 @@ func run(ctx context.Context, restConfig *rest.Config, o *options) error {
 			&corev1.Secret{}: {Namespaces: map[string]cache.Config{o.namespace: {}}},
 			// Revisions live in its namespace, where its Role lets it read them.
 			&appsv1.ControllerRevision{}: {Namespaces: map[string]cache.Config{o.namespace: {}}},
-			// And only a few fields of each pod.
-			&corev1.Pod{}: {Transform: controllers.TrimPod},
+			// Pods are in the reconciler's own compact cache (controllers.PodCache), not here.
 		}},
 	})
 	if err != nil {
@@ -263,8 +262,18 @@ func run(ctx context.Context, restConfig *rest.Config, o *options) error {
 	if err := setupWebhook(mgr, o, tlsOpts); err != nil {
 		return fmt.Errorf("setting up the injection webhook: %w", err)
 	}
+	watchClient, err := client.NewWithWatch(mgr.GetConfig(), client.Options{
+		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), HTTPClient: mgr.GetHTTPClient()})
+	if err != nil {
+		return fmt.Errorf("creating the pod watch client: %w", err)
+	}
+	pods := controllers.NewPodCache(watchClient)
+	if err := mgr.Add(pods); err != nil {
+		return fmt.Errorf("adding the pod cache: %w", err)
+	}
 	if err := (&controllers.SidecarSetReconciler{
 		Client:    mgr.GetClient(),
+		Pods:      pods,
 		Namespace: o.namespace,
 		Recorder:  mgr.GetEventRecorderFor("sidecarset-operator"),
 	}).SetupWithManager(mgr); err != nil {

@@ -1,67 +1,92 @@
 package controllers
 
 import (
-	corev1 "k8s.io/api/core/v1"
+	"context"
+	"errors"
+	"fmt"
 
-	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/sidecarset/sidecarset-operator/internal/podview"
 )
 
-// TrimPod is the pod informer's transform: it keeps what the operator reads of a pod and drops the rest before
-// the pod enters the cache, so memory grows slowly with the cluster's pods. It keeps the metadata but
-// managedFields, owner references and every annotation other than the state annotation; each container's
-// name, image and restartPolicy; the Ready condition; and of each container status what judging an in-place
-// update reads (image, imageID, containerID, restart count, readiness, and the waiting reason). Of a pod no
-// SidecarSet injected (no state annotation), which can be counted as missing its sidecars but never updated
-// in place, it keeps only the metadata, the phase and the Ready condition.
-func TrimPod(obj any) (any, error) {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		return obj, nil
+// PodCache is the operator's view of every pod in the cluster: an informer whose store holds a
+// podview.View per pod instead of a corev1.Pod, because with thousands of pods they are most of the
+// operator's memory. It is a manager Runnable; the manager's own cache holds no pods.
+type PodCache struct {
+	informer toolscache.SharedIndexInformer
+}
+
+// NewPodCache returns a pod cache that lists and watches pods through c.
+func NewPodCache(c client.WithWatch) *PodCache {
+	lw := &toolscache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			list := &corev1.PodList{}
+			return list, c.List(ctx, list, &client.ListOptions{Raw: &opts})
+		},
+		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+			return c.Watch(ctx, &corev1.PodList{}, &client.ListOptions{Raw: &opts})
+		},
 	}
-	pod.ManagedFields = nil
-	pod.OwnerReferences = nil
-	state, injected := pod.Annotations[appsv1alpha1.StateAnnotation]
-	pod.Annotations = nil
-	var ready []corev1.PodCondition
-	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			ready = append(ready, corev1.PodCondition{Type: c.Type, Status: c.Status, LastTransitionTime: c.LastTransitionTime})
+	informer := toolscache.NewSharedIndexInformerWithOptions(lw, &corev1.Pod{}, toolscache.SharedIndexInformerOptions{
+		Indexers: toolscache.Indexers{toolscache.NamespaceIndex: toolscache.MetaNamespaceIndexFunc},
+	})
+	// Only fails once the informer has started.
+	_ = informer.SetTransform(podview.Compact)
+	return &PodCache{informer: informer}
+}
+
+// Start runs the informer until ctx ends.
+func (p *PodCache) Start(ctx context.Context) error {
+	p.informer.RunWithContext(ctx)
+	return nil
+}
+
+// NeedLeaderElection is false: a standby replica keeps its pod cache warm, to take over at once.
+func (p *PodCache) NeedLeaderElection() bool { return false }
+
+// HasSynced is true once the informer has listed every pod.
+func (p *PodCache) HasSynced() bool { return p.informer.HasSynced() }
+
+// List returns the pods whose labels match sel. The views are shared with the cache: never modify one.
+func (p *PodCache) List(sel labels.Selector) ([]*podview.View, error) {
+	if !p.informer.HasSynced() {
+		return nil, errors.New("the pod cache has not synced yet")
+	}
+	var out []*podview.View
+	for _, obj := range p.informer.GetStore().List() {
+		v, ok := obj.(*podview.View)
+		if !ok {
+			return nil, fmt.Errorf("the pod cache holds a %T", obj)
+		}
+		if sel.Matches(labels.Set(v.Labels)) {
+			out = append(out, v)
 		}
 	}
-	if !injected {
-		pod.Spec = corev1.PodSpec{}
-		pod.Status = corev1.PodStatus{Phase: pod.Status.Phase, Conditions: ready}
-		return pod, nil
+	return out, nil
+}
+
+// Source is a source of pod events for a controller, which starts once the cache has synced.
+func (p *PodCache) Source(h handler.EventHandler) source.SyncingSource {
+	return &podSource{Informer: source.Informer{Informer: p.informer, Handler: h}, synced: p.informer.HasSynced}
+}
+
+type podSource struct {
+	source.Informer
+	synced func() bool
+}
+
+func (s *podSource) WaitForSync(ctx context.Context) error {
+	if !toolscache.WaitForCacheSync(ctx.Done(), s.synced) {
+		return fmt.Errorf("waiting for the pod cache to sync: %w", ctx.Err())
 	}
-	pod.Annotations = map[string]string{appsv1alpha1.StateAnnotation: state}
-	trim := func(cs []corev1.Container) []corev1.Container {
-		out := make([]corev1.Container, len(cs))
-		for i, c := range cs {
-			out[i] = corev1.Container{Name: c.Name, Image: c.Image, RestartPolicy: c.RestartPolicy}
-		}
-		return out
-	}
-	trimStatus := func(ss []corev1.ContainerStatus) []corev1.ContainerStatus {
-		out := make([]corev1.ContainerStatus, len(ss))
-		for i, s := range ss {
-			out[i] = corev1.ContainerStatus{Name: s.Name, Image: s.Image, ImageID: s.ImageID, ContainerID: s.ContainerID,
-				RestartCount: s.RestartCount, Ready: s.Ready}
-			if w := s.State.Waiting; w != nil {
-				out[i].State.Waiting = &corev1.ContainerStateWaiting{Reason: w.Reason, Message: w.Message}
-			}
-		}
-		return out
-	}
-	pod.Spec = corev1.PodSpec{
-		Containers:     trim(pod.Spec.Containers),
-		InitContainers: trim(pod.Spec.InitContainers),
-		NodeName:       pod.Spec.NodeName,
-	}
-	pod.Status = corev1.PodStatus{
-		Phase:                 pod.Status.Phase,
-		Conditions:            ready,
-		ContainerStatuses:     trimStatus(pod.Status.ContainerStatuses),
-		InitContainerStatuses: trimStatus(pod.Status.InitContainerStatuses),
-	}
-	return pod, nil
+	return nil
 }

@@ -45,6 +45,8 @@ import (
 // pod, and the status; every decision is made by the pure packages under internal/.
 type SidecarSetReconciler struct {
 	Client client.Client
+	// Pods is the operator's pod cache; the Client's cache holds no pods.
+	Pods *PodCache
 	// Namespace is the operator's: it holds the revisions and is never injected.
 	Namespace string
 	Recorder  record.EventRecorder
@@ -234,10 +236,8 @@ func (r *SidecarSetReconciler) matchedPods(ctx context.Context, set *appsv1alpha
 	if err != nil {
 		return nil, nil
 	}
-	// The pods are shared with the cache, not copied: a rollout reconciles often, over thousands of pods, and
-	// nothing here modifies them (a pod is copied before it is patched).
-	var list corev1.PodList
-	if err := r.Client.List(ctx, &list, client.MatchingLabelsSelector{Selector: sel}, client.UnsafeDisableDeepCopy); err != nil {
+	views, err := r.Pods.List(sel)
+	if err != nil {
 		return nil, fmt.Errorf("listing pods: %w", err)
 	}
 	var nsLabels map[string]map[string]string
@@ -252,17 +252,22 @@ func (r *SidecarSetReconciler) matchedPods(ctx context.Context, set *appsv1alpha
 			nsLabels[ns.Name] = ns.Labels
 		}
 	}
-	var out []corev1.Pod
-	for _, p := range list.Items {
-		if !status.Tracked(&p) || inject.Excluded(p.Namespace, p.Labels, r.Namespace) != "" {
+	// The decisions read corev1.Pods: each view is expanded once per reconcile, into one slice.
+	out := make([]corev1.Pod, len(views))
+	n := 0
+	for _, v := range views {
+		if inject.Excluded(v.Namespace, v.Labels, r.Namespace) != "" {
 			continue
 		}
-		if matcher.NeedsNamespaceLabels() && !matcher.MatchesNamespace(nsLabels[p.Namespace]) {
+		if matcher.NeedsNamespaceLabels() && !matcher.MatchesNamespace(nsLabels[v.Namespace]) {
 			continue
 		}
-		out = append(out, p)
+		v.Expand(&out[n])
+		if status.Tracked(&out[n]) {
+			n++
+		}
 	}
-	return out, nil
+	return out[:n], nil
 }
 
 // revisions reads the SidecarSet's stored revisions.
@@ -430,7 +435,7 @@ func (r *SidecarSetReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("sidecarset").
 		For(&appsv1alpha1.SidecarSet{}).
 		Owns(&appsv1.ControllerRevision{}).
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.sidecarSetsOfPod)).
+		WatchesRawSource(r.Pods.Source(handler.EnqueueRequestsFromMapFunc(r.sidecarSetsOfPod))).
 		Complete(r)
 }
 
@@ -441,11 +446,9 @@ func (r *SidecarSetReconciler) sidecarSetsOfPod(ctx context.Context, obj client.
 		return nil
 	}
 	carried := map[string]bool{}
-	if pod, ok := obj.(*corev1.Pod); ok {
-		if st, err := podstate.Read(pod); err == nil {
-			for name := range st {
-				carried[name] = true
-			}
+	if st, err := podstate.Read(obj); err == nil {
+		for name := range st {
+			carried[name] = true
 		}
 	}
 	var out []reconcile.Request

@@ -109,17 +109,20 @@ func startManager() func() {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
-		// As in main: revisions cached in the operator's namespace only, pods trimmed.
+		// As in main: revisions cached in the operator's namespace only, pods in the compact pod cache.
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&appsv1.ControllerRevision{}: {Namespaces: map[string]cache.Config{operatorNamespace: {}}},
-			&corev1.Pod{}:                {Transform: TrimPod},
 		}},
 		// A spec starts a second manager in this process: controller names repeat.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	Expect(err).NotTo(HaveOccurred())
+	watchClient, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+	pods := NewPodCache(watchClient)
+	Expect(mgr.Add(pods)).To(Succeed())
 	Expect((&SidecarSetReconciler{
-		Client: mgr.GetClient(), Namespace: operatorNamespace, Recorder: mgr.GetEventRecorderFor("sidecarset-operator"),
+		Client: mgr.GetClient(), Pods: pods, Namespace: operatorNamespace, Recorder: mgr.GetEventRecorderFor("sidecarset-operator"),
 	}).SetupWithManager(mgr)).To(Succeed())
 	wio := &testEnv.WebhookInstallOptions
 	url := "https://" + net.JoinHostPort(wio.LocalServingHost, strconv.Itoa(wio.LocalServingPort)) + webhookconfig.InjectPath

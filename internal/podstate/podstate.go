@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
@@ -54,8 +53,8 @@ type ContainerMark struct {
 // Read decodes the pod's state annotation. A pod without the annotation has an empty state; an annotation that
 // is not a valid state is an error naming the annotation, never silently treated as empty (that would inject
 // the sidecars a second time).
-func Read(pod *corev1.Pod) (State, error) {
-	raw, ok := pod.Annotations[appsv1alpha1.StateAnnotation]
+func Read(pod metav1.Object) (State, error) {
+	raw, ok := pod.GetAnnotations()[appsv1alpha1.StateAnnotation]
 	if !ok || raw == "" {
 		return State{}, nil
 	}

@@ -1,0 +1,173 @@
+package podview
+
+import (
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/sidecarset/sidecarset-operator/internal/inplace"
+	"github.com/sidecarset/sidecarset-operator/internal/podstate"
+	"github.com/sidecarset/sidecarset-operator/internal/status"
+)
+
+func decode(t *testing.T, doc string) *corev1.Pod {
+	t.Helper()
+	p := &corev1.Pod{}
+	if err := yaml.UnmarshalStrict([]byte(doc), p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const injected = `
+metadata:
+  name: web-1
+  generateName: web-
+  namespace: shop
+  uid: u-1
+  resourceVersion: "42"
+  labels: {app: web}
+  annotations: {sidecarset.io/state: '{"logs":{"revision":"r1","images":{"shipper":"shipper:1"}}}', kubectl.kubernetes.io/last-applied-configuration: '{"big":"json"}'}
+  managedFields: [{manager: kubectl, operation: Apply}]
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web, uid: u1}]
+spec:
+  nodeName: node-1
+  initContainers: [{name: proxy, image: proxy:1, restartPolicy: Always, args: [--big]}]
+  containers:
+  - {name: app, image: web:1}
+  - {name: shipper, image: shipper:1, env: [{name: A, value: b}], volumeMounts: [{name: v, mountPath: /v}]}
+  volumes: [{name: v, emptyDir: {}}]
+  tolerations: [{key: k, operator: Exists}]
+status:
+  phase: Running
+  podIP: 10.0.0.1
+  conditions:
+  - {type: PodScheduled, status: "True", message: long}
+  - {type: Ready, status: "False", lastTransitionTime: "2026-11-25T10:00:00Z"}
+  initContainerStatuses: [{name: proxy, image: proxy:1, imageID: proxy@sha256:1, containerID: "c://0", restartCount: 2, ready: true}]
+  containerStatuses:
+  - {name: app, image: web:1, containerID: "c://1", ready: true, lastState: {terminated: {exitCode: 1, message: a long log tail}}}
+  - {name: shipper, image: shipper:2, containerID: "c://2", state: {waiting: {reason: ErrImagePull, message: not found}}}
+`
+
+func TestCompactKeepsWhatTheOperatorReadsOfAnInjectedPod(t *testing.T) {
+	out, err := Compact(decode(t, injected))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := out.(*View)
+	var got corev1.Pod
+	v.Expand(&got)
+
+	want := decode(t, `
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web-1
+  namespace: shop
+  uid: u-1
+  resourceVersion: "42"
+  labels: {app: web}
+  annotations: {sidecarset.io/state: '{"logs":{"revision":"r1","images":{"shipper":"shipper:1"}}}'}
+spec:
+  initContainers: [{name: proxy, image: proxy:1, restartPolicy: Always}]
+  containers: [{name: app, image: web:1}, {name: shipper, image: shipper:1}]
+status:
+  phase: Running
+  conditions: [{type: Ready, status: "False", lastTransitionTime: "2026-11-25T10:00:00Z"}]
+  initContainerStatuses: [{name: proxy, image: proxy:1, imageID: proxy@sha256:1, containerID: "c://0", restartCount: 2, ready: true}]
+  containerStatuses:
+  - {name: app, image: web:1, containerID: "c://1", ready: true}
+  - {name: shipper, image: shipper:2, containerID: "c://2", state: {waiting: {reason: ErrImagePull, message: not found}}}
+`)
+	if !equality.Semantic.DeepEqual(&got, want) {
+		t.Errorf("expanded view:\n%s\nwant:\n%s", toYAML(t, &got), toYAML(t, want))
+	}
+
+	// What the rollout reads works on the expanded pod.
+	state, err := podstate.Read(v)
+	if err != nil || state["logs"].Revision != "r1" {
+		t.Fatalf("state %v, %v", state, err)
+	}
+	change, ok := inplace.Plan(&got, state["logs"], "r2", map[string]string{"shipper": "shipper:3", "proxy": "proxy:2"}, time.Now())
+	if !ok || len(change.Images) != 2 {
+		t.Errorf("change %+v, ok %v", change, ok)
+	}
+}
+
+func TestCompactKeepsLittleOfAPodNoSidecarSetInjected(t *testing.T) {
+	out, _ := Compact(decode(t, `
+metadata:
+  name: web-1
+  namespace: shop
+  labels: {app: web}
+  annotations: {note: x}
+  deletionTimestamp: "2026-11-25T10:00:00Z"
+spec:
+  containers: [{name: app, image: web:1}]
+status:
+  phase: Running
+  conditions: [{type: Initialized, status: "True"}, {type: Ready, status: "True"}]
+  containerStatuses: [{name: app, image: web:1, ready: true}]
+`))
+	v := out.(*View)
+	if v.Annotations != nil || v.Containers != nil || v.ContainerStatuses != nil {
+		t.Errorf("kept more than metadata, phase and readiness: %+v", v)
+	}
+	var got corev1.Pod
+	v.Expand(&got)
+	if got.Labels["app"] != "web" || got.Status.Phase != corev1.PodRunning || len(got.Status.Conditions) != 1 ||
+		got.Status.Conditions[0].Type != corev1.PodReady || got.Status.Conditions[0].Status != corev1.ConditionTrue {
+		t.Errorf("lost what counting a missing pod reads: %+v", got)
+	}
+	if status.Tracked(&got) {
+		t.Error("a deleting pod is still tracked after the round trip")
+	}
+}
+
+func TestCompactPassesAnythingButAPodThrough(t *testing.T) {
+	out, _ := Compact(decode(t, injected))
+	again, err := Compact(out)
+	if err != nil || again != out {
+		t.Errorf("a view was not passed through: %v, %v", again, err)
+	}
+	tombstone := struct{ Key string }{"shop/web-1"}
+	if got, _ := Compact(tombstone); got != tombstone {
+		t.Errorf("a tombstone was changed: %v", got)
+	}
+}
+
+func TestDeepCopyObjectSharesNothing(t *testing.T) {
+	out, _ := Compact(decode(t, injected))
+	v := out.(*View)
+	c := v.DeepCopyObject().(*View)
+	if !equality.Semantic.DeepEqual(c, v) {
+		t.Fatal("the copy differs")
+	}
+	c.Labels["app"] = "changed"
+	c.Containers[0].Image = "changed"
+	*c.InitContainers[0].RestartPolicy = "changed"
+	c.ContainerStatuses[0].Ready = false
+	if v.Labels["app"] != "web" || v.Containers[0].Image != "web:1" || *v.InitContainers[0].RestartPolicy != "Always" ||
+		!v.ContainerStatuses[0].Ready {
+		t.Errorf("changing the copy changed the view: %+v", v)
+	}
+	if gvk := v.GetObjectKind().GroupVersionKind(); gvk.Kind != "Pod" || gvk.Version != "v1" {
+		t.Errorf("kind %v", gvk)
+	}
+}
+
+func toYAML(t *testing.T, p *corev1.Pod) string {
+	t.Helper()
+	p = p.DeepCopy()
+	p.CreationTimestamp = metav1.Time{}
+	out, err := yaml.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
