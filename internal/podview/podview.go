@@ -35,6 +35,9 @@ type View struct {
 	InitContainers        []Container       `json:"initContainers,omitempty"`
 	ContainerStatuses     []ContainerStatus `json:"containerStatuses,omitempty"`
 	InitContainerStatuses []ContainerStatus `json:"initContainerStatuses,omitempty"`
+
+	// labels and annotations hold the maps in ObjectMeta, which equal views share.
+	labels, annotations *sharedMap
 }
 
 // Container is a container's name and image, and of an init container its restartPolicy (Always marks a
@@ -73,6 +76,7 @@ func (v *View) SetGroupVersionKind(schema.GroupVersionKind) {}
 func (v *View) DeepCopyObject() runtime.Object {
 	out := *v
 	v.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
+	out.labels, out.annotations = nil, nil // the copy's maps are its own
 	out.Containers = copyContainers(v.Containers)
 	out.InitContainers = copyContainers(v.InitContainers)
 	out.ContainerStatuses = append([]ContainerStatus(nil), v.ContainerStatuses...)
@@ -105,9 +109,13 @@ func Compact(obj any) (any, error) {
 	v := &View{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID, ResourceVersion: pod.ResourceVersion,
-			Labels: pod.Labels, DeletionTimestamp: pod.DeletionTimestamp,
+			DeletionTimestamp: pod.DeletionTimestamp,
 		},
-		Phase: pod.Status.Phase,
+		Phase:  pod.Status.Phase,
+		labels: share(pod.Labels),
+	}
+	if v.labels != nil {
+		v.Labels = v.labels.m
 	}
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.PodReady {
@@ -118,7 +126,8 @@ func Compact(obj any) (any, error) {
 	if !injected {
 		return v, nil
 	}
-	v.Annotations = map[string]string{appsv1alpha1.StateAnnotation: state}
+	v.annotations = share(map[string]string{appsv1alpha1.StateAnnotation: state})
+	v.Annotations = v.annotations.m
 	v.Containers = compactContainers(pod.Spec.Containers)
 	v.InitContainers = compactContainers(pod.Spec.InitContainers)
 	v.ContainerStatuses = compactStatuses(pod.Status.ContainerStatuses)

@@ -1,6 +1,9 @@
 package podview
 
 import (
+	"fmt"
+	"reflect"
+	"runtime"
 	"testing"
 	"time"
 
@@ -145,7 +148,10 @@ func TestDeepCopyObjectSharesNothing(t *testing.T) {
 	out, _ := Compact(decode(t, injected))
 	v := out.(*View)
 	c := v.DeepCopyObject().(*View)
-	if !equality.Semantic.DeepEqual(c, v) {
+	var a, b corev1.Pod
+	v.Expand(&a)
+	c.Expand(&b)
+	if !equality.Semantic.DeepEqual(a, b) {
 		t.Fatal("the copy differs")
 	}
 	c.Labels["app"] = "changed"
@@ -170,4 +176,45 @@ func toYAML(t *testing.T, p *corev1.Pod) string {
 		t.Fatal(err)
 	}
 	return string(out)
+}
+
+func TestEqualLabelsAndStatesAreSharedAndForgotten(t *testing.T) {
+	pod := func(name, hash, state string) *corev1.Pod {
+		p := decode(t, injected)
+		p.Name = name
+		p.Labels = map[string]string{"app": "web", "pod-template-hash": hash}
+		p.Annotations["sidecarset.io/state"] = state
+		return p
+	}
+	same := func(a, b map[string]string) bool {
+		return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+	}
+	compact := func(p *corev1.Pod) *View { v, _ := Compact(p); return v.(*View) }
+
+	a := compact(pod("web-a", "h1", `{"logs":{"revision":"r1"}}`))
+	b := compact(pod("web-b", "h1", `{"logs":{"revision":"r1"}}`))
+	c := compact(pod("web-c", "h2", `{"logs":{"revision":"r2"}}`))
+	if !same(a.Labels, b.Labels) || !same(a.Annotations, b.Annotations) {
+		t.Error("equal labels or states are not shared")
+	}
+	if same(a.Labels, c.Labels) || same(a.Annotations, c.Annotations) || c.Labels["pod-template-hash"] != "h2" {
+		t.Error("different labels or states are shared")
+	}
+	if a.Labels["pod-template-hash"] != "h1" || a.Annotations["sidecarset.io/state"] != `{"logs":{"revision":"r1"}}` {
+		t.Errorf("shared maps hold %v, %v", a.Labels, a.Annotations)
+	}
+
+	// Once no view holds them, the table forgets the maps.
+	key := content(map[string]string{"app": "web", "pod-template-hash": "h1"})
+	a, b, c = nil, nil, nil
+	for i := 0; i < 20; i++ {
+		runtime.GC()
+		maps.Lock()
+		_, kept := maps.byContent[key]
+		maps.Unlock()
+		if !kept {
+			return
+		}
+	}
+	t.Errorf("the table still holds %q after its views were collected (%v)", key, fmt.Sprint(a, b, c))
 }
