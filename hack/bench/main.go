@@ -51,6 +51,7 @@ func main() {
 	binary := flag.String("operator", "bin/sidecarset-operator", "The operator binary.")
 	qps := flag.Int("kube-api-qps", 1000, "The operator's --kube-api-qps.")
 	burst := flag.Int("kube-api-burst", 2000, "The operator's --kube-api-burst.")
+	extra := flag.String("operator-args", "", "More operator flags, space-separated (for example --pprof-bind-address=127.0.0.1:6060).")
 	workers := flag.Int("kubelet-workers", 32, "Pod stages the simulated kubelet plays at once, across all nodes.")
 	jsonOut := flag.String("json", "docs/benchmarks.json", "Where to write the results as JSON.")
 	docOut := flag.String("doc", "docs/benchmarks.md", "The page whose generated section is rewritten.")
@@ -68,13 +69,13 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *sizes, *clusterPods, *restartDelay, *workers, *binary, *qps, *burst, *jsonOut, *docOut, *dir); err != nil {
+	if err := run(ctx, *sizes, *clusterPods, *restartDelay, *workers, *binary, *qps, *burst, strings.Fields(*extra), *jsonOut, *docOut, *dir); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, sizesFlag string, clusterPods int, restartDelay time.Duration, workers int, binary string, qps, burst int,
+func run(ctx context.Context, sizesFlag string, clusterPods int, restartDelay time.Duration, workers int, binary string, qps, burst int, extra []string,
 	jsonOut, docOut, dir string) error {
 	var sizes []int
 	most := 0
@@ -105,7 +106,8 @@ func run(ctx context.Context, sizesFlag string, clusterPods int, restartDelay ti
 	if err := local.Install(ctx, "."); err != nil {
 		return err
 	}
-	operator, err := local.StartOperator(ctx, binary, fmt.Sprintf("--kube-api-qps=%d", qps), fmt.Sprintf("--kube-api-burst=%d", burst))
+	flags := append([]string{fmt.Sprintf("--kube-api-qps=%d", qps), fmt.Sprintf("--kube-api-burst=%d", burst)}, extra...)
+	operator, err := local.StartOperator(ctx, binary, flags...)
 	if err != nil {
 		return err
 	}
@@ -118,7 +120,7 @@ func run(ctx context.Context, sizesFlag string, clusterPods int, restartDelay ti
 			"etcd": envOr("ETCD_VERSION", "v3.6.16"), "kwok": envOr("KWOK_VERSION", "v0.8.0")},
 		Settings: map[string]string{
 			"maxUnavailable": "10%", "restartDelay": restartDelay.String(),
-			"operatorFlags":  fmt.Sprintf("--kube-api-qps=%d --kube-api-burst=%d", qps, burst),
+			"operatorFlags":  strings.Join(flags, " "),
 			"nodes":          strconv.Itoa(nodes),
 			"kubeletWorkers": strconv.Itoa(workers),
 		},

@@ -42,6 +42,9 @@ type Options struct {
 	// UnmatchedPods are created first, in a Deployment no SidecarSet selects, to measure pod creation
 	// without the webhook and that the API server never calls it for them.
 	UnmatchedPods int
+	// SerialPods pairs of pods, one matched and one not, are created one at a time after the rollout, to
+	// measure what the webhook adds to a single pod's creation in a quiet cluster; default 100.
+	SerialPods int
 	// MaxUnavailable is the rollout's budget, for example "10%".
 	MaxUnavailable string
 	// RestartDelay is the simulated kubelet's restart delay (cluster.Options.RestartDelay).
@@ -93,6 +96,16 @@ type Result struct {
 	WebhookP50Ms float64 `json:"webhookP50Milliseconds"`
 	WebhookP99Ms float64 `json:"webhookP99Milliseconds"`
 
+	// Pods created one at a time in a quiet cluster: the API server's webhook histogram over their calls,
+	// and each create's latency as the client saw it, with the webhook called (matched) and not.
+	WebhookSerialCalls         int     `json:"webhookSerialCalls"`
+	WebhookSerialP50Ms         float64 `json:"webhookSerialP50Milliseconds"`
+	WebhookSerialP99Ms         float64 `json:"webhookSerialP99Milliseconds"`
+	CreateSerialMatchedP50Ms   float64 `json:"createSerialMatchedP50Milliseconds"`
+	CreateSerialMatchedP99Ms   float64 `json:"createSerialMatchedP99Milliseconds"`
+	CreateSerialUnmatchedP50Ms float64 `json:"createSerialUnmatchedP50Milliseconds"`
+	CreateSerialUnmatchedP99Ms float64 `json:"createSerialUnmatchedP99Milliseconds"`
+
 	RSSIdleMiB float64 `json:"operatorRSSIdleMiB"`
 	RSSPeakMiB float64 `json:"operatorRSSPeakMiB"`
 	CPUSeconds float64 `json:"operatorCPUSecondsDuringRollout"`
@@ -111,6 +124,9 @@ func Run(ctx context.Context, local *cluster.Cluster, operator *cluster.Operator
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
+	}
+	if o.SerialPods == 0 {
+		o.SerialPods = 100
 	}
 	r := &runner{Options: o, local: local, operator: operator, res: Result{Pods: o.Pods, UnmatchedPods: o.UnmatchedPods,
 		RestartDelay: o.RestartDelay.Seconds()}}
@@ -210,6 +226,10 @@ func (r *runner) run(ctx context.Context) error {
 		r.res.CreateUnmatchedSeconds = took.Seconds()
 		r.res.WebhookCallsUnmatched = int(after.webhook.count - before.webhook.count)
 		r.logf("%d unmatched pods created in %.1fs; webhook calls for them: %d", r.UnmatchedPods, took.Seconds(), r.res.WebhookCallsUnmatched)
+		// The matched pods are created into a settled cluster, not one still starting the unmatched pods.
+		if err := r.waitPodsReady(ctx, ns, r.UnmatchedPods); err != nil {
+			return err
+		}
 	}
 
 	before, err := scrapeAPIServer(ctx, r.cs)
@@ -239,7 +259,55 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.waitSidecarSetReady(ctx, set.Name, 1, imageBefore); err != nil {
 		return err
 	}
-	return r.rollout(ctx, ns, set.Name)
+	if err := r.rollout(ctx, ns, set.Name); err != nil {
+		return err
+	}
+	return r.serialAdmission(ctx, ns)
+}
+
+// serialAdmission creates pods one at a time, alternately matched and unmatched so that any drift in the
+// machine's load hits both alike, and measures what the webhook adds to each creation.
+func (r *runner) serialAdmission(ctx context.Context, ns string) error {
+	before, err := scrapeAPIServer(ctx, r.cs)
+	if err != nil {
+		return err
+	}
+	r.logf("creating %d pods one at a time, half of them matched", 2*r.SerialPods)
+	var matched, unmatched []float64
+	for i := range r.SerialPods {
+		for _, app := range []string{"matched", "single-unmatched"} {
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("single-%s-%d", app, i),
+				Labels: map[string]string{"app": app}}, Spec: podSpec()}
+			start := time.Now()
+			if err := r.c.Create(ctx, pod); err != nil {
+				return fmt.Errorf("creating pod %s: %w", pod.Name, err)
+			}
+			took := time.Since(start).Seconds() * 1000
+			if app == "matched" {
+				matched = append(matched, took)
+			} else {
+				unmatched = append(unmatched, took)
+			}
+		}
+	}
+	after, err := scrapeAPIServer(ctx, r.cs)
+	if err != nil {
+		return err
+	}
+	calls := after.webhook.minus(before.webhook)
+	r.res.WebhookSerialCalls = int(calls.count)
+	r.res.WebhookSerialP50Ms = round(calls.quantile(0.5)*1000, 2)
+	r.res.WebhookSerialP99Ms = round(calls.quantile(0.99)*1000, 2)
+	sort.Float64s(matched)
+	sort.Float64s(unmatched)
+	r.res.CreateSerialMatchedP50Ms = round(percentile(matched, 0.5), 2)
+	r.res.CreateSerialMatchedP99Ms = round(percentile(matched, 0.99), 2)
+	r.res.CreateSerialUnmatchedP50Ms = round(percentile(unmatched, 0.5), 2)
+	r.res.CreateSerialUnmatchedP99Ms = round(percentile(unmatched, 0.99), 2)
+	r.logf("one at a time: create p50/p99 %.2f/%.2f ms matched, %.2f/%.2f ms unmatched; webhook p99 %.2f ms over %d calls",
+		r.res.CreateSerialMatchedP50Ms, r.res.CreateSerialMatchedP99Ms, r.res.CreateSerialUnmatchedP50Ms,
+		r.res.CreateSerialUnmatchedP99Ms, r.res.WebhookSerialP99Ms, r.res.WebhookSerialCalls)
+	return nil
 }
 
 // rollout changes the sidecar's image and measures the rollout until every matched pod runs the new image,
@@ -311,8 +379,8 @@ func (r *runner) rollout(ctx context.Context, ns, setName string) error {
 		r.res.BudgetUse = round(inFlightSum/samples/float64(r.res.Budget), 2)
 	}
 	if times := watch.updateTimes(); len(times) > 0 {
-		r.res.UpdateSecondsP50 = round(times[len(times)/2], 2)
-		r.res.UpdateSecondsP90 = round(times[len(times)*9/10], 2)
+		r.res.UpdateSecondsP50 = round(percentile(times, 0.5), 2)
+		r.res.UpdateSecondsP90 = round(percentile(times, 0.9), 2)
 	}
 
 	if err := r.waitSidecarSetReady(ctx, setName, 2, imageAfter); err != nil {
@@ -596,6 +664,14 @@ func (s *peakSampler) stop() int64 {
 }
 
 func mib(b int64) float64 { return round(float64(b)/(1<<20), 1) }
+
+// percentile is the q-quantile of sorted values (the nearest rank at or below it); NaN of none.
+func percentile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return math.NaN()
+	}
+	return sorted[min(int(q*float64(len(sorted))), len(sorted)-1)]
+}
 
 // round rounds v to digits decimals; NaN (a quantile of no observations) becomes 0, which JSON can hold.
 func round(v float64, digits int) float64 {

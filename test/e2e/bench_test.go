@@ -17,7 +17,7 @@ var _ = Describe("The local-cluster benchmark at N = 100", func() {
 	It("measures a rollout within its budget, with one write per pod and no webhook call for unmatched pods", func() {
 		res, err := bench.Run(ctx, local, operator, bench.Options{
 			Name: uniqueName("bench"), Pods: 100, UnmatchedPods: 100, MaxUnavailable: "10%",
-			RestartDelay: restartDelay, Progress: GinkgoWriter,
+			SerialPods: 20, RestartDelay: restartDelay, Progress: GinkgoWriter,
 		})
 		Expect(err).NotTo(HaveOccurred())
 		out, _ := json.MarshalIndent(res, "", "  ")
@@ -30,6 +30,9 @@ var _ = Describe("The local-cluster benchmark at N = 100", func() {
 		Expect(res.WebhookCallsUnmatched).To(BeZero())
 		Expect(res.WebhookCallsMatched).To(Equal(100), "webhook calls for 100 matched pods: one each, not reinvoked")
 		Expect(res.WebhookP99Ms).To(BeNumerically(">", 0))
+		Expect(res.WebhookSerialCalls).To(Equal(20), "20 matched and 20 unmatched pods created one at a time")
+		Expect(res.CreateSerialMatchedP50Ms).To(BeNumerically(">", 0))
+		Expect(res.CreateSerialUnmatchedP50Ms).To(BeNumerically(">", 0))
 		Expect(res.RolloutSeconds).To(BeNumerically(">=", res.BoundSeconds), "faster than the kubelets restart")
 		Expect(res.RSSIdleMiB).To(BeNumerically(">", 0))
 		Expect(res.CPUSeconds).To(BeNumerically(">", 0))
