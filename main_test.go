@@ -1,6 +1,7 @@
 package main
 
 import (
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -72,5 +73,19 @@ func TestWebhookClientConfig(t *testing.T) {
 	}
 	if name, _ := o.certDNSNames(); name != "localhost" {
 		t.Errorf("certificate name = %s", name)
+	}
+}
+
+func TestSetGCPercentDefaultsTo50AndLeavesAChosenGOGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+
+	setGCPercent("")
+	if got := debug.SetGCPercent(100); got != defaultGCPercent {
+		t.Errorf("GC percent %d without GOGC, want %d", got, defaultGCPercent)
+	}
+	debug.SetGCPercent(123) // as the runtime applies GOGC=123 at start
+	setGCPercent("123")
+	if got := debug.SetGCPercent(100); got != 123 {
+		t.Errorf("GC percent %d with GOGC=123, want it left at 123", got)
 	}
 }

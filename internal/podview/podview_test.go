@@ -6,10 +6,12 @@ import (
 	"runtime"
 	"testing"
 	"time"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/yaml"
 
 	"github.com/sidecarset/sidecarset-operator/internal/inplace"
@@ -118,7 +120,7 @@ status:
   containerStatuses: [{name: app, image: web:1, ready: true}]
 `))
 	v := out.(*View)
-	if v.Annotations != nil || v.Containers != nil || v.ContainerStatuses != nil {
+	if v.Annotations != nil || v.Injected != nil {
 		t.Errorf("kept more than metadata, phase and readiness: %+v", v)
 	}
 	var got corev1.Pod
@@ -155,11 +157,14 @@ func TestDeepCopyObjectSharesNothing(t *testing.T) {
 		t.Fatal("the copy differs")
 	}
 	c.Labels["app"] = "changed"
-	c.Containers[0].Image = "changed"
-	*c.InitContainers[0].RestartPolicy = "changed"
-	c.ContainerStatuses[0].Ready = false
-	if v.Labels["app"] != "web" || v.Containers[0].Image != "web:1" || *v.InitContainers[0].RestartPolicy != "Always" ||
-		!v.ContainerStatuses[0].Ready {
+	c.Annotations["sidecarset.io/state"] = "changed"
+	c.DeletionTimestamp = &metav1.Time{}
+	c.Injected.Containers[0].Image = "changed"
+	*c.Injected.InitContainers[0].RestartPolicy = "changed"
+	c.Injected.ContainerStatuses[0].Ready = false
+	if v.Labels["app"] != "web" || v.Annotations["sidecarset.io/state"] == "changed" || v.DeletionTimestamp != nil ||
+		v.Injected.Containers[0].Image != "web:1" || *v.Injected.InitContainers[0].RestartPolicy != "Always" ||
+		!v.Injected.ContainerStatuses[0].Ready {
 		t.Errorf("changing the copy changed the view: %+v", v)
 	}
 	if gvk := v.GetObjectKind().GroupVersionKind(); gvk.Kind != "Pod" || gvk.Version != "v1" {
@@ -209,12 +214,30 @@ func TestEqualLabelsAndStatesAreSharedAndForgotten(t *testing.T) {
 	a, b, c = nil, nil, nil
 	for i := 0; i < 20; i++ {
 		runtime.GC()
-		maps.Lock()
-		_, kept := maps.byContent[key]
-		maps.Unlock()
+		sharedMaps.Lock()
+		_, kept := sharedMaps.byContent[key]
+		sharedMaps.Unlock()
 		if !kept {
 			return
 		}
 	}
 	t.Errorf("the table still holds %q after its views were collected (%v)", key, fmt.Sprint(a, b, c))
+}
+
+func TestTheViewIsAnObjectOfItsOwnFields(t *testing.T) {
+	out, _ := Compact(decode(t, injected))
+	var obj metav1.Object = out.(*View)
+	if obj.GetName() != "web-1" || obj.GetNamespace() != "shop" || obj.GetUID() != "u-1" || obj.GetResourceVersion() != "42" ||
+		obj.GetLabels()["app"] != "web" || len(obj.GetAnnotations()) != 1 || obj.GetDeletionTimestamp() != nil {
+		t.Errorf("metadata read through metav1.Object: %+v", obj)
+	}
+	if obj.GetGenerateName() != "" || obj.GetOwnerReferences() != nil || obj.GetManagedFields() != nil {
+		t.Error("fields the view does not keep are not empty")
+	}
+	if key, err := cache.MetaNamespaceKeyFunc(obj); err != nil || key != "shop/web-1" {
+		t.Errorf("informer key %q, %v", key, err)
+	}
+	if size := unsafe.Sizeof(View{}); size > 176 {
+		t.Errorf("a View is %d bytes; it was 176, and every pod of the cluster has one", size)
+	}
 }

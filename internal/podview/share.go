@@ -16,7 +16,7 @@ type sharedMap struct {
 	m map[string]string
 }
 
-var maps = struct {
+var sharedMaps = struct {
 	sync.Mutex
 	byContent map[string]weak.Pointer[sharedMap]
 }{byContent: map[string]weak.Pointer[sharedMap]{}}
@@ -27,23 +27,23 @@ func share(m map[string]string) *sharedMap {
 		return nil
 	}
 	key := content(m)
-	maps.Lock()
-	defer maps.Unlock()
-	if s := maps.byContent[key].Value(); s != nil {
+	sharedMaps.Lock()
+	defer sharedMaps.Unlock()
+	if s := sharedMaps.byContent[key].Value(); s != nil {
 		return s
 	}
 	s := &sharedMap{m: m}
-	maps.byContent[key] = weak.Make(s)
+	sharedMaps.byContent[key] = weak.Make(s)
 	runtime.AddCleanup(s, forget, key)
 	return s
 }
 
 // forget drops a collected map's entry, unless an equal map has taken its place since.
 func forget(key string) {
-	maps.Lock()
-	defer maps.Unlock()
-	if maps.byContent[key].Value() == nil {
-		delete(maps.byContent, key)
+	sharedMaps.Lock()
+	defer sharedMaps.Unlock()
+	if sharedMaps.byContent[key].Value() == nil {
+		delete(sharedMaps.byContent, key)
 	}
 }
 
