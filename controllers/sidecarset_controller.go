@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/inflight"
 	"github.com/sidecarset/sidecarset-operator/internal/inject"
 	"github.com/sidecarset/sidecarset-operator/internal/inplace"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
@@ -52,6 +53,9 @@ type SidecarSetReconciler struct {
 	Recorder  record.EventRecorder
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+
+	// writes are the in-place updates written that the pod cache may not show yet.
+	writes inflight.Writes
 }
 
 // Reconcile runs one step of the rollout and writes the status once, if it changed.
@@ -61,6 +65,7 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	if err := r.Client.Get(ctx, req.NamespacedName, set); err != nil {
 		if apierrors.IsNotFound(err) {
 			forgetSidecarSet(req.Name)
+			r.writes.Forget(req.Name)
 		}
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
@@ -76,11 +81,20 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	r.writes.Expire(now)
 	states := make([]podstate.State, len(pods))
 	inUse := map[string]bool{}
 	for i := range pods {
 		// An unreadable state is treated as none: the pod then counts as missing its sidecars.
 		states[i], _ = podstate.Read(&pods[i])
+		if st, ok := r.writes.Pending(set.Name, pods[i].Namespace, pods[i].Name, pods[i].ResourceVersion, now); ok {
+			// The cache does not show an update written a moment ago yet: decide on what was written, so the
+			// pod holds its share of the budget and is not planned again.
+			if states[i] == nil {
+				states[i] = podstate.State{}
+			}
+			states[i][set.Name] = st
+		}
 		if st, ok := states[i][set.Name]; ok {
 			inUse[st.Revision] = true
 		}
@@ -405,6 +419,7 @@ func (r *SidecarSetReconciler) updatePod(ctx context.Context, set *appsv1alpha1.
 		return fmt.Errorf("patching %s: %w", klog.KObj(pod), err)
 	}
 	inplaceUpdates.WithLabelValues(set.Name, "written").Inc()
+	r.writes.Record(set.Name, pod.Namespace, pod.Name, pod.ResourceVersion, change.State, now)
 	if r.Recorder != nil {
 		r.Recorder.Eventf(pod, corev1.EventTypeNormal, "SidecarUpdated", "SidecarSet %s: %s updated in place to revision %s (%s)",
 			set.Name, strings.Join(sortedNames(change.Images), ", "), target, reason)

@@ -1,0 +1,94 @@
+// Package inflight remembers the in-place updates the operator wrote until its pod cache shows them.
+//
+// The rollout decides on pods as the cache shows them, and the cache lags the API server: a reconcile that
+// starts right after another wrote a batch can see those pods still on the old revision, available. Deciding
+// on that view would count them as available candidates, so the budget would be overstated by the writes in
+// flight and the same pods planned again (the second write is refused, since each write carries the
+// resourceVersion it was decided on, but the budget it stood for was spent on nothing). With the writes
+// remembered, a pod the cache still shows as it was before the write is taken as what was written: on
+// target, updating, unavailable.
+//
+// Expectations are bounded, never waited on: one ends when the cache shows the pod at any other
+// resourceVersion (the write, or anything after it, or the pod recreated), or after TTL, whatever the cache
+// says by then. The type has no client and takes the clock as an argument.
+package inflight
+
+import (
+	"sync"
+	"time"
+
+	"github.com/sidecarset/sidecarset-operator/internal/podstate"
+)
+
+// TTL is how long a write stands in for a cache that does not show it. A watch delivers a write in well
+// under a second even under load; past this the cache is trusted again, and at worst a pod is planned twice,
+// its second write refused by its resourceVersion guard.
+const TTL = 30 * time.Second
+
+// Writes is the set of in-place updates written and not yet seen in the cache. The zero value is ready to
+// use; it is safe for concurrent use.
+type Writes struct {
+	mu sync.Mutex
+	m  map[key]write
+}
+
+type key struct{ sidecarSet, namespace, name string }
+
+type write struct {
+	// from is the pod's resourceVersion the write was decided on (and guarded by).
+	from  string
+	state podstate.SidecarSetState
+	at    time.Time
+}
+
+// Record notes that the pod namespace/name, at resourceVersion from, was written the state for sidecarSet.
+func (w *Writes) Record(sidecarSet, namespace, name, from string, state podstate.SidecarSetState, now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.m == nil {
+		w.m = map[key]write{}
+	}
+	w.m[key{sidecarSet, namespace, name}] = write{from: from, state: state, at: now}
+}
+
+// Pending returns the state written for sidecarSet to the pod namespace/name when the cache, which shows the
+// pod at resourceVersion version, does not show the write yet. It forgets the write once the cache shows the
+// pod at another version or the write is older than TTL.
+func (w *Writes) Pending(sidecarSet, namespace, name, version string, now time.Time) (podstate.SidecarSetState, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	k := key{sidecarSet, namespace, name}
+	wr, ok := w.m[k]
+	if !ok {
+		return podstate.SidecarSetState{}, false
+	}
+	if wr.from != version || now.Sub(wr.at) > TTL {
+		delete(w.m, k)
+		return podstate.SidecarSetState{}, false
+	}
+	return wr.state, true
+}
+
+// Expire forgets the writes older than TTL, those of pods deleted before the cache showed their write
+// included, and returns how many are left.
+func (w *Writes) Expire(now time.Time) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for k, wr := range w.m {
+		if now.Sub(wr.at) > TTL {
+			delete(w.m, k)
+		}
+	}
+	return len(w.m)
+}
+
+// Forget drops the writes of a SidecarSet, when it is deleted.
+func (w *Writes) Forget(sidecarSet string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for k := range w.m {
+		if k.sidecarSet == sidecarSet {
+			delete(w.m, k)
+		}
+	}
+}

@@ -1,0 +1,205 @@
+package inflight
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+
+	"github.com/sidecarset/sidecarset-operator/internal/inplace"
+	"github.com/sidecarset/sidecarset-operator/internal/podstate"
+	"github.com/sidecarset/sidecarset-operator/internal/revision"
+	"github.com/sidecarset/sidecarset-operator/internal/rollout"
+	"github.com/sidecarset/sidecarset-operator/internal/status"
+)
+
+var t0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+
+func written(rev string) podstate.SidecarSetState {
+	return podstate.SidecarSetState{Revision: rev, Images: map[string]string{"agent": "agent:2"}}
+}
+
+func TestPending(t *testing.T) {
+	tests := []struct {
+		name string
+		// the pod's resourceVersion in the cache, and how long after the write it is read
+		version string
+		after   time.Duration
+		want    bool
+	}{
+		{name: "cache still at the version the write was decided on", version: "10", after: time.Second, want: true},
+		{name: "cache shows the write", version: "11", after: time.Second},
+		{name: "cache shows a later change, or the pod recreated", version: "57", after: time.Second},
+		{name: "write just inside the TTL", version: "10", after: TTL, want: true},
+		{name: "write older than the TTL: the cache is trusted again", version: "10", after: TTL + time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var w Writes
+			w.Record("logs", "shop", "web-1", "10", written("logs-2"), t0)
+			st, ok := w.Pending("logs", "shop", "web-1", tt.version, t0.Add(tt.after))
+			if ok != tt.want {
+				t.Fatalf("Pending = %v, want %v", ok, tt.want)
+			}
+			if ok && st.Revision != "logs-2" {
+				t.Errorf("Pending state revision = %q, want logs-2", st.Revision)
+			}
+			// An expectation that ended is forgotten: the same version later is not pending again.
+			if !tt.want {
+				if _, again := w.Pending("logs", "shop", "web-1", "10", t0.Add(time.Second)); again {
+					t.Errorf("an ended expectation came back")
+				}
+			}
+		})
+	}
+}
+
+func TestPendingIsPerSidecarSetAndPod(t *testing.T) {
+	var w Writes
+	w.Record("logs", "shop", "web-1", "10", written("logs-2"), t0)
+	for _, k := range []struct{ set, ns, name string }{
+		{"metrics", "shop", "web-1"}, {"logs", "shop", "web-2"}, {"logs", "bank", "web-1"},
+	} {
+		if _, ok := w.Pending(k.set, k.ns, k.name, "10", t0); ok {
+			t.Errorf("Pending(%s, %s/%s) = true for a pod that was not written for it", k.set, k.ns, k.name)
+		}
+	}
+	if _, ok := w.Pending("logs", "shop", "web-1", "10", t0); !ok {
+		t.Errorf("the written pod is not pending")
+	}
+}
+
+func TestExpireAndForget(t *testing.T) {
+	var w Writes
+	w.Record("logs", "shop", "web-1", "10", written("logs-2"), t0)
+	w.Record("logs", "shop", "web-2", "12", written("logs-2"), t0.Add(20*time.Second))
+	w.Record("metrics", "shop", "web-1", "10", written("metrics-5"), t0.Add(20*time.Second))
+	if left := w.Expire(t0.Add(TTL + time.Second)); left != 2 {
+		t.Fatalf("Expire left %d writes, want 2 (the first is older than the TTL)", left)
+	}
+	w.Forget("logs")
+	if left := w.Expire(t0.Add(TTL + time.Second)); left != 1 {
+		t.Fatalf("after Forget(logs) %d writes are left, want 1 (metrics')", left)
+	}
+	if _, ok := w.Pending("metrics", "shop", "web-1", "10", t0.Add(21*time.Second)); !ok {
+		t.Errorf("Forget(logs) dropped another SidecarSet's write")
+	}
+}
+
+func TestConcurrentRecord(t *testing.T) {
+	var w Writes
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.Record("logs", "shop", string(rune('a'+i%26))+string(rune('a'+i/26)), "1", written("logs-2"), t0)
+		}()
+	}
+	wg.Wait()
+	if left := w.Expire(t0); left != 100 {
+		t.Fatalf("%d writes recorded, want 100", left)
+	}
+}
+
+// TestPendingWriteHoldsTheBudget is why the package exists: a reconcile that reads the pods of a batch
+// written a moment ago, before the cache shows the writes, must neither plan them again nor spend their
+// budget on other pods.
+func TestPendingWriteHoldsTheBudget(t *testing.T) {
+	from := revision.Injected{Containers: []appsv1alpha1.SidecarContainer{{Container: corev1.Container{Name: "agent", Image: "agent:1"}}}}
+	to := revision.Injected{Containers: []appsv1alpha1.SidecarContainer{{Container: corev1.Container{Name: "agent", Image: "agent:2"}}}}
+	contents := func(name string) (revision.Injected, bool) {
+		switch name {
+		case "logs-1":
+			return from, true
+		case "logs-2":
+			return to, true
+		}
+		return revision.Injected{}, false
+	}
+	strategy := &appsv1alpha1.UpdateStrategy{MaxUnavailable: ptr.To(intstr.FromInt32(2))}
+	names := []string{"web-0", "web-1", "web-2", "web-3", "web-4", "web-5", "web-6", "web-7", "web-8", "web-9"}
+	pods := make([]corev1.Pod, len(names))
+	for i, name := range names {
+		pods[i] = readyPod(name, "logs-1")
+	}
+
+	plan := func(w *Writes, now time.Time) rollout.Plan {
+		ob := status.NewObserver(contents)
+		views := make([]rollout.Pod, len(pods))
+		for i := range pods {
+			state, err := podstate.Read(&pods[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st, ok := w.Pending("logs", pods[i].Namespace, pods[i].Name, pods[i].ResourceVersion, now); ok {
+				state["logs"] = st
+			}
+			views[i] = ob.Observe(&pods[i], state, "logs", "logs-2", 10*time.Minute, now).Pod.Pod
+		}
+		p, err := rollout.Compute(strategy, views, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+
+	var w Writes
+	first := plan(&w, t0)
+	if len(first.Update) != 2 {
+		t.Fatalf("first plan updates %d pods, want 2 (maxUnavailable 2)", len(first.Update))
+	}
+	for _, d := range first.Update {
+		i := indexOf(names, d.Name)
+		change, ok := inplace.Plan(&pods[i], podstate.SidecarSetState{Revision: "logs-1", Images: map[string]string{"agent": "agent:1"}},
+			"logs-2", map[string]string{"agent": "agent:2"}, t0)
+		if !ok {
+			t.Fatalf("no in-place change for %s", d.Name)
+		}
+		w.Record("logs", pods[i].Namespace, pods[i].Name, pods[i].ResourceVersion, change.State, t0)
+	}
+
+	// The cache still shows every pod as it was: without the writes, the same two pods would be planned again.
+	if again := plan(&Writes{}, t0.Add(100*time.Millisecond)); len(again.Update) != 2 || again.Update[0].Name != first.Update[0].Name {
+		t.Fatalf("without the writes the stale cache plans %v; the test assumes it plans the first batch again", again.Update)
+	}
+	second := plan(&w, t0.Add(100*time.Millisecond))
+	if len(second.Update) != 0 {
+		t.Errorf("with two updates in flight and maxUnavailable 2 the plan updates %v, want none", second.Update)
+	}
+	if second.Unavailable != 2 || second.OnTarget != 2 {
+		t.Errorf("the plan counts %d unavailable and %d on target, want 2 and 2 (the writes in flight)", second.Unavailable, second.OnTarget)
+	}
+}
+
+func readyPod(name, rev string) corev1.Pod {
+	state := podstate.State{"logs": {Revision: rev, Images: map[string]string{"agent": "agent:1"}}}
+	return corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name, ResourceVersion: "100", Labels: map[string]string{"app": "web"},
+			Annotations: map[string]string{appsv1alpha1.StateAnnotation: state.Encode()}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "agent", Image: "agent:1"}, {Name: "app", Image: "app:1"}}},
+		Status: corev1.PodStatus{
+			Phase:      corev1.PodRunning,
+			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.NewTime(t0.Add(-time.Hour))}},
+			ContainerStatuses: []corev1.ContainerStatus{
+				{Name: "agent", Image: "agent:1", ContainerID: "c://" + name + "-agent", Ready: true},
+				{Name: "app", Image: "app:1", ContainerID: "c://" + name + "-app", Ready: true},
+			},
+		},
+	}
+}
+
+func indexOf(names []string, name string) int {
+	for i, n := range names {
+		if n == name {
+			return i
+		}
+	}
+	return -1
+}
