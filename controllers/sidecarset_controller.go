@@ -20,9 +20,11 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
@@ -116,7 +118,8 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		next := ptrValue(set.Status.CollisionCount) + 1
 		log.Info("Revision hash collision; salting the next hash", "revision", latest, "collisionCount", next)
 		set.Status.CollisionCount = &next
-		return reconcile.Result{}, r.Client.Status().Update(ctx, set)
+		// The status write triggers no reconcile (SetupWithManager): come back to create the salted revision.
+		return reconcile.Result{RequeueAfter: time.Millisecond}, r.Client.Status().Update(ctx, set)
 	}
 	if err := r.applyHistory(ctx, set, history); err != nil {
 		return reconcile.Result{}, err
@@ -448,7 +451,10 @@ func ptrValue[T any](p *T) T {
 func (r *SidecarSetReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("sidecarset").
-		For(&appsv1alpha1.SidecarSet{}).
+		// A SidecarSet's own status writes are not events to act on: the reconcile that wrote the status
+		// already decided on everything it holds, and pod events drive the rollout. Reconciling on them would
+		// double the reconciles of a rollout, each over every matched pod.
+		For(&appsv1alpha1.SidecarSet{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&appsv1.ControllerRevision{}).
 		WatchesRawSource(r.Pods.Source(handler.EnqueueRequestsFromMapFunc(r.sidecarSetsOfPod))).
 		Complete(r)
