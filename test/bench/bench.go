@@ -20,7 +20,10 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -104,11 +107,23 @@ type Result struct {
 
 	// Pods created one at a time in a quiet cluster: the API server's webhook histogram over their calls,
 	// and each create's latency as the client saw it, with the webhook called (matched) and not.
-	WebhookSerialCalls         int     `json:"webhookSerialCalls"`
-	WebhookSerialP50Ms         float64 `json:"webhookSerialP50Milliseconds"`
-	WebhookSerialP99Ms         float64 `json:"webhookSerialP99Milliseconds"`
-	CreateSerialMatchedP50Ms   float64 `json:"createSerialMatchedP50Milliseconds"`
-	CreateSerialMatchedP99Ms   float64 `json:"createSerialMatchedP99Milliseconds"`
+	WebhookSerialCalls  int     `json:"webhookSerialCalls"`
+	WebhookSerialP50Ms  float64 `json:"webhookSerialP50Milliseconds"`
+	WebhookSerialP99Ms  float64 `json:"webhookSerialP99Milliseconds"`
+	WebhookSerialMeanMs float64 `json:"webhookSerialMeanMilliseconds"`
+	// WebhookSerialWithin5ms is the share of those calls in the histogram's bucket of 5 ms.
+	WebhookSerialWithin5ms   float64 `json:"webhookSerialWithin5ms"`
+	CreateSerialMatchedP50Ms float64 `json:"createSerialMatchedP50Milliseconds"`
+	CreateSerialMatchedP99Ms float64 `json:"createSerialMatchedP99Milliseconds"`
+	// The same for the benchmark's do-nothing webhook, called for pods created among the others: what the
+	// API server spends on calling any webhook on this machine, the control for the operator's figures.
+	ControlSerialCalls         int     `json:"controlWebhookSerialCalls"`
+	ControlSerialP50Ms         float64 `json:"controlWebhookSerialP50Milliseconds"`
+	ControlSerialP99Ms         float64 `json:"controlWebhookSerialP99Milliseconds"`
+	ControlSerialMeanMs        float64 `json:"controlWebhookSerialMeanMilliseconds"`
+	ControlSerialWithin5ms     float64 `json:"controlWebhookSerialWithin5ms"`
+	CreateSerialControlP50Ms   float64 `json:"createSerialControlP50Milliseconds"`
+	CreateSerialControlP99Ms   float64 `json:"createSerialControlP99Milliseconds"`
 	CreateSerialUnmatchedP50Ms float64 `json:"createSerialUnmatchedP50Milliseconds"`
 	CreateSerialUnmatchedP99Ms float64 `json:"createSerialUnmatchedP99Milliseconds"`
 	// The webhook's own answer time: AdmissionReviews of a matched pod posted to it one at a time over a
@@ -119,6 +134,16 @@ type Result struct {
 	RSSIdleMiB float64 `json:"operatorRSSIdleMiB"`
 	RSSPeakMiB float64 `json:"operatorRSSPeakMiB"`
 	CPUSeconds float64 `json:"operatorCPUSecondsDuringRollout"`
+	// ClusterCPUSeconds is the CPU time each process of the local cluster used during the rollout, by name:
+	// the machine's two cores are shared by all of them and the operator.
+	ClusterCPUSeconds map[string]float64 `json:"clusterCPUSecondsDuringRollout,omitempty"`
+
+	// The operator's own account of the rollout, from its metrics: how many times the SidecarSet was
+	// reconciled, how long a reconcile took on average, and how long a SidecarSet waited in the work queue
+	// before a reconcile started.
+	Reconciles      int     `json:"reconcilesDuringRollout"`
+	ReconcileMeanMs float64 `json:"reconcileMeanMilliseconds"`
+	QueueWaitMeanMs float64 `json:"queueWaitMeanMilliseconds"`
 }
 
 const (
@@ -278,26 +303,36 @@ func (r *runner) run(ctx context.Context) error {
 // serialAdmission creates pods one at a time, alternately matched and unmatched so that any drift in the
 // machine's load hits both alike, and measures what the webhook adds to each creation.
 func (r *runner) serialAdmission(ctx context.Context, ns string) error {
+	control, err := startControlWebhook(ctx, r.c, ns)
+	if err != nil {
+		return err
+	}
+	defer control.stop(context.Background(), r.c)
+	if err := r.waitControlWebhook(ctx, ns); err != nil {
+		return err
+	}
+	time.Sleep(5 * time.Second) // let the cluster settle after the rollout
 	before, err := scrapeAPIServer(ctx, r.cs)
 	if err != nil {
 		return err
 	}
-	r.logf("creating %d pods one at a time, half of them matched", 2*r.SerialPods)
-	var matched, unmatched []float64
+	r.logf("creating %d pods one at a time: a third matched, a third for the do-nothing control webhook, a third for no webhook", 3*r.SerialPods)
+	latencies := map[string][]float64{}
 	for i := range r.SerialPods {
-		for _, app := range []string{"matched", "single-unmatched"} {
-			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("single-%s-%d", app, i),
-				Labels: map[string]string{"app": app}}, Spec: podSpec()}
+		for _, kind := range []string{"matched", "control", "unmatched"} {
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("single-%s-%d", kind, i),
+				Labels: map[string]string{"app": "single-" + kind}}, Spec: podSpec()}
+			switch kind {
+			case "matched":
+				pod.Labels["app"] = "matched"
+			case "control":
+				pod.Labels[controlLabel] = "true"
+			}
 			start := time.Now()
 			if err := r.c.Create(ctx, pod); err != nil {
 				return fmt.Errorf("creating pod %s: %w", pod.Name, err)
 			}
-			took := time.Since(start).Seconds() * 1000
-			if app == "matched" {
-				matched = append(matched, took)
-			} else {
-				unmatched = append(unmatched, took)
-			}
+			latencies[kind] = append(latencies[kind], time.Since(start).Seconds()*1000)
 		}
 	}
 	after, err := scrapeAPIServer(ctx, r.cs)
@@ -308,15 +343,30 @@ func (r *runner) serialAdmission(ctx context.Context, ns string) error {
 	r.res.WebhookSerialCalls = int(calls.count)
 	r.res.WebhookSerialP50Ms = round(calls.quantile(0.5)*1000, 2)
 	r.res.WebhookSerialP99Ms = round(calls.quantile(0.99)*1000, 2)
-	sort.Float64s(matched)
-	sort.Float64s(unmatched)
-	r.res.CreateSerialMatchedP50Ms = round(percentile(matched, 0.5), 2)
-	r.res.CreateSerialMatchedP99Ms = round(percentile(matched, 0.99), 2)
-	r.res.CreateSerialUnmatchedP50Ms = round(percentile(unmatched, 0.5), 2)
-	r.res.CreateSerialUnmatchedP99Ms = round(percentile(unmatched, 0.99), 2)
-	r.logf("one at a time: create p50/p99 %.2f/%.2f ms matched, %.2f/%.2f ms unmatched; webhook p99 %.2f ms over %d calls",
-		r.res.CreateSerialMatchedP50Ms, r.res.CreateSerialMatchedP99Ms, r.res.CreateSerialUnmatchedP50Ms,
-		r.res.CreateSerialUnmatchedP99Ms, r.res.WebhookSerialP99Ms, r.res.WebhookSerialCalls)
+	r.res.WebhookSerialMeanMs = round(calls.mean()*1000, 2)
+	r.res.WebhookSerialWithin5ms = round(calls.within(0.005), 3)
+	controlCalls := after.control.minus(before.control)
+	r.res.ControlSerialCalls = int(controlCalls.count)
+	r.res.ControlSerialP50Ms = round(controlCalls.quantile(0.5)*1000, 2)
+	r.res.ControlSerialP99Ms = round(controlCalls.quantile(0.99)*1000, 2)
+	r.res.ControlSerialMeanMs = round(controlCalls.mean()*1000, 2)
+	r.res.ControlSerialWithin5ms = round(controlCalls.within(0.005), 3)
+	for _, l := range latencies {
+		sort.Float64s(l)
+	}
+	r.res.CreateSerialMatchedP50Ms = round(percentile(latencies["matched"], 0.5), 2)
+	r.res.CreateSerialMatchedP99Ms = round(percentile(latencies["matched"], 0.99), 2)
+	r.res.CreateSerialControlP50Ms = round(percentile(latencies["control"], 0.5), 2)
+	r.res.CreateSerialControlP99Ms = round(percentile(latencies["control"], 0.99), 2)
+	r.res.CreateSerialUnmatchedP50Ms = round(percentile(latencies["unmatched"], 0.5), 2)
+	r.res.CreateSerialUnmatchedP99Ms = round(percentile(latencies["unmatched"], 0.99), 2)
+	r.logf("one at a time: create p50/p99 %.2f/%.2f ms matched, %.2f/%.2f ms control, %.2f/%.2f ms unmatched",
+		r.res.CreateSerialMatchedP50Ms, r.res.CreateSerialMatchedP99Ms, r.res.CreateSerialControlP50Ms, r.res.CreateSerialControlP99Ms,
+		r.res.CreateSerialUnmatchedP50Ms, r.res.CreateSerialUnmatchedP99Ms)
+	r.logf("API server histogram, one at a time: the operator's webhook mean %.2f ms, p50/p99 %.2f/%.2f ms, %.0f%% within 5 ms (%d calls); "+
+		"the control webhook mean %.2f ms, p50/p99 %.2f/%.2f ms, %.0f%% within 5 ms (%d calls)",
+		r.res.WebhookSerialMeanMs, r.res.WebhookSerialP50Ms, r.res.WebhookSerialP99Ms, r.res.WebhookSerialWithin5ms*100, r.res.WebhookSerialCalls,
+		r.res.ControlSerialMeanMs, r.res.ControlSerialP50Ms, r.res.ControlSerialP99Ms, r.res.ControlSerialWithin5ms*100, r.res.ControlSerialCalls)
 
 	direct, err := r.postAdmissionReviews(ctx, ns, 2*r.SerialPods)
 	if err != nil {
@@ -423,6 +473,15 @@ func (r *runner) rollout(ctx context.Context, ns, setName string) error {
 	if err != nil {
 		return err
 	}
+	token, err := r.metricsToken(ctx)
+	if err != nil {
+		return err
+	}
+	operatorBefore, err := r.scrapeOperator(ctx, token)
+	if err != nil {
+		return err
+	}
+	clusterBefore := r.clusterCPU()
 
 	r.logf("rolling %s out to %d pods, %d at a time (bound %.1fs)", imageAfter, r.Pods, r.res.Budget, r.res.BoundSeconds)
 	start := time.Now()
@@ -469,6 +528,24 @@ func (r *runner) rollout(ctx context.Context, ns, setName string) error {
 		return err
 	}
 	r.res.CPUSeconds = round(cpuAfter-cpuBefore, 2)
+	r.res.ClusterCPUSeconds = map[string]float64{}
+	for name, after := range r.clusterCPU() {
+		if before, ok := clusterBefore[name]; ok {
+			r.res.ClusterCPUSeconds[name] = round(after-before, 2)
+		}
+	}
+	operatorAfter, err := r.scrapeOperator(ctx, token)
+	if err != nil {
+		return err
+	}
+	rec := operatorAfter.minus(operatorBefore)
+	r.res.Reconciles = int(rec.reconciles)
+	if rec.reconciles > 0 {
+		r.res.ReconcileMeanMs = round(rec.reconcileSeconds/rec.reconciles*1000, 2)
+	}
+	if rec.queued > 0 {
+		r.res.QueueWaitMeanMs = round(rec.queueSeconds/rec.queued*1000, 2)
+	}
 	r.res.RSSPeakMiB = mib(peak.stop())
 	r.res.PodWrites = int(metricsAfter.podWrites - metricsBefore.podWrites)
 	r.res.WritesPerPod = round(float64(r.res.PodWrites)/float64(r.Pods), 3)
@@ -479,7 +556,20 @@ func (r *runner) rollout(ctx context.Context, ns, setName string) error {
 		"operator RSS %.1f MiB idle, %.1f MiB peak, %.2f CPU s",
 		r.res.RolloutSeconds, r.res.RatioToBound, r.res.MostUnavailable, r.res.Budget, r.res.PodWrites, r.res.WritesPerPod, r.res.PodWriteConflicts,
 		r.res.RSSIdleMiB, r.res.RSSPeakMiB, r.res.CPUSeconds)
+	r.logf("%d reconciles during the rollout, %.1f ms each on average after %.1f ms in the queue; cluster CPU s: %v",
+		r.res.Reconciles, r.res.ReconcileMeanMs, r.res.QueueWaitMeanMs, r.res.ClusterCPUSeconds)
 	return nil
+}
+
+// clusterCPU reads the CPU seconds each process of the local cluster has used so far.
+func (r *runner) clusterCPU() map[string]float64 {
+	out := map[string]float64{}
+	for name, pid := range r.local.Processes() {
+		if s, err := (process{pid: pid}).cpuSeconds(); err == nil {
+			out[name] = s
+		}
+	}
+	return out
 }
 
 func (r *runner) poll(ctx context.Context, what string, cond wait.ConditionWithContextFunc) error {
@@ -754,4 +844,73 @@ func round(v float64, digits int) float64 {
 	}
 	p := math.Pow(10, float64(digits))
 	return math.Round(v*p) / p
+}
+
+// metricsReader is the ServiceAccount the benchmark reads the operator's metrics as, bound to the
+// metrics-reader ClusterRole of config/rbac, as a user's Prometheus would be.
+const metricsReader = "sidecarset-bench-metrics"
+
+// metricsToken returns a token of the metrics reader, creating it and its binding the first time.
+func (r *runner) metricsToken(ctx context.Context) (string, error) {
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: cluster.OperatorNamespace, Name: metricsReader}}
+	if err := r.c.Create(ctx, sa); err != nil && !apierrors.IsAlreadyExists(err) {
+		return "", fmt.Errorf("creating ServiceAccount %s: %w", metricsReader, err)
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: metricsReader},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "sidecarset-operator-metrics-reader"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: cluster.OperatorNamespace, Name: metricsReader}},
+	}
+	if err := r.c.Create(ctx, binding); err != nil && !apierrors.IsAlreadyExists(err) {
+		return "", fmt.Errorf("creating ClusterRoleBinding %s: %w", metricsReader, err)
+	}
+	tr, err := r.cs.CoreV1().ServiceAccounts(cluster.OperatorNamespace).CreateToken(ctx, metricsReader,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
+	if err != nil {
+		return "", fmt.Errorf("requesting a token for %s: %w", metricsReader, err)
+	}
+	return tr.Status.Token, nil
+}
+
+// scrapeOperator reads the SidecarSet controller's loop from the operator's metrics. The binding made just
+// before may take a moment to reach the operator's authorizer, so a refusal is retried for a while.
+func (r *runner) scrapeOperator(ctx context.Context, token string) (operatorMetrics, error) {
+	var m operatorMetrics
+	var last error
+	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		raw, err := r.operator.Metrics(ctx, token)
+		if err != nil {
+			last = err
+			return false, nil
+		}
+		m, err = parseOperatorMetrics(raw)
+		return true, err
+	})
+	if err != nil && last != nil {
+		return m, fmt.Errorf("scraping the operator's metrics: %w (last: %v)", err, last)
+	}
+	return m, err
+}
+
+// waitControlWebhook waits until the API server calls the control webhook: its webhook configurations reach
+// admission through an informer, a moment after they are created.
+func (r *runner) waitControlWebhook(ctx context.Context, ns string) error {
+	i := 0
+	return wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, r.Timeout, true, func(ctx context.Context) (bool, error) {
+		before, err := scrapeAPIServer(ctx, r.cs)
+		if err != nil {
+			return false, err
+		}
+		i++
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("control-probe-%d", i),
+			Labels: map[string]string{controlLabel: "true", "app": "single-control"}}, Spec: podSpec()}
+		if err := r.c.Create(ctx, pod); err != nil {
+			return false, err
+		}
+		after, err := scrapeAPIServer(ctx, r.cs)
+		if err != nil {
+			return false, err
+		}
+		return after.control.count > before.control.count, nil
+	})
 }

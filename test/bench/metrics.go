@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -26,12 +27,40 @@ type apiMetrics struct {
 	podWriteConflicts float64
 	// webhook is the admission duration histogram of the operator's webhook entries for pod CREATEs.
 	webhook histogram
+	// control is the same histogram of the benchmark's own do-nothing webhook (controlWebhookName).
+	control histogram
 }
 
 // histogram is a cumulative Prometheus histogram: upper bound → count, and the total count.
 type histogram struct {
 	buckets map[float64]float64
 	count   float64
+	sum     float64
+}
+
+// add adds a scraped histogram's observations.
+func (h *histogram) add(s *dto.Histogram) {
+	h.count += float64(s.GetSampleCount())
+	h.sum += s.GetSampleSum()
+	for _, b := range s.Bucket {
+		h.buckets[b.GetUpperBound()] += float64(b.GetCumulativeCount())
+	}
+}
+
+// mean is the mean observation; NaN when there are none.
+func (h histogram) mean() float64 {
+	if h.count == 0 {
+		return math.NaN()
+	}
+	return h.sum / h.count
+}
+
+// within is the share of observations at most le, read off the bucket of that bound (no interpolation).
+func (h histogram) within(le float64) float64 {
+	if h.count == 0 {
+		return math.NaN()
+	}
+	return h.buckets[le] / h.count
 }
 
 func scrapeAPIServer(ctx context.Context, cs kubernetes.Interface) (apiMetrics, error) {
@@ -44,7 +73,7 @@ func scrapeAPIServer(ctx context.Context, cs kubernetes.Interface) (apiMetrics, 
 	if err != nil {
 		return apiMetrics{}, fmt.Errorf("parsing the API server's metrics: %w", err)
 	}
-	m := apiMetrics{webhook: histogram{buckets: map[float64]float64{}}}
+	m := apiMetrics{webhook: histogram{buckets: map[float64]float64{}}, control: histogram{buckets: map[float64]float64{}}}
 	if f := families["apiserver_request_total"]; f != nil {
 		for _, s := range f.Metric {
 			l := labels(s)
@@ -61,15 +90,60 @@ func scrapeAPIServer(ctx context.Context, cs kubernetes.Interface) (apiMetrics, 
 	if f := families["apiserver_admission_webhook_admission_duration_seconds"]; f != nil {
 		for _, s := range f.Metric {
 			l := labels(s)
-			if !strings.HasSuffix(l["name"], ".inject.sidecarset.io") || l["operation"] != "CREATE" {
+			if l["operation"] != "CREATE" {
 				continue
 			}
-			h := s.GetHistogram()
-			m.webhook.count += float64(h.GetSampleCount())
-			for _, b := range h.Bucket {
-				m.webhook.buckets[b.GetUpperBound()] += float64(b.GetCumulativeCount())
+			switch {
+			case strings.HasSuffix(l["name"], ".inject.sidecarset.io"):
+				m.webhook.add(s.GetHistogram())
+			case l["name"] == controlWebhookName:
+				m.control.add(s.GetHistogram())
 			}
 		}
+	}
+	return m, nil
+}
+
+// operatorMetrics is a scrape of the operator's /metrics, reduced to its SidecarSet controller's loop.
+type operatorMetrics struct {
+	reconciles, reconcileSeconds float64
+	queued, queueSeconds         float64
+}
+
+func (m operatorMetrics) minus(earlier operatorMetrics) operatorMetrics {
+	return operatorMetrics{reconciles: m.reconciles - earlier.reconciles, reconcileSeconds: m.reconcileSeconds - earlier.reconcileSeconds,
+		queued: m.queued - earlier.queued, queueSeconds: m.queueSeconds - earlier.queueSeconds}
+}
+
+// parseOperatorMetrics reads controller-runtime's reconcile-time histogram and client-go's work-queue wait
+// histogram of the SidecarSet controller from a scrape of the operator.
+func parseOperatorMetrics(raw string) (operatorMetrics, error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(raw))
+	if err != nil {
+		return operatorMetrics{}, fmt.Errorf("parsing the operator's metrics: %w", err)
+	}
+	var m operatorMetrics
+	found := false
+	if f := families["controller_runtime_reconcile_time_seconds"]; f != nil {
+		for _, s := range f.Metric {
+			if labels(s)["controller"] == "sidecarset" {
+				m.reconciles += float64(s.GetHistogram().GetSampleCount())
+				m.reconcileSeconds += s.GetHistogram().GetSampleSum()
+				found = true
+			}
+		}
+	}
+	if f := families["workqueue_queue_duration_seconds"]; f != nil {
+		for _, s := range f.Metric {
+			if labels(s)["name"] == "sidecarset" {
+				m.queued += float64(s.GetHistogram().GetSampleCount())
+				m.queueSeconds += s.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	if !found {
+		return m, errors.New("the operator's metrics have no controller_runtime_reconcile_time_seconds for the sidecarset controller")
 	}
 	return m, nil
 }
@@ -84,7 +158,7 @@ func labels(m *dto.Metric) map[string]string {
 
 // minus is the histogram of the observations between an earlier scrape and this one.
 func (h histogram) minus(earlier histogram) histogram {
-	d := histogram{buckets: map[float64]float64{}, count: h.count - earlier.count}
+	d := histogram{buckets: map[float64]float64{}, count: h.count - earlier.count, sum: h.sum - earlier.sum}
 	for le, n := range h.buckets {
 		d.buckets[le] = n - earlier.buckets[le]
 	}

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -355,4 +356,52 @@ func (p *Process) Stop() error {
 func (p *Process) Kill() {
 	_ = p.cmd.Process.Kill()
 	<-p.done
+}
+
+// Processes returns the process ID of each process of the control plane, by name: etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler and kwok. envtest starts the first two; they are found as this
+// process's children running those binaries.
+func (c *Cluster) Processes() map[string]int {
+	out := map[string]int{}
+	for _, p := range c.procs {
+		out[p.Name] = p.Pid()
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return out
+	}
+	self := os.Getpid()
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		if err != nil {
+			continue
+		}
+		name := filepath.Base(exe)
+		if name != "etcd" && name != "kube-apiserver" {
+			continue
+		}
+		if parentPid(pid) == self {
+			out[name] = pid
+		}
+	}
+	return out
+}
+
+// parentPid reads a process's parent from /proc/<pid>/status; 0 when it cannot.
+func parentPid(pid int) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "PPid:"); ok {
+			ppid, _ := strconv.Atoi(strings.TrimSpace(rest))
+			return ppid
+		}
+	}
+	return 0
 }

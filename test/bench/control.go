@@ -1,0 +1,125 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// controlWebhookName is the benchmark's do-nothing webhook: the API server calls it as it calls the
+// operator's, over TLS on the loopback interface, and it allows every pod without a patch. What the API
+// server's histogram measures for it is what calling any webhook costs on the machine at that moment; the
+// operator's own share is the difference.
+const controlWebhookName = "control.bench.sidecarset.io"
+
+// controlLabel marks the pods the control webhook is called for.
+const controlLabel = "sidecarset.io/bench-control"
+
+type controlWebhook struct {
+	srv    *http.Server
+	config string
+}
+
+// startControlWebhook serves the control webhook and registers it for pods labelled controlLabel in
+// namespace ns. Its key is RSA 2048, as the operator's rotated certificate's.
+func startControlWebhook(ctx context.Context, c client.Client, ns string) (*controlWebhook, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true,
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, err
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	cert, err := tls.X509KeyPair(certPEM, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(allowAll), TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}},
+		ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
+
+	w := &controlWebhook{srv: srv, config: "sidecarset-bench-control-" + ns}
+	cfg := &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: w.config},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{
+			Name:                    controlWebhookName,
+			AdmissionReviewVersions: []string{"v1"},
+			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+			FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
+			TimeoutSeconds:          ptr.To[int32](10),
+			NamespaceSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}},
+			ObjectSelector:          &metav1.LabelSelector{MatchLabels: map[string]string{controlLabel: "true"}},
+			ClientConfig: admissionregistrationv1.WebhookClientConfig{
+				URL:      ptr.To(fmt.Sprintf("https://localhost:%d/mutate", ln.Addr().(*net.TCPAddr).Port)),
+				CABundle: certPEM,
+			},
+			Rules: []admissionregistrationv1.RuleWithOperations{{
+				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+				Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
+			}},
+		}},
+	}
+	if err := c.Create(ctx, cfg); err != nil {
+		_ = srv.Close()
+		return nil, fmt.Errorf("registering the control webhook: %w", err)
+	}
+	return w, nil
+}
+
+// stop unregisters the control webhook and stops serving it.
+func (w *controlWebhook) stop(ctx context.Context, c client.Client) {
+	_ = c.Delete(ctx, &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: w.config}})
+	_ = w.srv.Close()
+}
+
+// allowAll answers an AdmissionReview: allowed, nothing changed.
+func allowAll(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	var review admissionv1.AdmissionReview
+	if err == nil {
+		err = json.Unmarshal(body, &review)
+	}
+	if err == nil && review.Request == nil {
+		err = errors.New("no request")
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(&admissionv1.AdmissionReview{
+		TypeMeta: review.TypeMeta,
+		Response: &admissionv1.AdmissionResponse{UID: review.Request.UID, Allowed: true},
+	})
+}
