@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -32,6 +33,7 @@ import (
 	"github.com/sidecarset/sidecarset-operator/internal/inject"
 	"github.com/sidecarset/sidecarset-operator/internal/inplace"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
+	"github.com/sidecarset/sidecarset-operator/internal/podview"
 	"github.com/sidecarset/sidecarset-operator/internal/revision"
 	"github.com/sidecarset/sidecarset-operator/internal/rollout"
 	"github.com/sidecarset/sidecarset-operator/internal/status"
@@ -79,19 +81,19 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		now = r.Now()
 	}
 
-	pods, err := r.matchedPods(ctx, set)
+	// An unreadable state is treated as none: the pod then counts as missing its sidecars. The states are
+	// the cache's, shared: copied before they are changed.
+	pods, states, err := r.matchedPods(ctx, set)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
 	r.writes.Expire(now)
-	states := make([]podstate.State, len(pods))
 	inUse := map[string]bool{}
 	for i := range pods {
-		// An unreadable state is treated as none: the pod then counts as missing its sidecars.
-		states[i], _ = podstate.Read(&pods[i])
 		if st, ok := r.writes.Pending(set.Name, pods[i].Namespace, pods[i].Name, pods[i].ResourceVersion, now); ok {
 			// The cache does not show an update written a moment ago yet: decide on what was written, so the
 			// pod holds its share of the budget and is not planned again.
+			states[i] = maps.Clone(states[i])
 			if states[i] == nil {
 				states[i] = podstate.State{}
 			}
@@ -243,26 +245,26 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 }
 
 // matchedPods lists the pods the SidecarSet selects, from the cache, leaving out the namespaces and pods
-// never injected.
-func (r *SidecarSetReconciler) matchedPods(ctx context.Context, set *appsv1alpha1.SidecarSet) ([]corev1.Pod, error) {
+// never injected, with their decoded states (shared with the cache: never modify one).
+func (r *SidecarSetReconciler) matchedPods(ctx context.Context, set *appsv1alpha1.SidecarSet) ([]corev1.Pod, []podstate.State, error) {
 	matcher, err := inject.NewMatcher(&set.Spec)
 	if err != nil {
-		return nil, nil // no pod is selected by a selector that cannot be parsed
+		return nil, nil, nil // no pod is selected by a selector that cannot be parsed
 	}
 	sel, err := metav1.LabelSelectorAsSelector(set.Spec.Selector)
 	if err != nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	views, err := r.Pods.List(sel)
 	if err != nil {
-		return nil, fmt.Errorf("listing pods: %w", err)
+		return nil, nil, fmt.Errorf("listing pods: %w", err)
 	}
 	var nsLabels map[string]map[string]string
 	if matcher.NeedsNamespaceLabels() {
 		var nss metav1.PartialObjectMetadataList
 		nss.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
 		if err := r.Client.List(ctx, &nss); err != nil {
-			return nil, fmt.Errorf("listing namespaces: %w", err)
+			return nil, nil, fmt.Errorf("listing namespaces: %w", err)
 		}
 		nsLabels = map[string]map[string]string{}
 		for _, ns := range nss.Items {
@@ -271,6 +273,7 @@ func (r *SidecarSetReconciler) matchedPods(ctx context.Context, set *appsv1alpha
 	}
 	// The decisions read corev1.Pods: each view is expanded once per reconcile, into one slice.
 	out := make([]corev1.Pod, len(views))
+	states := make([]podstate.State, len(views))
 	n := 0
 	for _, v := range views {
 		if inject.Excluded(v.Namespace, v.Labels, r.Namespace) != "" {
@@ -281,10 +284,11 @@ func (r *SidecarSetReconciler) matchedPods(ctx context.Context, set *appsv1alpha
 		}
 		v.Expand(&out[n])
 		if status.Tracked(&out[n]) {
+			states[n] = v.State()
 			n++
 		}
 	}
-	return out[:n], nil
+	return out[:n], states[:n], nil
 }
 
 // revisions reads the SidecarSet's stored revisions.
@@ -466,17 +470,17 @@ func (r *SidecarSetReconciler) sidecarSetsOfPod(ctx context.Context, obj client.
 	if err := r.Client.List(ctx, &sets, client.UnsafeDisableDeepCopy); err != nil {
 		return nil
 	}
-	carried := map[string]bool{}
-	if st, err := podstate.Read(obj); err == nil {
-		for name := range st {
-			carried[name] = true
-		}
+	var st podstate.State
+	if v, ok := obj.(*podview.View); ok {
+		st = v.State()
+	} else {
+		st, _ = podstate.Read(obj)
 	}
 	var out []reconcile.Request
 	for i := range sets.Items {
 		set := &sets.Items[i]
 		sel, err := metav1.LabelSelectorAsSelector(set.Spec.Selector)
-		if carried[set.Name] || (err == nil && !sel.Empty() && sel.Matches(labels.Set(obj.GetLabels()))) {
+		if _, carried := st[set.Name]; carried || (err == nil && !sel.Empty() && sel.Matches(labels.Set(obj.GetLabels()))) {
 			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: set.Name}})
 		}
 	}

@@ -54,8 +54,12 @@ type ContainerMark struct {
 // is not a valid state is an error naming the annotation, never silently treated as empty (that would inject
 // the sidecars a second time).
 func Read(pod metav1.Object) (State, error) {
-	raw, ok := pod.GetAnnotations()[appsv1alpha1.StateAnnotation]
-	if !ok || raw == "" {
+	return Parse(pod.GetAnnotations()[appsv1alpha1.StateAnnotation])
+}
+
+// Parse decodes a state annotation's value, as Read does; "" is an empty state.
+func Parse(raw string) (State, error) {
+	if raw == "" {
 		return State{}, nil
 	}
 	var s State

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 )
 
 // View is a pod as the operator keeps it: its name, namespace, UID, resourceVersion, labels, deletion
@@ -75,6 +76,17 @@ type ContainerStatus struct {
 	// WaitingReason and WaitingMessage are set while the container waits (ErrImagePull, CrashLoopBackOff).
 	WaitingReason  string `json:"waitingReason,omitempty"`
 	WaitingMessage string `json:"waitingMessage,omitempty"`
+}
+
+// State is the pod's state annotation decoded, as podstate.Read decodes it, except that an unreadable one
+// reads as none. Views with equal annotations share one decoded state, worked out once rather than on every
+// reconcile: read it, never modify it.
+func (v *View) State() podstate.State {
+	if v.annotations == nil {
+		st, _ := podstate.Parse(v.Annotations[appsv1alpha1.StateAnnotation])
+		return st
+	}
+	return v.annotations.decodedState()
 }
 
 // GetObjectKind implements runtime.Object: a View is always a Pod.

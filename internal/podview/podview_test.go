@@ -241,3 +241,43 @@ func TestTheViewIsAnObjectOfItsOwnFields(t *testing.T) {
 		t.Errorf("a View is %d bytes; it was 176, and every pod of the cluster has one", size)
 	}
 }
+
+func TestStateIsDecodedOnceForEqualAnnotations(t *testing.T) {
+	a, _ := Compact(decode(t, injected))
+	other := decode(t, injected)
+	other.Name, other.UID = "web-2", "u-2"
+	b, _ := Compact(other)
+	va, vb := a.(*View), b.(*View)
+
+	want, err := podstate.Read(decode(t, injected))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := va.State(); !equality.Semantic.DeepEqual(got, want) {
+		t.Fatalf("State() = %v, want %v", got, want)
+	}
+	if reflect.ValueOf(va.State()).Pointer() != reflect.ValueOf(vb.State()).Pointer() {
+		t.Errorf("two views with the same state annotation decoded it twice")
+	}
+	runtime.KeepAlive(va)
+	runtime.KeepAlive(vb)
+
+	// A copy owns its maps, and still reads its state.
+	if got := va.DeepCopyObject().(*View).State(); !equality.Semantic.DeepEqual(got, want) {
+		t.Errorf("a copy's State() = %v, want %v", got, want)
+	}
+}
+
+func TestStateOfAPodWithoutOrWithAnUnreadableAnnotation(t *testing.T) {
+	plain, _ := Compact(decode(t, `{metadata: {name: a, namespace: shop}}`))
+	if st := plain.(*View).State(); len(st) != 0 {
+		t.Errorf("a pod without the state annotation has state %v", st)
+	}
+	broken, _ := Compact(decode(t, `{metadata: {name: b, namespace: shop, annotations: {sidecarset.io/state: '{not json'}}}`))
+	if st := broken.(*View).State(); len(st) != 0 {
+		t.Errorf("an unreadable state annotation reads as %v, want none", st)
+	}
+	if _, ok := broken.(*View).State()["logs"]; ok {
+		t.Errorf("an unreadable state names a SidecarSet")
+	}
+}

@@ -6,6 +6,9 @@ import (
 	"strings"
 	"sync"
 	"weak"
+
+	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 )
 
 // sharedMap is one map of labels or annotations shared by every view whose map has the same content: the
@@ -14,6 +17,19 @@ import (
 // below only points at it weakly, and forgets it once no view does.
 type sharedMap struct {
 	m map[string]string
+
+	// state is m's state annotation decoded, for views whose annotations these are: worked out once, on
+	// first use, for every view sharing the map.
+	stateOnce sync.Once
+	state     podstate.State
+}
+
+// decodedState returns the state annotation of m, decoded once (an unreadable one reads as none).
+func (s *sharedMap) decodedState() podstate.State {
+	s.stateOnce.Do(func() {
+		s.state, _ = podstate.Parse(s.m[appsv1alpha1.StateAnnotation])
+	})
+	return s.state
 }
 
 var sharedMaps = struct {
