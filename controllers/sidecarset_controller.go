@@ -7,7 +7,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -205,7 +204,7 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	// NotUpdate stop them.
 	if plan.Stopped == "" && len(plan.Update) > 0 {
 		log.Info("Updating sidecars in place", "revision", target, "pods", len(plan.Update), "budget", plan.BudgetReason)
-		r.update(ctx, set, target, plan.Update, pods, observed, now)
+		r.update(ctx, set.Name, target, plan.Update, pods, observed, now)
 	}
 
 	newStatus := status.Compute(&set.Status, status.Input{
@@ -351,49 +350,85 @@ func (r *SidecarSetReconciler) applyHistory(ctx context.Context, set *appsv1alph
 	return nil
 }
 
-// update writes the in-place update of each chosen pod: one strategic merge patch per pod with the new images
-// and the state annotation, all at once (the planner already bounded them by maxUnavailable). A failed
-// write is logged; the next reconcile sees the pod still off target and plans it again.
-func (r *SidecarSetReconciler) update(ctx context.Context, set *appsv1alpha1.SidecarSet, target string, decisions []rollout.Decision,
+// writeTimeout bounds one pod write, below inflight.TTL: an expectation outlives the write it stands for.
+const writeTimeout = 10 * time.Second
+
+// update starts the in-place update of each chosen pod: one strategic merge patch per pod with the new images
+// and the state annotation, all at once (the planner already bounded them by maxUnavailable), and returns
+// without waiting for them, so that the next batch is planned the moment a pod becomes available rather than
+// once the slowest write of this batch returns. Each write is recorded in flight before it is sent: the
+// reconciles that run while it is on its way, or before the pod cache shows it, count the pod as updating. A
+// failed write is logged and dropped; a later reconcile (the requeue of a rollout in progress, or the pod's
+// next event) plans the pod again.
+func (r *SidecarSetReconciler) update(ctx context.Context, setName, target string, decisions []rollout.Decision,
 	pods []corev1.Pod, observed []status.Observed, now time.Time) {
 	index := map[types.NamespacedName]int{}
 	for i := range pods {
 		index[types.NamespacedName{Namespace: pods[i].Namespace, Name: pods[i].Name}] = i
 	}
-	var wg sync.WaitGroup
+	log := ctrl.LoggerFrom(ctx)
+	// The writes outlive this reconcile, not the process.
+	ctx = context.WithoutCancel(ctx)
 	for _, d := range decisions {
 		i, ok := index[types.NamespacedName{Namespace: d.Namespace, Name: d.Name}]
 		if !ok {
 			continue
 		}
-		wg.Add(1)
-		go func(pod *corev1.Pod, o status.Observed, reason string) {
-			defer wg.Done()
-			if err := r.updatePod(ctx, set, target, pod, o, now, reason); err != nil {
-				ctrl.LoggerFrom(ctx).Error(err, "Updating sidecars in place failed", "pod", klog.KObj(pod))
+		pod := &pods[i]
+		w, err := inPlaceWrite(pod, observed[i], setName, target, now)
+		if err != nil {
+			log.Error(err, "Updating sidecars in place failed", "pod", klog.KObj(pod))
+			continue
+		}
+		if w == nil {
+			continue
+		}
+		r.writes.Record(setName, pod.Namespace, pod.Name, pod.ResourceVersion, w.state, now)
+		go func(reason string) {
+			ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+			defer cancel()
+			if err := r.Client.Patch(ctx, pod.DeepCopy(), client.RawPatch(types.StrategicMergePatchType, w.patch)); err != nil {
+				r.writes.Drop(setName, pod.Namespace, pod.Name)
+				inplaceUpdates.WithLabelValues(setName, "error").Inc()
+				log.Error(err, "Updating sidecars in place failed", "pod", klog.KObj(pod))
+				return
 			}
-		}(&pods[i], observed[i], d.Reason)
+			inplaceUpdates.WithLabelValues(setName, "written").Inc()
+			if r.Recorder != nil {
+				r.Recorder.Eventf(pod, corev1.EventTypeNormal, "SidecarUpdated", "SidecarSet %s: %s updated in place to revision %s (%s)",
+					setName, strings.Join(w.containers, ", "), target, reason)
+			}
+		}(d.Reason)
 	}
-	wg.Wait()
 }
 
-func (r *SidecarSetReconciler) updatePod(ctx context.Context, set *appsv1alpha1.SidecarSet, target string, pod *corev1.Pod,
-	o status.Observed, now time.Time, reason string) error {
+// podWrite is one in-place update's write: the patch, the state it records for the SidecarSet, and the
+// containers it changes.
+type podWrite struct {
+	patch      []byte
+	state      podstate.SidecarSetState
+	containers []string
+}
+
+// inPlaceWrite works out the write that updates the pod's sidecars to the target revision in place, or nil
+// when the pod cannot be updated so (inplace.Plan).
+func inPlaceWrite(pod *corev1.Pod, o status.Observed, setName, target string, now time.Time) (*podWrite, error) {
 	change, ok := inplace.Plan(pod, o.State, target, o.Images, now)
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	state, err := podstate.Read(pod)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	state[set.Name] = change.State
+	state[setName] = change.State
 	type named struct {
 		Name  string `json:"name"`
 		Image string `json:"image"`
 	}
 	var containers, initContainers []named
-	for _, name := range sortedNames(change.Images) {
+	names := sortedNames(change.Images)
+	for _, name := range names {
 		if slices.ContainsFunc(pod.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == name }) {
 			initContainers = append(initContainers, named{name, change.Images[name]})
 		} else {
@@ -419,19 +454,9 @@ func (r *SidecarSetReconciler) updatePod(ctx context.Context, set *appsv1alpha1.
 	}
 	data, err := json.Marshal(patch)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := r.Client.Patch(ctx, pod.DeepCopy(), client.RawPatch(types.StrategicMergePatchType, data)); err != nil {
-		inplaceUpdates.WithLabelValues(set.Name, "error").Inc()
-		return fmt.Errorf("patching %s: %w", klog.KObj(pod), err)
-	}
-	inplaceUpdates.WithLabelValues(set.Name, "written").Inc()
-	r.writes.Record(set.Name, pod.Namespace, pod.Name, pod.ResourceVersion, change.State, now)
-	if r.Recorder != nil {
-		r.Recorder.Eventf(pod, corev1.EventTypeNormal, "SidecarUpdated", "SidecarSet %s: %s updated in place to revision %s (%s)",
-			set.Name, strings.Join(sortedNames(change.Images), ", "), target, reason)
-	}
-	return nil
+	return &podWrite{patch: data, state: change.State, containers: names}, nil
 }
 
 func sortedNames(m map[string]string) []string {

@@ -1,4 +1,5 @@
-// Package inflight remembers the in-place updates the operator wrote until its pod cache shows them.
+// Package inflight remembers the in-place updates the operator writes, from the moment a write is sent until
+// its pod cache shows it.
 //
 // The rollout decides on pods as the cache shows them, and the cache lags the API server: a reconcile that
 // starts right after another wrote a batch can see those pods still on the old revision, available. Deciding
@@ -20,9 +21,9 @@ import (
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 )
 
-// TTL is how long a write stands in for a cache that does not show it. A watch delivers a write in well
-// under a second even under load; past this the cache is trusted again, and at worst a pod is planned twice,
-// its second write refused by its resourceVersion guard.
+// TTL is how long a write stands in for a cache that does not show it. A write is bounded by a shorter
+// timeout, and a watch delivers it in well under a second even under load; past this the cache is trusted
+// again, and at worst a pod is planned twice, its second write refused by its resourceVersion guard.
 const TTL = 30 * time.Second
 
 // Writes is the set of in-place updates written and not yet seen in the cache. The zero value is ready to
@@ -41,7 +42,8 @@ type write struct {
 	at    time.Time
 }
 
-// Record notes that the pod namespace/name, at resourceVersion from, was written the state for sidecarSet.
+// Record notes that the pod namespace/name, at resourceVersion from, is being written the state for
+// sidecarSet. It is called before the write is sent, and Drop when the write fails.
 func (w *Writes) Record(sidecarSet, namespace, name, from string, state podstate.SidecarSetState, now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -67,6 +69,13 @@ func (w *Writes) Pending(sidecarSet, namespace, name, version string, now time.T
 		return podstate.SidecarSetState{}, false
 	}
 	return wr.state, true
+}
+
+// Drop forgets the write to the pod namespace/name for sidecarSet: it failed.
+func (w *Writes) Drop(sidecarSet, namespace, name string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.m, key{sidecarSet, namespace, name})
 }
 
 // Expire forgets the writes older than TTL, those of pods deleted before the cache showed their write

@@ -203,3 +203,16 @@ func indexOf(names []string, name string) int {
 	}
 	return -1
 }
+
+func TestDropForgetsAFailedWrite(t *testing.T) {
+	var w Writes
+	w.Record("logs", "shop", "web-1", "10", written("logs-2"), t0)
+	w.Record("logs", "shop", "web-2", "10", written("logs-2"), t0)
+	w.Drop("logs", "shop", "web-1")
+	if _, ok := w.Pending("logs", "shop", "web-1", "10", t0); ok {
+		t.Errorf("a dropped write is still pending: the pod would hold budget for nothing until the TTL")
+	}
+	if _, ok := w.Pending("logs", "shop", "web-2", "10", t0); !ok {
+		t.Errorf("Drop dropped another pod's write")
+	}
+}
