@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -59,6 +60,8 @@ type SidecarSetReconciler struct {
 
 	// writes are the in-place updates written that the pod cache may not show yet.
 	writes inflight.Writes
+	// statusWritten is when each SidecarSet's status was last written, by name.
+	statusWritten sync.Map
 }
 
 // Reconcile runs one step of the rollout and writes the status once, if it changed.
@@ -69,6 +72,7 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		if apierrors.IsNotFound(err) {
 			forgetSidecarSet(req.Name)
 			r.writes.Forget(req.Name)
+			r.statusWritten.Delete(req.Name)
 		}
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
@@ -213,6 +217,14 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	}, metav1.NewTime(now))
 	recordPods(set.Name, &newStatus)
 	if !equality.Semantic.DeepEqual(newStatus, set.Status) {
+		// The write's pace is the API server's, so it is kept by the wall clock, not by the reconciler's.
+		last, _ := r.statusWritten.Load(set.Name)
+		lastWrite, _ := last.(time.Time)
+		if wait := status.WriteDelay(&set.Status, &newStatus, lastWrite, time.Now(), status.ProgressInterval); wait > 0 {
+			// Only the rollout's progress moved since the last write: come back to write it.
+			log.V(1).Info("Holding back a status that only reports progress", "for", wait)
+			return reconcile.Result{RequeueAfter: wait}, nil
+		}
 		transition := status.Transitions(&set.Status, &newStatus, now)
 		set.Status = newStatus
 		if err := r.Client.Status().Update(ctx, set); err != nil {
@@ -225,6 +237,7 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 			}
 			return reconcile.Result{}, fmt.Errorf("writing the status of %s: %w", klog.KObj(set), err)
 		}
+		r.statusWritten.Store(set.Name, time.Now())
 		for _, e := range transition.Events {
 			log.Info("Rollout event", "reason", e.Reason, "message", e.Message)
 			if r.Recorder != nil {
