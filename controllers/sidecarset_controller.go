@@ -24,7 +24,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -32,6 +31,7 @@ import (
 	"github.com/sidecarset/sidecarset-operator/internal/inflight"
 	"github.com/sidecarset/sidecarset-operator/internal/inject"
 	"github.com/sidecarset/sidecarset-operator/internal/inplace"
+	"github.com/sidecarset/sidecarset-operator/internal/pace"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 	"github.com/sidecarset/sidecarset-operator/internal/podview"
 	"github.com/sidecarset/sidecarset-operator/internal/revision"
@@ -62,6 +62,8 @@ type SidecarSetReconciler struct {
 	writes inflight.Writes
 	// statusWritten is when each SidecarSet's status was last written, by name.
 	statusWritten sync.Map
+	// pace spaces the reconciles of each SidecarSet that pod events start by what they cost.
+	pace pace.Pacer
 }
 
 // Reconcile runs one step of the rollout and writes the status once, if it changed.
@@ -73,12 +75,15 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 			forgetSidecarSet(req.Name)
 			r.writes.Forget(req.Name)
 			r.statusWritten.Delete(req.Name)
+			r.pace.Forget(req.Name)
 		}
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	if set.DeletionTimestamp != nil {
 		return reconcile.Result{}, nil
 	}
+	r.pace.Start(set.Name, time.Now())
+	defer func() { r.pace.Done(set.Name, time.Now()) }()
 	now := time.Now()
 	if r.Now != nil {
 		now = r.Now()
@@ -498,7 +503,7 @@ func (r *SidecarSetReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// double the reconciles of a rollout, each over every matched pod.
 		For(&appsv1alpha1.SidecarSet{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&appsv1.ControllerRevision{}).
-		WatchesRawSource(r.Pods.Source(handler.EnqueueRequestsFromMapFunc(r.sidecarSetsOfPod))).
+		WatchesRawSource(r.Pods.Source(pacedHandler{mapFunc: r.sidecarSetsOfPod, pacer: &r.pace})).
 		Complete(r)
 }
 
