@@ -171,6 +171,13 @@ func render(r Report) string {
 	}, "< 2 KiB")
 	row("operator CPU during the rollout", func(x bench.Result) string { return fmt.Sprintf("%.2f s", x.CPUSeconds) }, "")
 	row("the cluster's CPU during the rollout, by process", func(x bench.Result) string { return cpuByProcess(x.ClusterCPUSeconds) }, "")
+	row("the machine's floor: the cluster's CPU for the rollout / cores; rollout time / floor", func(x bench.Result) string {
+		floor := cpuFloor(x.ClusterCPUSeconds, r.Machine.Cores)
+		if floor == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f s; %.2f", floor, x.RolloutSeconds/floor)
+	}, "")
 	row("SidecarSet reconciles during the rollout; mean time each, and queued before it", func(x bench.Result) string {
 		if x.Reconciles == 0 {
 			return "-"
@@ -179,6 +186,19 @@ func render(r Report) string {
 	}, "")
 	fmt.Fprintf(&b, "\nThe operator's RSS in the empty cluster, ready: %.1f MiB.\n\n", r.RSSEmptyMiB)
 	return b.String()
+}
+
+// cpuFloor is the least time the cluster's processes need for the rollout on the machine's cores, had the
+// operator used none: their CPU seconds over the number of cores. 0 when they were not measured.
+func cpuFloor(cpu map[string]float64, cores int) float64 {
+	total := 0.0
+	for _, s := range cpu {
+		total += s
+	}
+	if cores < 1 {
+		return 0
+	}
+	return total / float64(cores)
 }
 
 // cpuByProcess lists CPU seconds by process, most first; "-" for reports from before they were measured.
