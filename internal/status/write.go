@@ -4,6 +4,8 @@ import (
 	"slices"
 	"time"
 
+	"k8s.io/utils/ptr"
+
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 )
 
@@ -29,7 +31,7 @@ func WriteDelay(written, next *appsv1alpha1.SidecarSetStatus, lastWrite, now tim
 
 func significant(a, b *appsv1alpha1.SidecarSetStatus) bool {
 	if a.ObservedGeneration != b.ObservedGeneration || a.LatestRevision != b.LatestRevision || a.RolledBackTo != b.RolledBackTo ||
-		a.FailedPods != b.FailedPods || ptrValue(a.CollisionCount) != ptrValue(b.CollisionCount) {
+		a.FailedPods != b.FailedPods || ptr.Deref(a.CollisionCount, 0) != ptr.Deref(b.CollisionCount, 0) {
 		return true
 	}
 	if !slices.Equal(revisionNames(a), revisionNames(b)) {
@@ -53,12 +55,4 @@ func revisionNames(s *appsv1alpha1.SidecarSetStatus) []string {
 		names[i] = r.Name
 	}
 	return names
-}
-
-func ptrValue[T any](p *T) T {
-	var zero T
-	if p == nil {
-		return zero
-	}
-	return *p
 }
