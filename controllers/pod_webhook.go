@@ -221,17 +221,7 @@ func (c *compiledCache) selectingPod(sets []appsv1alpha1.SidecarSet, podLabels m
 			out = append(out, candidate{set: set, compiled: e})
 		}
 	}
-	if len(c.entries) > len(sets) {
-		live := make(map[types.UID]bool, len(sets))
-		for i := range sets {
-			live[sets[i].UID] = true
-		}
-		for uid := range c.entries {
-			if !live[uid] {
-				delete(c.entries, uid)
-			}
-		}
-	}
+	forgetUnlisted(c.entries, sets)
 	return out
 }
 
