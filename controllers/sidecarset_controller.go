@@ -100,14 +100,16 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	r.writes.Expire(now)
 	inUse := map[string]bool{}
 	for i := range pods {
-		if st, ok := r.writes.Pending(set.Name, pods[i].Namespace, pods[i].Name, pods[i].ResourceVersion, now); ok {
+		if change, ok := r.writes.Pending(set.Name, pods[i].Namespace, pods[i].Name, pods[i].ResourceVersion, now); ok {
 			// The cache does not show an update written a moment ago yet: decide on what was written, so the
-			// pod holds its share of the budget and is not planned again.
+			// pod holds its share of the budget and is not planned again. The pod is this reconcile's own
+			// expansion of the cache's view; its state is the cache's, so it is copied.
+			inplace.Apply(&pods[i], change)
 			states[i] = maps.Clone(states[i])
 			if states[i] == nil {
 				states[i] = podstate.State{}
 			}
-			states[i][set.Name] = st
+			states[i][set.Name] = change.State
 		}
 		if st, ok := states[i][set.Name]; ok {
 			inUse[st.Revision] = true
@@ -403,7 +405,7 @@ func (r *SidecarSetReconciler) update(ctx context.Context, setName, target strin
 		if w == nil {
 			continue
 		}
-		r.writes.Record(setName, pod.Namespace, pod.Name, pod.ResourceVersion, w.state, now)
+		r.writes.Record(setName, pod.Namespace, pod.Name, pod.ResourceVersion, w.change, now)
 		go func(reason string) {
 			ctx, cancel := context.WithTimeout(ctx, writeTimeout)
 			defer cancel()
@@ -422,11 +424,10 @@ func (r *SidecarSetReconciler) update(ctx context.Context, setName, target strin
 	}
 }
 
-// podWrite is one in-place update's write: the patch, the state it records for the SidecarSet, and the
-// containers it changes.
+// podWrite is one in-place update's write: the patch, the change it makes, and the containers it changes.
 type podWrite struct {
 	patch      []byte
-	state      podstate.SidecarSetState
+	change     inplace.Change
 	containers []string
 }
 
@@ -476,7 +477,7 @@ func inPlaceWrite(pod *corev1.Pod, o status.Observed, setName, target string, no
 	if err != nil {
 		return nil, err
 	}
-	return &podWrite{patch: data, state: change.State, containers: names}, nil
+	return &podWrite{patch: data, change: change, containers: names}, nil
 }
 
 func sortedNames(m map[string]string) []string {

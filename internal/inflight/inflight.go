@@ -18,7 +18,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sidecarset/sidecarset-operator/internal/podstate"
+	"github.com/sidecarset/sidecarset-operator/internal/inplace"
 )
 
 // TTL is how long a write stands in for a cache that does not show it. A write is bounded by a shorter
@@ -37,38 +37,41 @@ type key struct{ sidecarSet, namespace, name string }
 
 type write struct {
 	// from is the pod's resourceVersion the write was decided on (and guarded by).
-	from  string
-	state podstate.SidecarSetState
-	at    time.Time
+	from   string
+	change inplace.Change
+	at     time.Time
 }
 
-// Record notes that the pod namespace/name, at resourceVersion from, is being written the state for
-// sidecarSet. It is called before the write is sent, and Drop when the write fails.
-func (w *Writes) Record(sidecarSet, namespace, name, from string, state podstate.SidecarSetState, now time.Time) {
+// Record notes that the pod namespace/name, at resourceVersion from, is being written the change for
+// sidecarSet (its images and its state). It is called before the write is sent, and Drop when the write
+// fails.
+func (w *Writes) Record(sidecarSet, namespace, name, from string, change inplace.Change, now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.m == nil {
 		w.m = map[key]write{}
 	}
-	w.m[key{sidecarSet, namespace, name}] = write{from: from, state: state, at: now}
+	w.m[key{sidecarSet, namespace, name}] = write{from: from, change: change, at: now}
 }
 
-// Pending returns the state written for sidecarSet to the pod namespace/name when the cache, which shows the
+// Pending returns the change written for sidecarSet to the pod namespace/name when the cache, which shows the
 // pod at resourceVersion version, does not show the write yet. It forgets the write once the cache shows the
-// pod at another version or the write is older than TTL.
-func (w *Writes) Pending(sidecarSet, namespace, name, version string, now time.Time) (podstate.SidecarSetState, bool) {
+// pod at another version or the write is older than TTL. The cached pod is then taken as the change made
+// it (inplace.Apply): its state and its spec images both, or its old container statuses would be judged
+// against its old spec.
+func (w *Writes) Pending(sidecarSet, namespace, name, version string, now time.Time) (inplace.Change, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	k := key{sidecarSet, namespace, name}
 	wr, ok := w.m[k]
 	if !ok {
-		return podstate.SidecarSetState{}, false
+		return inplace.Change{}, false
 	}
 	if wr.from != version || now.Sub(wr.at) > TTL {
 		delete(w.m, k)
-		return podstate.SidecarSetState{}, false
+		return inplace.Change{}, false
 	}
-	return wr.state, true
+	return wr.change, true
 }
 
 // Drop forgets the write to the pod namespace/name for sidecarSet: it failed.

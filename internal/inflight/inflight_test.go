@@ -21,8 +21,9 @@ import (
 
 var t0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 
-func written(rev string) podstate.SidecarSetState {
-	return podstate.SidecarSetState{Revision: rev, Images: map[string]string{"agent": "agent:2"}}
+func written(rev string) inplace.Change {
+	return inplace.Change{Images: map[string]string{"agent": "agent:2"},
+		State: podstate.SidecarSetState{Revision: rev, Images: map[string]string{"agent": "agent:2"}}}
 }
 
 func TestPending(t *testing.T) {
@@ -47,8 +48,8 @@ func TestPending(t *testing.T) {
 			if ok != tt.want {
 				t.Fatalf("Pending = %v, want %v", ok, tt.want)
 			}
-			if ok && st.Revision != "logs-2" {
-				t.Errorf("Pending state revision = %q, want logs-2", st.Revision)
+			if ok && st.State.Revision != "logs-2" {
+				t.Errorf("Pending state revision = %q, want logs-2", st.State.Revision)
 			}
 			// An expectation that ended is forgotten: the same version later is not pending again.
 			if !tt.want {
@@ -138,10 +139,12 @@ func TestPendingWriteHoldsTheBudget(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st, ok := w.Pending("logs", pods[i].Namespace, pods[i].Name, pods[i].ResourceVersion, now); ok {
-				state["logs"] = st
+			pod := pods[i].DeepCopy()
+			if change, ok := w.Pending("logs", pod.Namespace, pod.Name, pod.ResourceVersion, now); ok {
+				inplace.Apply(pod, change)
+				state["logs"] = change.State
 			}
-			views[i] = ob.Observe(&pods[i], state, "logs", "logs-2", 10*time.Minute, now).Pod.Pod
+			views[i] = ob.Observe(pod, state, "logs", "logs-2", 10*time.Minute, now).Pod.Pod
 		}
 		p, err := rollout.Compute(strategy, views, now)
 		if err != nil {
@@ -162,7 +165,7 @@ func TestPendingWriteHoldsTheBudget(t *testing.T) {
 		if !ok {
 			t.Fatalf("no in-place change for %s", d.Name)
 		}
-		w.Record("logs", pods[i].Namespace, pods[i].Name, pods[i].ResourceVersion, change.State, t0)
+		w.Record("logs", pods[i].Namespace, pods[i].Name, pods[i].ResourceVersion, change, t0)
 	}
 
 	// The cache still shows every pod as it was: without the writes, the same two pods would be planned again.
@@ -214,5 +217,58 @@ func TestDropForgetsAFailedWrite(t *testing.T) {
 	}
 	if _, ok := w.Pending("logs", "shop", "web-2", "10", t0); !ok {
 		t.Errorf("Drop dropped another pod's write")
+	}
+}
+
+// TestPendingWriteOfAFixHidesTheOldFailure: a pod failing on a bad image is written the fixed one. Until the
+// cache shows the write, its status still reports the bad image failing; taken as the write made it, with
+// its new spec image, that status is about the image being replaced, and the pod is updating, not failed.
+// (Judged against its old spec, it read as the fix failing, and the failure policy paused the rollout again.)
+func TestPendingWriteOfAFixHidesTheOldFailure(t *testing.T) {
+	bad := revision.Injected{Containers: []appsv1alpha1.SidecarContainer{{Container: corev1.Container{Name: "agent", Image: "agent:badpull"}}}}
+	fixed := revision.Injected{Containers: []appsv1alpha1.SidecarContainer{{Container: corev1.Container{Name: "agent", Image: "agent:3"}}}}
+	contents := func(name string) (revision.Injected, bool) {
+		switch name {
+		case "logs-bad":
+			return bad, true
+		case "logs-fixed":
+			return fixed, true
+		}
+		return revision.Injected{}, false
+	}
+	pod := readyPod("web-0", "logs-bad")
+	pod.Spec.Containers[0].Image = "agent:badpull"
+	pod.Status.ContainerStatuses[0] = corev1.ContainerStatus{Name: "agent", Image: "agent:badpull", ContainerID: "c://web-0-agent",
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: "not found"}}}
+	pod.Status.Conditions[0].Status = corev1.ConditionFalse
+	state := podstate.State{"logs": {Revision: "logs-bad", Images: map[string]string{"agent": "agent:badpull"}}}
+	pod.Annotations[appsv1alpha1.StateAnnotation] = state.Encode()
+
+	change, ok := inplace.Plan(&pod, state["logs"], "logs-fixed", map[string]string{"agent": "agent:3"}, t0)
+	if !ok {
+		t.Fatal("no in-place change to the fixed image")
+	}
+	var w Writes
+	w.Record("logs", pod.Namespace, pod.Name, pod.ResourceVersion, change, t0)
+
+	observe := func(apply bool) status.Observed {
+		p := pod.DeepCopy()
+		st := podstate.State{}
+		got, ok := w.Pending("logs", p.Namespace, p.Name, p.ResourceVersion, t0.Add(time.Second))
+		if !ok {
+			t.Fatal("the write is not pending")
+		}
+		if apply {
+			inplace.Apply(p, got)
+		}
+		st["logs"] = got.State
+		return status.NewObserver(contents).Observe(p, st, "logs", "logs-fixed", 10*time.Minute, t0.Add(time.Second))
+	}
+	if o := observe(true); o.Failed || !o.Updating || !o.OnTarget {
+		t.Errorf("the pod being fixed is observed failed %v, updating %v, on target %v (%s); want updating", o.Failed, o.Updating, o.OnTarget, o.Progress)
+	}
+	// Without its new spec image the same status reads as the fix failing: what the test guards against.
+	if o := observe(false); !o.Failed {
+		t.Fatalf("the test assumes the old spec makes the old failure read as the update's; got %s", o.Progress)
 	}
 }

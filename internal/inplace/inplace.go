@@ -97,6 +97,18 @@ func Plan(pod *corev1.Pod, current podstate.SidecarSetState, target string, imag
 	return change, true
 }
 
+// Apply makes pod what the change's write makes it: the changed containers get their new images and the
+// state annotation is left to the caller, who holds the decoded state. It is for a pod read from a cache that
+// does not show the write yet; judged without its new images, its old container statuses would read as the
+// update's (a status failing on the old image would count as the new image failing).
+func Apply(pod *corev1.Pod, change Change) {
+	for name, image := range change.Images {
+		if c := specContainer(pod, name); c != nil {
+			c.Image = image
+		}
+	}
+}
+
 // Phase is where an in-place update stands.
 type Phase string
 

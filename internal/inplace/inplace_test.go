@@ -216,3 +216,23 @@ func TestProgressOfANativeSidecarAndWithoutUpdate(t *testing.T) {
 		t.Errorf("no update: %s", phase)
 	}
 }
+
+func TestApplySetsTheChangedImagesOnly(t *testing.T) {
+	pod := &corev1.Pod{Spec: corev1.PodSpec{
+		InitContainers: []corev1.Container{{Name: "proxy", Image: "proxy:1"}},
+		Containers:     []corev1.Container{{Name: "app", Image: "app:1"}, {Name: "shipper", Image: "shipper:1"}},
+	}}
+	Apply(pod, Change{Images: map[string]string{"proxy": "proxy:2", "shipper": "shipper:2", "gone": "gone:2"}})
+	if got := pod.Spec.InitContainers[0].Image; got != "proxy:2" {
+		t.Errorf("native sidecar image = %s, want proxy:2", got)
+	}
+	if got := pod.Spec.Containers[1].Image; got != "shipper:2" {
+		t.Errorf("sidecar image = %s, want shipper:2", got)
+	}
+	if got := pod.Spec.Containers[0].Image; got != "app:1" {
+		t.Errorf("the app container's image changed to %s", got)
+	}
+	if len(pod.Spec.Containers)+len(pod.Spec.InitContainers) != 3 {
+		t.Errorf("Apply added a container for a name the pod does not have")
+	}
+}
