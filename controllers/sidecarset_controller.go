@@ -438,46 +438,11 @@ func inPlaceWrite(pod *corev1.Pod, o status.Observed, setName, target string, no
 	if !ok {
 		return nil, nil
 	}
-	state, err := podstate.Read(pod)
+	patch, err := inplace.Patch(pod, setName, change)
 	if err != nil {
 		return nil, err
 	}
-	state[setName] = change.State
-	type named struct {
-		Name  string `json:"name"`
-		Image string `json:"image"`
-	}
-	var containers, initContainers []named
-	names := sortedNames(change.Images)
-	for _, name := range names {
-		if slices.ContainsFunc(pod.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == name }) {
-			initContainers = append(initContainers, named{name, change.Images[name]})
-		} else {
-			containers = append(containers, named{name, change.Images[name]})
-		}
-	}
-	patch := map[string]any{
-		"metadata": map[string]any{
-			"annotations": map[string]string{appsv1alpha1.StateAnnotation: state.Encode()},
-			// The write applies to the pod as observed: a pod recreated or changed since is planned again.
-			"resourceVersion": pod.ResourceVersion,
-		},
-	}
-	spec := map[string]any{}
-	if len(containers) > 0 {
-		spec["containers"] = containers
-	}
-	if len(initContainers) > 0 {
-		spec["initContainers"] = initContainers
-	}
-	if len(spec) > 0 {
-		patch["spec"] = spec
-	}
-	data, err := json.Marshal(patch)
-	if err != nil {
-		return nil, err
-	}
-	return &podWrite{patch: data, change: change, containers: names}, nil
+	return &podWrite{patch: patch, change: change, containers: sortedNames(change.Images)}, nil
 }
 
 func sortedNames(m map[string]string) []string {

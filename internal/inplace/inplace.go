@@ -4,6 +4,7 @@
 package inplace
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 
+	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 	"github.com/sidecarset/sidecarset-operator/internal/revision"
 )
@@ -95,6 +97,48 @@ func Plan(pod *corev1.Pod, current podstate.SidecarSetState, target string, imag
 		change.State.Update = update
 	}
 	return change, true
+}
+
+// Patch is the one write of the change to the pod, for the SidecarSet named setName: a strategic merge patch
+// of the changed images (in spec.containers or spec.initContainers, by name, in name order) and of the state
+// annotation with the SidecarSet's entry replaced, guarded by the resourceVersion the change was decided on,
+// so that a pod recreated or changed since is refused and planned again. An unreadable state annotation is
+// an error: rewriting it would lose what the other SidecarSets recorded.
+func Patch(pod *corev1.Pod, setName string, change Change) ([]byte, error) {
+	state, err := podstate.Read(pod)
+	if err != nil {
+		return nil, err
+	}
+	state[setName] = change.State
+	type named struct {
+		Name  string `json:"name"`
+		Image string `json:"image"`
+	}
+	var containers, initContainers []named
+	for _, name := range sortedKeys(change.Images) {
+		if slices.ContainsFunc(pod.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == name }) {
+			initContainers = append(initContainers, named{name, change.Images[name]})
+		} else {
+			containers = append(containers, named{name, change.Images[name]})
+		}
+	}
+	patch := map[string]any{
+		"metadata": map[string]any{
+			"annotations":     map[string]string{appsv1alpha1.StateAnnotation: state.Encode()},
+			"resourceVersion": pod.ResourceVersion,
+		},
+	}
+	spec := map[string]any{}
+	if len(containers) > 0 {
+		spec["containers"] = containers
+	}
+	if len(initContainers) > 0 {
+		spec["initContainers"] = initContainers
+	}
+	if len(spec) > 0 {
+		patch["spec"] = spec
+	}
+	return json.Marshal(patch)
 }
 
 // Apply makes pod what the change's write makes it: the changed containers get their new images and the

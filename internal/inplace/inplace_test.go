@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
@@ -234,5 +235,56 @@ func TestApplySetsTheChangedImagesOnly(t *testing.T) {
 	}
 	if len(pod.Spec.Containers)+len(pod.Spec.InitContainers) != 3 {
 		t.Errorf("Apply added a container for a name the pod does not have")
+	}
+}
+
+func TestPatch(t *testing.T) {
+	pod := &corev1.Pod{Spec: corev1.PodSpec{
+		InitContainers: []corev1.Container{{Name: "proxy", Image: "proxy:1"}},
+		Containers:     []corev1.Container{{Name: "app", Image: "app:1"}, {Name: "shipper", Image: "shipper:1"}},
+	}}
+	pod.ResourceVersion = "42"
+	other := podstate.SidecarSetState{Revision: "metrics-1", Images: map[string]string{"agent": "agent:1"}}
+	pod.Annotations = map[string]string{appsv1alpha1.StateAnnotation: podstate.State{
+		"metrics": other, "logs": {Revision: "logs-1"}}.Encode()}
+	change := Change{Images: map[string]string{"shipper": "shipper:2", "proxy": "proxy:2"},
+		State: podstate.SidecarSetState{Revision: "logs-2", Images: map[string]string{"shipper": "shipper:2", "proxy": "proxy:2"}}}
+
+	raw, err := Patch(pod, "logs", change)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Metadata struct {
+			Annotations     map[string]string `json:"annotations"`
+			ResourceVersion string            `json:"resourceVersion"`
+		} `json:"metadata"`
+		Spec struct {
+			Containers, InitContainers []map[string]string
+		} `json:"spec"`
+	}
+	if err := yaml.Unmarshal(raw, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Metadata.ResourceVersion != "42" {
+		t.Errorf("the patch is guarded by resourceVersion %q, want 42", got.Metadata.ResourceVersion)
+	}
+	if len(got.Spec.Containers) != 1 || got.Spec.Containers[0]["name"] != "shipper" || got.Spec.Containers[0]["image"] != "shipper:2" {
+		t.Errorf("spec.containers = %v, want only shipper at shipper:2", got.Spec.Containers)
+	}
+	if len(got.Spec.InitContainers) != 1 || got.Spec.InitContainers[0]["name"] != "proxy" || got.Spec.InitContainers[0]["image"] != "proxy:2" {
+		t.Errorf("spec.initContainers = %v, want only proxy at proxy:2", got.Spec.InitContainers)
+	}
+	written, err := podstate.Read(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Annotations: got.Metadata.Annotations}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if written["logs"].Revision != "logs-2" || written["metrics"].Revision != other.Revision {
+		t.Errorf("the written state is %v: want logs at logs-2 and metrics' entry kept", written)
+	}
+
+	pod.Annotations[appsv1alpha1.StateAnnotation] = "{broken"
+	if _, err := Patch(pod, "logs", change); err == nil {
+		t.Errorf("a pod with an unreadable state annotation was patched, losing the other SidecarSets' entries")
 	}
 }
