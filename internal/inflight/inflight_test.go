@@ -113,17 +113,7 @@ func TestConcurrentRecord(t *testing.T) {
 // written a moment ago, before the cache shows the writes, must neither plan them again nor spend their
 // budget on other pods.
 func TestPendingWriteHoldsTheBudget(t *testing.T) {
-	from := revision.Injected{Containers: []appsv1alpha1.SidecarContainer{{Container: corev1.Container{Name: "agent", Image: "agent:1"}}}}
-	to := revision.Injected{Containers: []appsv1alpha1.SidecarContainer{{Container: corev1.Container{Name: "agent", Image: "agent:2"}}}}
-	contents := func(name string) (revision.Injected, bool) {
-		switch name {
-		case "logs-1":
-			return from, true
-		case "logs-2":
-			return to, true
-		}
-		return revision.Injected{}, false
-	}
+	contents := agentRevisions(map[string]string{"logs-1": "agent:1", "logs-2": "agent:2"})
 	strategy := &appsv1alpha1.UpdateStrategy{MaxUnavailable: ptr.To(intstr.FromInt32(2))}
 	names := []string{"web-0", "web-1", "web-2", "web-3", "web-4", "web-5", "web-6", "web-7", "web-8", "web-9"}
 	pods := make([]corev1.Pod, len(names))
@@ -181,6 +171,17 @@ func TestPendingWriteHoldsTheBudget(t *testing.T) {
 	}
 }
 
+// agentRevisions stores revisions, by name, each injecting one sidecar "agent" with the given image.
+func agentRevisions(images map[string]string) func(string) (revision.Injected, bool) {
+	return func(name string) (revision.Injected, bool) {
+		image, ok := images[name]
+		if !ok {
+			return revision.Injected{}, false
+		}
+		return revision.Injected{Containers: []appsv1alpha1.SidecarContainer{{Container: corev1.Container{Name: "agent", Image: image}}}}, true
+	}
+}
+
 func readyPod(name, rev string) corev1.Pod {
 	state := podstate.State{"logs": {Revision: rev, Images: map[string]string{"agent": "agent:1"}}}
 	return corev1.Pod{
@@ -225,17 +226,7 @@ func TestDropForgetsAFailedWrite(t *testing.T) {
 // its new spec image, that status is about the image being replaced, and the pod is updating, not failed.
 // (Judged against its old spec, it read as the fix failing, and the failure policy paused the rollout again.)
 func TestPendingWriteOfAFixHidesTheOldFailure(t *testing.T) {
-	bad := revision.Injected{Containers: []appsv1alpha1.SidecarContainer{{Container: corev1.Container{Name: "agent", Image: "agent:badpull"}}}}
-	fixed := revision.Injected{Containers: []appsv1alpha1.SidecarContainer{{Container: corev1.Container{Name: "agent", Image: "agent:3"}}}}
-	contents := func(name string) (revision.Injected, bool) {
-		switch name {
-		case "logs-bad":
-			return bad, true
-		case "logs-fixed":
-			return fixed, true
-		}
-		return revision.Injected{}, false
-	}
+	contents := agentRevisions(map[string]string{"logs-bad": "agent:badpull", "logs-fixed": "agent:3"})
 	pod := readyPod("web-0", "logs-bad")
 	pod.Spec.Containers[0].Image = "agent:badpull"
 	pod.Status.ContainerStatuses[0] = corev1.ContainerStatus{Name: "agent", Image: "agent:badpull", ContainerID: "c://web-0-agent",

@@ -339,18 +339,10 @@ func (r *runner) serialAdmission(ctx context.Context, ns string) error {
 	if err != nil {
 		return err
 	}
-	calls := after.webhook.minus(before.webhook)
-	r.res.WebhookSerialCalls = int(calls.count)
-	r.res.WebhookSerialP50Ms = round(calls.quantile(0.5)*1000, 2)
-	r.res.WebhookSerialP99Ms = round(calls.quantile(0.99)*1000, 2)
-	r.res.WebhookSerialMeanMs = round(calls.mean()*1000, 2)
-	r.res.WebhookSerialWithin5ms = round(calls.within(0.005), 3)
-	controlCalls := after.control.minus(before.control)
-	r.res.ControlSerialCalls = int(controlCalls.count)
-	r.res.ControlSerialP50Ms = round(controlCalls.quantile(0.5)*1000, 2)
-	r.res.ControlSerialP99Ms = round(controlCalls.quantile(0.99)*1000, 2)
-	r.res.ControlSerialMeanMs = round(controlCalls.mean()*1000, 2)
-	r.res.ControlSerialWithin5ms = round(controlCalls.within(0.005), 3)
+	r.res.WebhookSerialCalls, r.res.WebhookSerialP50Ms, r.res.WebhookSerialP99Ms, r.res.WebhookSerialMeanMs,
+		r.res.WebhookSerialWithin5ms = callStats(after.webhook.minus(before.webhook))
+	r.res.ControlSerialCalls, r.res.ControlSerialP50Ms, r.res.ControlSerialP99Ms, r.res.ControlSerialMeanMs,
+		r.res.ControlSerialWithin5ms = callStats(after.control.minus(before.control))
 	for _, l := range latencies {
 		sort.Float64s(l)
 	}
@@ -890,6 +882,13 @@ func (r *runner) scrapeOperator(ctx context.Context, token string) (operatorMetr
 		return m, fmt.Errorf("scraping the operator's metrics: %w (last: %v)", err, last)
 	}
 	return m, err
+}
+
+// callStats reads a webhook's calls off its admission histogram: how many, p50, p99 and mean in milliseconds,
+// and the share within the 5 ms bucket.
+func callStats(h histogram) (calls int, p50, p99, mean, within5ms float64) {
+	return int(h.count), round(h.quantile(0.5)*1000, 2), round(h.quantile(0.99)*1000, 2), round(h.mean()*1000, 2),
+		round(h.within(0.005), 3)
 }
 
 // waitControlWebhook waits until the API server calls the control webhook: its webhook configurations reach
