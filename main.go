@@ -123,7 +123,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.webhookCertSecret, "webhook-cert-secret", "sidecarset-operator-webhook-cert",
 		"Name of the Secret holding the rotated certificate.")
 	fs.StringVar(&o.webhookConfigName, "webhook-config-name", "sidecarset-operator",
-		"Name of the MutatingWebhookConfiguration the operator keeps in step with the SidecarSets.")
+		"Name of the MutatingWebhookConfiguration the operator keeps in step with the SidecarSets, and of the "+
+			"ValidatingWebhookConfiguration through which it validates SidecarSets.")
 	fs.StringVar(&o.webhookServiceName, "webhook-service-name", "sidecarset-operator-webhook",
 		"Service in the operator's namespace through which the API server reaches the webhook.")
 	fs.StringVar(&o.webhookURL, "webhook-url", "",
@@ -333,7 +334,10 @@ func setupWebhook(mgr ctrl.Manager, o *options, tlsOpts []func(*tls.Config)) err
 			// Closed by the rotator once certificates and CA are in place; it must not be nil. Readiness is
 			// the webhook server's own check, which covers every replica, leader or not.
 			IsReady:  make(chan struct{}),
-			Webhooks: []rotator.WebhookInfo{{Name: o.webhookConfigName, Type: rotator.Mutating}},
+			Webhooks: []rotator.WebhookInfo{
+				{Name: o.webhookConfigName, Type: rotator.Mutating},
+				{Name: o.webhookConfigName, Type: rotator.Validating},
+			},
 			// One replica rotates; every replica gets the files from the Secret through CertSecretSync.
 			RequireLeaderElection: o.leaderElect,
 		}); err != nil {
@@ -355,6 +359,7 @@ func setupWebhook(mgr ctrl.Manager, o *options, tlsOpts []func(*tls.Config)) err
 	server.Register(webhookconfig.InjectPath, &webhook.Admission{Handler: &controllers.PodInjector{
 		Reader: mgr.GetClient(), OperatorNamespace: o.namespace,
 	}})
+	server.Register(webhookconfig.ValidatePath, &webhook.Admission{Handler: &controllers.SidecarSetValidator{}})
 	if err := mgr.Add(&controllers.ServeWhenCertsExist{Dir: o.webhookCertDir, Server: server}); err != nil {
 		return err
 	}

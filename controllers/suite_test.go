@@ -159,6 +159,7 @@ func startWebhook() {
 	wio := &testEnv.WebhookInstallOptions
 	srv := webhook.NewServer(webhook.Options{Host: wio.LocalServingHost, Port: wio.LocalServingPort, CertDir: wio.LocalServingCertDir})
 	srv.Register(webhookconfig.InjectPath, &webhook.Admission{Handler: injector})
+	srv.Register(webhookconfig.ValidatePath, &webhook.Admission{Handler: &SidecarSetValidator{}})
 	webhookCtx, stop := context.WithCancel(ctx)
 	go func() {
 		defer GinkgoRecover()

@@ -26,14 +26,16 @@ import (
 
 // +kubebuilder:rbac:groups=apps.sidecarset.io,resources=sidecarsets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
 // WebhookConfigReconciler keeps the operator's MutatingWebhookConfiguration in step with the SidecarSets: one
-// entry per SidecarSet, scoped to the pods it can select. It owns only those entries; the configuration's
-// metadata and any entry someone else added are left as they are.
+// entry per SidecarSet, scoped to the pods it can select. It also keeps the ValidatingWebhookConfiguration of
+// the same name, whose one entry sends SidecarSet writes to the operator's validation. It owns only those
+// entries; the configurations' metadata and any entry someone else added are left as they are.
 type WebhookConfigReconciler struct {
 	Client client.Client
-	// Name of the MutatingWebhookConfiguration.
+	// Name of the MutatingWebhookConfiguration and of the ValidatingWebhookConfiguration.
 	Name string
 	// Params of every entry. When Params.ClientConfig carries no caBundle, the one in the configuration is
 	// kept: the certificate rotator maintains it.
@@ -70,6 +72,9 @@ func (r *WebhookConfigReconciler) Reconcile(ctx context.Context, _ reconcile.Req
 		default:
 			return reconcile.Result{}, fmt.Errorf("reading the CA file: %w", err)
 		}
+	}
+	if err := r.reconcileValidating(ctx, params); err != nil {
+		return reconcile.Result{}, err
 	}
 	desired, skipped := webhookconfig.Desired(sets.Items, params)
 	for _, s := range skipped {
@@ -108,6 +113,37 @@ func (r *WebhookConfigReconciler) Reconcile(ctx context.Context, _ reconcile.Req
 	return result, nil
 }
 
+// reconcileValidating creates or updates the ValidatingWebhookConfiguration.
+func (r *WebhookConfigReconciler) reconcileValidating(ctx context.Context, params webhookconfig.Params) error {
+	desired := webhookconfig.Validating(params)
+	current := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+	err := r.Client.Get(ctx, types.NamespacedName{Name: r.Name}, current)
+	if apierrors.IsNotFound(err) {
+		created := &admissionregistrationv1.ValidatingWebhookConfiguration{
+			ObjectMeta: metav1.ObjectMeta{Name: r.Name, Labels: map[string]string{"app.kubernetes.io/managed-by": "sidecarset-operator"}},
+			Webhooks:   []admissionregistrationv1.ValidatingWebhook{desired},
+		}
+		ctrl.LoggerFrom(ctx).Info("Creating the SidecarSet validation webhook configuration", "name", r.Name)
+		if err := r.Client.Create(ctx, created); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating ValidatingWebhookConfiguration %s: %w", r.Name, err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading ValidatingWebhookConfiguration %s: %w", r.Name, err)
+	}
+	merged := webhookconfig.MergeValidating(current.Webhooks, desired)
+	if equality.Semantic.DeepEqual(merged, current.Webhooks) {
+		return nil
+	}
+	updated := current.DeepCopy()
+	updated.Webhooks = merged
+	if err := r.Client.Update(ctx, updated); err != nil {
+		return fmt.Errorf("updating ValidatingWebhookConfiguration %s: %w", r.Name, err)
+	}
+	return nil
+}
+
 // SetupWithManager watches SidecarSets and the configuration itself (so a deleted or edited configuration is
 // put back).
 func (r *WebhookConfigReconciler) SetupWithManager(mgr ctrl.Manager) error {
@@ -118,6 +154,8 @@ func (r *WebhookConfigReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("webhookconfig").
 		Watches(&appsv1alpha1.SidecarSet{}, toConfig, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&admissionregistrationv1.MutatingWebhookConfiguration{}, toConfig,
+			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetName() == r.Name }))).
+		Watches(&admissionregistrationv1.ValidatingWebhookConfiguration{}, toConfig,
 			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetName() == r.Name }))).
 		Complete(r)
 }

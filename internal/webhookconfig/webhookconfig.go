@@ -164,3 +164,69 @@ func Merge(existing, desired []admissionregistrationv1.MutatingWebhook) []admiss
 	}
 	return out
 }
+
+// ValidatePath is the path the operator serves SidecarSet validation on, beside InjectPath.
+const ValidatePath = "/validate-v1alpha1-sidecarset"
+
+// ValidatingName is the name of the one entry of the operator's ValidatingWebhookConfiguration.
+const ValidatingName = "sidecarsets.validate.sidecarset.io"
+
+// Validating returns the entry that has the API server send SidecarSet creations, and updates that change
+// the spec, to the operator's validation. It fails closed whatever p.FailurePolicy says (that flag is for
+// pods): while the operator is unreachable a SidecarSet cannot be created or have its spec changed, so none
+// is stored unvalidated, and no pod's creation ever waits on this entry. Metadata-only updates (labels,
+// finalizers) and deletions are not sent at all, so a SidecarSet can be relabelled or deleted, and its
+// finalizer removed, with the operator down.
+func Validating(p Params) admissionregistrationv1.ValidatingWebhook {
+	cc := *p.ClientConfig.DeepCopy()
+	switch {
+	case cc.Service != nil:
+		path := ValidatePath
+		cc.Service.Path = &path
+	case cc.URL != nil:
+		u := strings.TrimSuffix(*cc.URL, InjectPath) + ValidatePath
+		cc.URL = &u
+	}
+	failurePolicy := admissionregistrationv1.Fail
+	sideEffects := admissionregistrationv1.SideEffectClassNone
+	matchPolicy := admissionregistrationv1.Equivalent
+	scope := admissionregistrationv1.ClusterScope
+	timeout := p.TimeoutSeconds
+	return admissionregistrationv1.ValidatingWebhook{
+		Name:         ValidatingName,
+		ClientConfig: cc,
+		Rules: []admissionregistrationv1.RuleWithOperations{{
+			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+			Rule: admissionregistrationv1.Rule{
+				APIGroups: []string{appsv1alpha1.GroupVersion.Group}, APIVersions: []string{appsv1alpha1.GroupVersion.Version},
+				Resources: []string{"sidecarsets"}, Scope: &scope,
+			},
+		}},
+		MatchConditions: []admissionregistrationv1.MatchCondition{{
+			Name:       "spec-set-or-changed",
+			Expression: "request.operation == 'CREATE' || object.spec != oldObject.spec",
+		}},
+		FailurePolicy:           &failurePolicy,
+		MatchPolicy:             &matchPolicy,
+		SideEffects:             &sideEffects,
+		TimeoutSeconds:          &timeout,
+		AdmissionReviewVersions: []string{"v1"},
+	}
+}
+
+// MergeValidating returns the webhooks of an existing ValidatingWebhookConfiguration with the operator's
+// entry replaced by desired, keeping the caBundle already there when desired has none, as Merge does.
+func MergeValidating(existing []admissionregistrationv1.ValidatingWebhook, desired admissionregistrationv1.ValidatingWebhook) []admissionregistrationv1.ValidatingWebhook {
+	desired = *desired.DeepCopy()
+	var out []admissionregistrationv1.ValidatingWebhook
+	for _, w := range existing {
+		if w.Name == desired.Name {
+			if len(desired.ClientConfig.CABundle) == 0 {
+				desired.ClientConfig.CABundle = slices.Clone(w.ClientConfig.CABundle)
+			}
+			continue
+		}
+		out = append(out, w)
+	}
+	return append(out, desired)
+}
