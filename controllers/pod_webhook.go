@@ -18,6 +18,7 @@ import (
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 	"github.com/sidecarset/sidecarset-operator/internal/inject"
+	"github.com/sidecarset/sidecarset-operator/internal/podvalidation"
 	"github.com/sidecarset/sidecarset-operator/internal/revision"
 )
 
@@ -51,7 +52,8 @@ func (h *PodInjector) Handle(ctx context.Context, req admission.Request) admissi
 	}
 	log := ctrl.LoggerFrom(ctx).WithValues("pod", klog.KRef(namespace, podName(pod)))
 
-	sets, err := h.selecting(ctx, pod, namespace)
+	ns := namespaceLabels{reader: h.Reader, name: namespace}
+	sets, err := h.selecting(ctx, pod, &ns)
 	if err != nil {
 		injections.WithLabelValues("", injectionError).Inc()
 		return admission.Errored(http.StatusInternalServerError, err)
@@ -60,7 +62,17 @@ func (h *PodInjector) Handle(ctx context.Context, req admission.Request) admissi
 		return admission.Allowed("no SidecarSet selects the pod")
 	}
 
-	injected, results, err := inject.Inject(pod, sets)
+	// The pod as the API server will validate it, in the namespace whose Pod Security level it must meet.
+	if pod.Namespace == "" {
+		pod.Namespace = namespace
+	}
+	level := podvalidation.Enforced(nil)
+	if labels, err := ns.get(ctx); err != nil {
+		log.Error(err, "Namespace not read; checking the pod against the privileged Pod Security level")
+	} else {
+		level = podvalidation.Enforced(labels)
+	}
+	injected, results, err := inject.Checked(pod, sets, func(p *corev1.Pod) string { return podvalidation.Admissible(p, level) })
 	if err != nil {
 		for _, s := range sets {
 			injections.WithLabelValues(s.SidecarSet, injectionError).Inc()
@@ -70,8 +82,11 @@ func (h *PodInjector) Handle(ctx context.Context, req admission.Request) admissi
 	var warnings []string
 	for _, r := range results {
 		outcome := r.Outcome()
-		if outcome == inject.OutcomeConflict {
+		switch outcome {
+		case inject.OutcomeConflict:
 			log.Info("Sidecars not injected because of a name conflict", "sidecarSet", r.SidecarSet, "conflicts", r.Messages())
+		case inject.OutcomeSkipped:
+			log.Info("Sidecars not injected: the API server would refuse the pod with them", "sidecarSet", r.SidecarSet, "reason", r.Skipped)
 		}
 		injections.WithLabelValues(r.SidecarSet, string(outcome)).Inc()
 		warnings = append(warnings, r.Messages()...)
@@ -84,31 +99,46 @@ func (h *PodInjector) Handle(ctx context.Context, req admission.Request) admissi
 // selecting returns what each SidecarSet selecting the pod injects. SidecarSets are read from the cache without
 // a deep copy (the hot path) and never modified; the namespace's labels are read only when some SidecarSet
 // has a namespaceSelector.
-func (h *PodInjector) selecting(ctx context.Context, pod *corev1.Pod, namespace string) ([]inject.Sidecars, error) {
+func (h *PodInjector) selecting(ctx context.Context, pod *corev1.Pod, ns *namespaceLabels) ([]inject.Sidecars, error) {
 	var list appsv1alpha1.SidecarSetList
 	if err := h.Reader.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing SidecarSets: %w", err)
 	}
 	var out []inject.Sidecars
-	var namespaceLabels map[string]string
-	namespaceRead := false
 	for _, c := range h.compiled.selectingPod(list.Items, pod.Labels) {
 		if c.matcher.NeedsNamespaceLabels() {
-			if !namespaceRead {
-				ns := &metav1.PartialObjectMetadata{}
-				ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
-				if err := h.Reader.Get(ctx, types.NamespacedName{Name: namespace}, ns); err != nil {
-					return nil, fmt.Errorf("reading namespace %s: %w", namespace, err)
-				}
-				namespaceLabels, namespaceRead = ns.Labels, true
+			labels, err := ns.get(ctx)
+			if err != nil {
+				return nil, err
 			}
-			if !c.matcher.MatchesNamespace(namespaceLabels) {
+			if !c.matcher.MatchesNamespace(labels) {
 				continue
 			}
 		}
 		out = append(out, h.injecting(ctx, c))
 	}
 	return out, nil
+}
+
+// namespaceLabels reads the labels of the pod's namespace from the cache, once per admission.
+type namespaceLabels struct {
+	reader client.Reader
+	name   string
+	labels map[string]string
+	err    error
+	read   bool
+}
+
+func (n *namespaceLabels) get(ctx context.Context) (map[string]string, error) {
+	if !n.read {
+		ns := &metav1.PartialObjectMetadata{}
+		ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+		if err := n.reader.Get(ctx, types.NamespacedName{Name: n.name}, ns); err != nil {
+			n.err = fmt.Errorf("reading namespace %s: %w", n.name, err)
+		}
+		n.labels, n.read = ns.Labels, true
+	}
+	return n.labels, n.err
 }
 
 // injecting is what a selecting SidecarSet injects: its latest revision, or the stored revision the failure

@@ -61,6 +61,12 @@ const (
 	// pod or a sidecar of another SidecarSet.
 	ReasonConflict = "Conflict"
 
+	// ReasonInjectionSkipped: the sidecars were not injected into pods because the API server would have
+	// refused the pod with them: the pod would have been invalid (a sidecar mounting a volume the pod does
+	// not have, a port or name clash with an app container), or would not have met the Pod Security level
+	// its namespace enforces. The pods run without this SidecarSet's sidecars.
+	ReasonInjectionSkipped = "InjectionSkipped"
+
 	// ReasonPartitioned: pods are held back on purpose by updateStrategy.partition or updateStrategy.selector.
 	ReasonPartitioned = "Partitioned"
 

@@ -22,6 +22,9 @@ type Sidecars struct {
 	// Spec is the SidecarSet spec of that revision. Only what is injected is read: containers, init
 	// containers, volumes, image pull secrets and metadata patches.
 	Spec *appsv1alpha1.SidecarSetSpec
+	// Skip, when set, says why nothing of this SidecarSet is injected: the pod records the reason in its
+	// state instead of sidecars (Checked sets it).
+	Skip string
 }
 
 // Result says what one SidecarSet did to the pod.
@@ -34,6 +37,8 @@ type Result struct {
 	Injected []string
 	// Conflicts are the sidecars not injected because of a name collision.
 	Conflicts []Conflict
+	// Skipped says why none of the sidecars were injected ("" when they were).
+	Skipped string
 	// Warnings are things a user should know that did not stop injection (a transferEnv source missing).
 	Warnings []string
 }
@@ -56,6 +61,8 @@ const (
 	OutcomeAlreadyInjected Outcome = "already_injected"
 	// OutcomeConflict: some sidecars were skipped for a name collision.
 	OutcomeConflict Outcome = "conflict"
+	// OutcomeSkipped: no sidecar was injected, because the API server would have refused the pod with them.
+	OutcomeSkipped Outcome = "skipped"
 )
 
 // Outcome classifies the result.
@@ -63,6 +70,8 @@ func (r Result) Outcome() Outcome {
 	switch {
 	case r.AlreadyInjected:
 		return OutcomeAlreadyInjected
+	case r.Skipped != "":
+		return OutcomeSkipped
 	case len(r.Conflicts) > 0:
 		return OutcomeConflict
 	}
@@ -80,6 +89,9 @@ func (c Conflict) String() string {
 // Messages returns one line per conflict and warning, prefixed with the SidecarSet, for admission warnings.
 func (r Result) Messages() []string {
 	var out []string
+	if r.Skipped != "" {
+		out = append(out, fmt.Sprintf("SidecarSet %s: sidecars not injected: %s", r.SidecarSet, r.Skipped))
+	}
 	for _, c := range r.Conflicts {
 		out = append(out, fmt.Sprintf("SidecarSet %s: %s", r.SidecarSet, c))
 	}
@@ -139,6 +151,13 @@ func Inject(pod *corev1.Pod, sets []Sidecars) (*corev1.Pod, []Result, error) {
 			continue
 		}
 		st := podstate.SidecarSetState{Revision: s.Revision}
+		if s.Skip != "" {
+			r.Skipped, st.Skipped = s.Skip, s.Skip
+			state[s.SidecarSet] = st
+			changed = true
+			results = append(results, r)
+			continue
+		}
 		var injected []corev1.Container
 		add := func(sc appsv1alpha1.SidecarContainer, init bool) {
 			if owner, ok := taken[sc.Name]; ok {
@@ -193,6 +212,42 @@ func Inject(pod *corev1.Pod, sets []Sidecars) (*corev1.Pod, []Result, error) {
 	}
 	out.Annotations[appsv1alpha1.StateAnnotation] = state.Encode()
 	return out, results, nil
+}
+
+// Check says why the API server would refuse a pod, "" when it would admit it.
+type Check func(*corev1.Pod) string
+
+// Checked injects as Inject does, and never returns a pod that check refuses because of the sidecars: a
+// SidecarSet whose sidecars would make the API server refuse the pod is skipped (Skip set to check's reason)
+// and the pod gets the others. SidecarSets are tried in name order, each kept when the pod with it and those
+// kept before it passes check. A pod check refuses without any sidecar is injected as Inject does: the API
+// server refuses it for its own reasons, whatever is injected.
+//
+// check runs once for a pod that passes it with its sidecars, the common case; a pod that does not costs one
+// more run, plus one per SidecarSet selecting it.
+func Checked(pod *corev1.Pod, sets []Sidecars, check Check) (*corev1.Pod, []Result, error) {
+	out, results, err := Inject(pod, sets)
+	if err != nil || !injectedAny(results) || check(out) == "" || check(pod) != "" {
+		return out, results, err
+	}
+	sorted := slices.Clone(sets)
+	slices.SortStableFunc(sorted, func(a, b Sidecars) int { return strings.Compare(a.SidecarSet, b.SidecarSet) })
+	kept := make([]Sidecars, 0, len(sorted))
+	for _, s := range sorted {
+		trial, _, err := Inject(pod, append(slices.Clone(kept), s))
+		if err != nil {
+			return pod, nil, err
+		}
+		if why := check(trial); why != "" {
+			s.Skip = why
+		}
+		kept = append(kept, s)
+	}
+	return Inject(pod, kept)
+}
+
+func injectedAny(results []Result) bool {
+	return slices.ContainsFunc(results, func(r Result) bool { return len(r.Injected) > 0 })
 }
 
 // ServiceAccountTokenPath is where the ServiceAccount admission plugin mounts the pod's API token.

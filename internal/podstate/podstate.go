@@ -27,6 +27,11 @@ type SidecarSetState struct {
 	// container the pod already had, or with a sidecar of another SidecarSet.
 	Conflicts []string `json:"conflicts,omitempty"`
 
+	// Skipped says why none of the SidecarSet's sidecars were injected: with them, the API server would
+	// have refused the pod (its validation, or the Pod Security level its namespace enforces). "" when
+	// they were injected.
+	Skipped string `json:"skipped,omitempty"`
+
 	// Update records the in-place update in flight, written in the same patch as the new images; nil when
 	// the pod is not being updated.
 	Update *Update `json:"update,omitempty"`

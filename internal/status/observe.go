@@ -73,6 +73,7 @@ func (ob *Observer) Observe(pod *corev1.Pod, state podstate.State, sidecarSet, t
 	o.State = st
 	o.Revision = st.Revision
 	o.Conflicted = len(st.Conflicts) > 0
+	o.Skipped = st.Skipped
 	if st.Revision == target {
 		o.OnTarget = true
 		if st.Update != nil {
@@ -83,7 +84,7 @@ func (ob *Observer) Observe(pod *corev1.Pod, state podstate.State, sidecarSet, t
 		}
 		return o
 	}
-	if !o.Conflicted {
+	if !o.Conflicted && o.Skipped == "" {
 		key := [2]string{st.Revision, target}
 		ip, seen := ob.images[key]
 		if !seen {

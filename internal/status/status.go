@@ -29,6 +29,9 @@ type Pod struct {
 	Missing bool
 	// Conflicted: some of its sidecars were not injected because of a name conflict.
 	Conflicted bool
+	// Skipped says why none of its sidecars were injected: with them the API server would have refused the
+	// pod. "" when they were injected.
+	Skipped string
 }
 
 // Stall is why progress needs a human, set by the controller: the pinned revision does not exist, the
@@ -133,6 +136,12 @@ type counts struct {
 	outdated, notUpgradable, missing int
 	conflicted                       int
 	drifted, failed                  []string // "namespace/name", sorted
+	skipped                          []skippedPod
+}
+
+// skippedPod is a pod injection skipped, and why.
+type skippedPod struct {
+	name, why string
 }
 
 func count(in Input) counts {
@@ -140,11 +149,11 @@ func count(in Input) counts {
 	for i := range in.Pods {
 		p := &in.Pods[i]
 		name := p.Namespace + "/" + p.Name
-		updated := !p.Missing && !p.Conflicted && p.Revision == in.LatestRevision
+		updated := !p.Missing && !p.Conflicted && p.Skipped == "" && p.Revision == in.LatestRevision
 		switch {
 		case updated:
 			c.updated++
-		case p.Missing || p.Conflicted:
+		case p.Missing || p.Conflicted || p.Skipped != "":
 			c.missing++
 		case p.Updatable:
 			c.outdated++
@@ -153,6 +162,9 @@ func count(in Input) counts {
 		}
 		if p.Conflicted {
 			c.conflicted++
+		}
+		if p.Skipped != "" {
+			c.skipped = append(c.skipped, skippedPod{name, p.Skipped})
 		}
 		if !updated {
 			c.drifted = append(c.drifted, name)
@@ -170,6 +182,7 @@ func count(in Input) counts {
 	}
 	slices.Sort(c.drifted)
 	slices.Sort(c.failed)
+	slices.SortFunc(c.skipped, func(a, b skippedPod) int { return strings.Compare(a.name, b.name) })
 	return c
 }
 
@@ -184,6 +197,8 @@ func driftReason(in Input, stall *Stall, c counts) (string, bool) {
 	switch {
 	case stall != nil && stall.Reason == appsv1alpha1.ReasonRolledBack:
 		return appsv1alpha1.ReasonRolledBack, true
+	case len(c.skipped) > 0:
+		return appsv1alpha1.ReasonInjectionSkipped, true
 	case c.conflicted > 0:
 		return appsv1alpha1.ReasonConflict, true
 	case c.outdated > 0 && (in.Plan.Stopped == rollout.StopPaused || in.Plan.Stopped == rollout.StopNotUpdate):
@@ -216,8 +231,15 @@ func driftMessage(in Input, c counts) string {
 	if c.conflicted > 0 {
 		parts = append(parts, fmt.Sprintf("%d with a name conflict", c.conflicted))
 	}
-	return fmt.Sprintf("%d of %d pods not on revision %s: %s; for example %s",
+	if n := len(c.skipped); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d skipped at injection because the API server would have refused the pod", n))
+	}
+	msg := fmt.Sprintf("%d of %d pods not on revision %s: %s; for example %s",
 		len(c.drifted), len(in.Pods), in.LatestRevision, strings.Join(parts, ", "), examples(c.drifted))
+	if len(c.skipped) > 0 {
+		msg += fmt.Sprintf("; skipped at injection, for example %s: %s", c.skipped[0].name, c.skipped[0].why)
+	}
+	return msg
 }
 
 // examples names up to maxExamples of the sorted pods, saying how many more there are.
