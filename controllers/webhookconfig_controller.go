@@ -13,12 +13,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 	"github.com/sidecarset/sidecarset-operator/internal/webhookconfig"
@@ -144,14 +146,20 @@ func (r *WebhookConfigReconciler) reconcileValidating(ctx context.Context, param
 	return nil
 }
 
-// SetupWithManager watches SidecarSets and the configuration itself (so a deleted or edited configuration is
-// put back).
+// SetupWithManager watches SidecarSets and the configurations themselves (so a deleted or edited configuration
+// is put back), and reconciles once at start: with no SidecarSet yet, the validation's configuration must be
+// in place before the first one is applied.
 func (r *WebhookConfigReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	toConfig := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: r.Name}}}
 	})
+	atStart := source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+		q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: r.Name}})
+		return nil
+	})
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("webhookconfig").
+		WatchesRawSource(atStart).
 		Watches(&appsv1alpha1.SidecarSet{}, toConfig, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&admissionregistrationv1.MutatingWebhookConfiguration{}, toConfig,
 			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetName() == r.Name }))).

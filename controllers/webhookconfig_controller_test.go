@@ -31,10 +31,14 @@ var _ = Describe("A webhook configuration with an externally provided CA", func(
 				TimeoutSeconds: 1,
 			},
 		}
+		// Until they are deleted, the configurations send every SidecarSet write to a webhook that is not there.
 		DeferCleanup(func() {
 			mwc := &admissionregistrationv1.MutatingWebhookConfiguration{}
 			mwc.Name = r.Name
 			Expect(k8sClient.Delete(ctx, mwc)).To(Succeed())
+			vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+			vwc.Name = r.Name
+			Expect(k8sClient.Delete(ctx, vwc)).To(Succeed())
 		})
 		caBundles := func() []string {
 			mwc := &admissionregistrationv1.MutatingWebhookConfiguration{}
@@ -43,6 +47,10 @@ var _ = Describe("A webhook configuration with an externally provided CA", func(
 			for _, w := range mwc.Webhooks {
 				out = append(out, string(w.ClientConfig.CABundle))
 			}
+			vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+			Expect(k8sClient.Get(ctx, types.NamespacedName{Name: r.Name}, vwc)).To(Succeed())
+			Expect(vwc.Webhooks).To(HaveLen(1))
+			out = append(out, string(vwc.Webhooks[0].ClientConfig.CABundle))
 			return out
 		}
 

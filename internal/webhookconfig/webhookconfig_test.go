@@ -124,3 +124,41 @@ func TestMerge(t *testing.T) {
 		t.Errorf("with no SidecarSets only the foreign entry stays: %+v", got)
 	}
 }
+
+func TestValidatingFailsClosedForSidecarSetsOnly(t *testing.T) {
+	p := params
+	p.FailurePolicy = admissionregistrationv1.Ignore
+	w := Validating(p)
+	if *w.FailurePolicy != admissionregistrationv1.Fail {
+		t.Errorf("failurePolicy %s: SidecarSet writes must fail closed whatever the pods' policy", *w.FailurePolicy)
+	}
+	if got := *w.ClientConfig.URL; got != "https://127.0.0.1:9443"+ValidatePath {
+		t.Errorf("URL %s", got)
+	}
+	if *params.ClientConfig.URL != "https://127.0.0.1:9443"+InjectPath {
+		t.Error("Validating changed the injection's client config")
+	}
+	rule := w.Rules[0]
+	if strings.Join(rule.Resources, ",") != "sidecarsets" || rule.APIGroups[0] != appsv1alpha1.GroupVersion.Group ||
+		len(rule.Operations) != 2 || len(w.MatchConditions) != 1 {
+		t.Errorf("rules %+v, match conditions %+v", w.Rules, w.MatchConditions)
+	}
+
+	svcPath := InjectPath
+	p.ClientConfig = admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{
+		Namespace: "sidecarset-system", Name: "webhook", Path: &svcPath}}
+	if got := *Validating(p).ClientConfig.Service.Path; got != ValidatePath || svcPath != InjectPath {
+		t.Errorf("service path %s; the injection's is now %s", got, svcPath)
+	}
+}
+
+func TestMergeValidatingKeepsOthersAndTheInjectedCA(t *testing.T) {
+	desired := Validating(params)
+	theirs := admissionregistrationv1.ValidatingWebhook{Name: "theirs.example.com"}
+	ours := *desired.DeepCopy()
+	ours.ClientConfig.CABundle = []byte("CA")
+	got := MergeValidating([]admissionregistrationv1.ValidatingWebhook{theirs, ours}, desired)
+	if len(got) != 2 || got[0].Name != theirs.Name || string(got[1].ClientConfig.CABundle) != "CA" {
+		t.Errorf("merged %+v", got)
+	}
+}
