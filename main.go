@@ -35,6 +35,7 @@ import (
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 	"github.com/sidecarset/sidecarset-operator/controllers"
+	"github.com/sidecarset/sidecarset-operator/internal/podvalidation"
 	"github.com/sidecarset/sidecarset-operator/internal/webhookconfig"
 )
 
@@ -77,6 +78,7 @@ type options struct {
 	webhookURL            string
 	webhookFailurePolicy  string
 	webhookTimeoutSeconds int
+	allowPrivileged       bool
 
 	// skipControllerNameValidation lets tests start the operator more than once in one process; controller
 	// names must otherwise be unique per process.
@@ -134,6 +136,10 @@ func parseFlags(args []string) (*options, error) {
 		"What the API server does with a matched pod while the webhook is unreachable: Fail (refuse the pod, so "+
 			"no pod starts without its sidecars) or Ignore (create it without them).")
 	fs.IntVar(&o.webhookTimeoutSeconds, "webhook-timeout-seconds", 5, "How long the API server waits for the webhook, 1 to 10.")
+	fs.BoolVar(&o.allowPrivileged, "allow-privileged", true,
+		"Whether the cluster's API server admits privileged containers (its own --allow-privileged flag, true in "+
+			"kubeadm, kind and managed clusters). When false, a SidecarSet with a privileged sidecar is refused, as "+
+			"the API server would refuse its pods.")
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -233,6 +239,7 @@ func setGCPercent(gogc string) {
 // run starts the operator and blocks until ctx ends or the manager fails.
 func run(ctx context.Context, restConfig *rest.Config, o *options) error {
 	log := ctrl.Log.WithName("setup")
+	podvalidation.AllowPrivileged(o.allowPrivileged)
 	var tlsOpts []func(*tls.Config)
 	if !o.enableHTTP2 {
 		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
@@ -333,7 +340,7 @@ func setupWebhook(mgr ctrl.Manager, o *options, tlsOpts []func(*tls.Config)) err
 			ExtraDNSNames:  extra,
 			// Closed by the rotator once certificates and CA are in place; it must not be nil. Readiness is
 			// the webhook server's own check, which covers every replica, leader or not.
-			IsReady:  make(chan struct{}),
+			IsReady: make(chan struct{}),
 			Webhooks: []rotator.WebhookInfo{
 				{Name: o.webhookConfigName, Type: rotator.Mutating},
 				{Name: o.webhookConfigName, Type: rotator.Validating},

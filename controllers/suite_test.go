@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/podvalidation"
 	"github.com/sidecarset/sidecarset-operator/internal/webhookconfig"
 	"github.com/sidecarset/sidecarset-operator/test/testenv"
 )
@@ -69,6 +70,9 @@ var _ = BeforeSuite(func() {
 	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
 	Expect(appsv1alpha1.AddToScheme(scheme)).To(Succeed())
 
+	// As the operator runs by default, and as envtest runs the API server.
+	podvalidation.AllowPrivileged(true)
+
 	// envtest installs no webhooks (the operator writes its own configuration); it only prepares a serving
 	// certificate, its CA and a local port.
 	var err error
@@ -85,7 +89,20 @@ var _ = BeforeSuite(func() {
 	injector = &PodInjector{Reader: &managerReader, OperatorNamespace: operatorNamespace}
 	stopManager = startManager()
 	startWebhook()
+	waitUntilValidating()
 })
+
+// waitUntilValidating waits until the API server sends SidecarSet writes to the operator's validation: it
+// reads webhook configurations through its own informer, a moment after the operator writes them.
+func waitUntilValidating() {
+	Eventually(func(g Gomega) {
+		set := &appsv1alpha1.SidecarSet{ObjectMeta: metav1.ObjectMeta{Name: "validation-probe"}}
+		set.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "probe"}}
+		set.Spec.Containers = []appsv1alpha1.SidecarContainer{{Container: corev1.Container{
+			Name: "probe", Image: "probe", Ports: []corev1.ContainerPort{{ContainerPort: 70000}}}}}
+		g.Expect(k8sClient.Create(ctx, set, client.DryRunAll)).To(MatchError(ContainSubstring("denied the request")))
+	}).WithTimeout(30 * time.Second).Should(Succeed())
+}
 
 // managerReader is the cache of the running manager, for the injector: a spec may restart the manager.
 var managerReader switchingReader

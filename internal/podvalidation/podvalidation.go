@@ -14,7 +14,15 @@ import (
 	core "k8s.io/kubernetes/pkg/apis/core"
 	corev1defaults "k8s.io/kubernetes/pkg/apis/core/v1"
 	corevalidation "k8s.io/kubernetes/pkg/apis/core/validation"
+	"k8s.io/kubernetes/pkg/capabilities"
 )
+
+// AllowPrivileged says whether the cluster's API server admits privileged containers (its --allow-privileged
+// flag, which every common distribution sets); validation refuses them otherwise. Call it once, before any
+// validation: like the API server's own, the setting is for the whole process, and later calls are ignored.
+func AllowPrivileged(allow bool) {
+	capabilities.Setup(allow, 0)
+}
 
 // placeholderName names a pod that has no name yet: at mutating admission a pod created with generateName is
 // still nameless, and the name the API server will generate is always valid.

@@ -42,6 +42,10 @@ func TestSidecarSetRefusesWhatNoPodCouldCarry(t *testing.T) {
 		{"init container only, probe on a classic init container", appsv1alpha1.SidecarSetSpec{InitContainers: []appsv1alpha1.SidecarContainer{sidecar(func(c *corev1.Container) {
 			c.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"true"}}}}
 		})}}, []string{"spec.initContainers[0].readinessProbe: Forbidden: may not be set for init containers without restartPolicy=Always"}},
+		// This test binary, like an API server run without --allow-privileged, refuses privileged containers.
+		{"privileged where the cluster does not allow it", appsv1alpha1.SidecarSetSpec{Containers: []appsv1alpha1.SidecarContainer{sidecar(func(c *corev1.Container) {
+			c.SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
+		})}}, []string{"spec.containers[0].securityContext.privileged: Forbidden: disallowed by cluster policy"}},
 		{"mount of a volume the pod may have", appsv1alpha1.SidecarSetSpec{Containers: []appsv1alpha1.SidecarContainer{sidecar(func(c *corev1.Container) {
 			c.VolumeMounts = []corev1.VolumeMount{{Name: "app-logs", MountPath: "/logs"}}
 		})}}, nil},
