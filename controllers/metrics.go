@@ -16,7 +16,7 @@ const injectionError = "error"
 // the same registry.
 var injections = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "sidecarset_injections_total",
-	Help: "Pods the injection webhook handled, by SidecarSet and result: injected, already_injected, conflict (some sidecars skipped for a name collision) or error.",
+	Help: "Pods the injection webhook handled, by SidecarSet and result: injected, already_injected, conflict (some sidecars skipped for a name collision), skipped (no sidecar injected: the API server would have refused the pod with them) or error.",
 }, []string{"sidecarset", "result"})
 
 func init() {

@@ -388,7 +388,8 @@ type SidecarSetStatus struct {
 	NotUpgradablePods int32 `json:"notUpgradablePods"`
 
 	// missingPods is how many matched pods have none of this SidecarSet's sidecars: created before it, created
-	// while injection was paused, or skipped because of a name conflict.
+	// while injection was paused, skipped because of a name conflict, or skipped at injection because the API
+	// server would have refused the pod with them (the Drifted reason InjectionSkipped).
 	// +optional
 	MissingPods int32 `json:"missingPods"`
 

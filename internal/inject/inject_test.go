@@ -832,6 +832,7 @@ func TestOutcome(t *testing.T) {
 		{Result{AlreadyInjected: true}, OutcomeAlreadyInjected},
 		{Result{Injected: []string{"a"}, Conflicts: []Conflict{{Sidecar: "b"}}}, OutcomeConflict},
 		{Result{Conflicts: []Conflict{{Sidecar: "b"}}}, OutcomeConflict},
+		{Result{Skipped: "the pod would be invalid"}, OutcomeSkipped},
 	} {
 		if got := tt.r.Outcome(); got != tt.want {
 			t.Errorf("%+v: Outcome = %s, want %s", tt.r, got, tt.want)

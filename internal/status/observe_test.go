@@ -98,6 +98,11 @@ func TestObserve(t *testing.T) {
 				t.Errorf("%+v", o)
 			}
 		}},
+		{"a pod injection skipped has nothing to update in place", `{"logs":{"revision":"logs-r1","skipped":"the pod would be invalid: x"}}`, "logs-r2", func(t *testing.T, o Observed) {
+			if o.Skipped != "the pod would be invalid: x" || o.Updatable || o.Images != nil {
+				t.Errorf("%+v", o)
+			}
+		}},
 		{"on target with an update in flight", `{"logs":{"revision":"logs-r2","images":{"shipper":"shipper:2"},
 			"update":{"from":"logs-r1","startedAt":"2026-11-25T11:59:00Z","containers":{"shipper":{"containerID":"c://s-1","restartCount":0,"imageID":"sha256:s1"}}}}}`,
 			"logs-r2", func(t *testing.T, o Observed) {

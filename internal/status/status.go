@@ -250,12 +250,13 @@ func examples(sorted []string) string {
 	return fmt.Sprintf("%s and %d more", strings.Join(sorted[:maxExamples], ", "), len(sorted)-maxExamples)
 }
 
-// histogram counts the pods per revision, in the order of in.Revisions (newest first), then any revision the
+// histogram counts the pods per revision they run, in the order of in.Revisions (newest first), then any revision the
 // controller does not know of, by name.
 func histogram(in Input) []appsv1alpha1.RevisionPodCount {
 	pods := map[string]int32{}
 	for i := range in.Pods {
-		if r := in.Pods[i].Revision; r != "" {
+		// A pod injection skipped runs nothing of the revision it records.
+		if r := in.Pods[i].Revision; r != "" && in.Pods[i].Skipped == "" {
 			pods[r]++
 		}
 	}

@@ -45,8 +45,13 @@ func missing() podOption {
 	return func(p *Pod) { p.OnTarget, p.Updatable, p.Revision, p.Missing = false, false, "", true }
 }
 func conflicted() podOption { return func(p *Pod) { p.Conflicted = true } }
-func updating() podOption   { return func(p *Pod) { p.Updating, p.Ready = true, false } }
-func failed() podOption     { return func(p *Pod) { p.Failed, p.Ready = true, false } }
+
+// skipped is a pod injection skipped: its state records the revision it was created at, and why.
+func skipped(why string) podOption {
+	return func(p *Pod) { p.OnTarget, p.Updatable, p.Skipped = true, false, why }
+}
+func updating() podOption { return func(p *Pod) { p.Updating, p.Ready = true, false } }
+func failed() podOption   { return func(p *Pod) { p.Failed, p.Ready = true, false } }
 
 func podsOf(n int, prefix string, opts ...podOption) []Pod {
 	out := make([]Pod, n)
@@ -135,6 +140,15 @@ func TestCompute(t *testing.T) {
 			ready: metav1.ConditionTrue, readyReason: appsv1alpha1.ReasonRolloutComplete, drift: appsv1alpha1.ReasonNotUpgradable,
 			driftMessage: "1 of 2 pods not on revision logs-new: 1 not upgradable (need recreating); for example ns/n",
 			kstatus:      kstatus.CurrentStatus,
+		},
+		{
+			name: "pods skipped at injection, the first one named with its reason", strategy: `{}`,
+			pods: append(podsOf(1, "p"), pod("s2", skipped("the pod would be invalid: b")), pod("s1", skipped("the pod would be invalid: a")),
+				pod("c", conflicted())),
+			ready: metav1.ConditionTrue, readyReason: appsv1alpha1.ReasonRolloutComplete, drift: appsv1alpha1.ReasonInjectionSkipped,
+			driftMessage: "3 of 4 pods not on revision logs-new: 3 missing sidecars, 1 with a name conflict, 2 skipped at injection because the API " +
+				"server would have refused the pod; for example ns/c, ns/s1, ns/s2; skipped at injection, for example ns/s1: the pod would be invalid: a",
+			kstatus: kstatus.CurrentStatus,
 		},
 		{
 			name: "pods never injected", strategy: `{}`, pods: append(podsOf(1, "p"), pod("m", missing())),
@@ -233,13 +247,13 @@ func TestKstatusWaitsForTheNewGeneration(t *testing.T) {
 func TestCounts(t *testing.T) {
 	pods := []Pod{
 		pod("a"), pod("b", func(p *Pod) { p.Ready = false }), pod("c", outdated()), pod("d", outdated(), func(p *Pod) { p.Ready = false }),
-		pod("e", notUpgradable()), pod("f", missing()), pod("g", conflicted()), pod("h", failed()),
+		pod("e", notUpgradable()), pod("f", missing()), pod("g", conflicted()), pod("h", failed()), pod("j", skipped("invalid")),
 		// Patched, and still ready on its old sidecar: the kubelet has not restarted it yet.
 		pod("i", func(p *Pod) { p.Updating = true }),
 	}
 	st := Compute(&appsv1alpha1.SidecarSetStatus{}, input(t, `{maxUnavailable: 10, failurePolicy: {maxFailedPods: 5}}`, pods, nil), nowMeta)
-	want := appsv1alpha1.SidecarSetStatus{MatchedPods: 9, UpdatedPods: 4, ReadyPods: 6, UpdatedReadyPods: 1,
-		DriftedPods: 5, OutdatedPods: 2, NotUpgradablePods: 1, MissingPods: 2, FailedPods: 1}
+	want := appsv1alpha1.SidecarSetStatus{MatchedPods: 10, UpdatedPods: 4, ReadyPods: 7, UpdatedReadyPods: 1,
+		DriftedPods: 6, OutdatedPods: 2, NotUpgradablePods: 1, MissingPods: 3, FailedPods: 1}
 	got := st
 	got.Conditions, got.Revisions, got.ObservedGeneration, got.LatestRevision = nil, nil, 0, ""
 	if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
