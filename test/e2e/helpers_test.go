@@ -3,7 +3,9 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,12 +20,14 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 	"github.com/sidecarset/sidecarset-operator/internal/webhookconfig"
 	"github.com/sidecarset/sidecarset-operator/test/cluster"
 	"github.com/sidecarset/sidecarset-operator/test/gitops"
@@ -35,8 +39,11 @@ func uniqueName(prefix string) string { return fmt.Sprintf("%s-%d", prefix, name
 
 // newNamespace creates a namespace, deleted after the spec, and waits for its default ServiceAccount, which
 // the ServiceAccount admission plugin needs before it admits a pod there.
-func newNamespace() string {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: uniqueName("e2e")}}
+func newNamespace() string { return newLabelledNamespace(nil) }
+
+// newLabelledNamespace is newNamespace with labels on the namespace (a Pod Security level it enforces).
+func newLabelledNamespace(labels map[string]string) string {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: uniqueName("e2e"), Labels: labels}}
 	Expect(k8sClient.Create(ctx, ns)).To(Succeed())
 	DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, ns))).To(Succeed()) })
 	Eventually(func() error {
@@ -81,12 +88,17 @@ func template(labels map[string]string) corev1.PodTemplateSpec {
 }
 
 func deployment(namespace, name string, replicas int32, labels map[string]string) *appsv1.Deployment {
+	return deploymentOf(namespace, name, replicas, template(labels))
+}
+
+// deploymentOf creates a Deployment of replicas pods made from t, selected by t's labels.
+func deploymentOf(namespace, name string, replicas int32, t corev1.PodTemplateSpec) *appsv1.Deployment {
 	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To(replicas),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: template(labels),
+			Selector: &metav1.LabelSelector{MatchLabels: t.Labels},
+			Template: t,
 		},
 	}
 	Expect(k8sClient.Create(ctx, d)).To(Succeed())
@@ -349,4 +361,48 @@ func newStory(prefix, spec string, n int) story {
 	s.before = record(waitPodsReady(s.ns, s.labels, n))
 	waitRolledOut(s.name, int32(n), time.Minute)
 	return s
+}
+
+// warningRecorder keeps the warnings the API server answers a request with, admission webhooks' among them
+// (kubectl prints them as "Warning: ...").
+type warningRecorder struct {
+	mu   sync.Mutex
+	text []string
+}
+
+func (w *warningRecorder) HandleWarningHeaderWithContext(_ context.Context, _ int, _ string, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.text = append(w.text, text)
+}
+
+// createWarned creates obj as k8sClient does, and returns the warnings the API server answered with.
+func createWarned(obj client.Object, opts ...client.CreateOption) ([]string, error) {
+	rec := &warningRecorder{}
+	cfg := rest.CopyConfig(local.Config)
+	cfg.WarningHandler, cfg.WarningHandlerWithContext = nil, rec
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+	err = c.Create(ctx, obj, opts...)
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return slices.Clone(rec.text), err
+}
+
+// injectionState is what the pod's sidecarset.io/state annotation records for the SidecarSet.
+func injectionState(p *corev1.Pod, set string) podstate.SidecarSetState {
+	state, err := podstate.Read(p)
+	Expect(err).NotTo(HaveOccurred(), "pod %s", p.Name)
+	Expect(state).To(HaveKey(set), "pod %s records nothing of SidecarSet %s", p.Name, set)
+	return state[set]
+}
+
+// expectNoFailedCreate checks no workload controller of the namespace was refused a pod: a pod the API server
+// refused, then created on a retry, would otherwise pass for one admitted the first time.
+func expectNoFailedCreate(namespace string) {
+	var events corev1.EventList
+	Expect(k8sClient.List(ctx, &events, client.InNamespace(namespace), client.MatchingFields{"reason": "FailedCreate"})).To(Succeed())
+	for _, e := range events.Items {
+		Fail(fmt.Sprintf("%s %s was refused a pod: %s", e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Message))
+	}
 }
