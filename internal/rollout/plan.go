@@ -91,7 +91,7 @@ func (p *Plan) Done() bool {
 
 // Compute plans one step of a rollout of the target revision over the matched pods.
 //
-// Rules, in order (DESIGN 3.4):
+// Rules, in order (docs/design.md, 3.4):
 //  1. Stop when failedPods reached maxFailedPods, the type is NotUpdate, or the strategy is paused: counts
 //     are still computed, nothing is updated.
 //  2. Candidates are the pods off target, updatable in place, not being updated, and selected by
