@@ -68,7 +68,7 @@ func benchmarkRequest(b testing.TB) admission.Request {
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{
 			Name: "app", Image: "example.com/web:1", Env: []corev1.EnvVar{{Name: "APP_NAME", Value: "web"}},
 			VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}},
-		}}, Volumes: []corev1.Volume{{Name: "data"}}},
+		}}, Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}},
 	}
 	raw, err := json.Marshal(pod)
 	if err != nil {
@@ -81,15 +81,32 @@ func benchmarkRequest(b testing.TB) admission.Request {
 }
 
 // BenchmarkAdmission measures the webhook handler for one pod with N SidecarSets in the cache, of which three
-// select the pod. It excludes TLS and HTTP, which the API server's own admission histogram covers.
+// select the pod. It excludes TLS and HTTP, which the API server's own admission histogram covers. In the
+// "skipping" case one of the three mounts a volume the pod does not have, so the check that the pod stays
+// valid finds it and the handler works out which SidecarSet to leave out.
 func BenchmarkAdmission(b *testing.B) {
-	for _, n := range []int{100, 1000} {
-		b.Run(fmt.Sprintf("sidecarsets=%d", n), func(b *testing.B) {
-			h := &PodInjector{Reader: &cachedReader{sets: benchmarkSets(n)}, OperatorNamespace: "sidecarset-system"}
+	for _, tc := range []struct {
+		n        int
+		skipping bool
+	}{{100, false}, {1000, false}, {1000, true}} {
+		name := fmt.Sprintf("sidecarsets=%d", tc.n)
+		if tc.skipping {
+			name += "/skipping"
+		}
+		b.Run(name, func(b *testing.B) {
+			sets := benchmarkSets(tc.n)
+			if tc.skipping {
+				sets[1].Spec.Containers[0].VolumeMounts[0].Name = "not-in-the-pod"
+			}
+			h := &PodInjector{Reader: &cachedReader{sets: sets}, OperatorNamespace: "sidecarset-system"}
 			req := benchmarkRequest(b)
 			ctx := context.Background()
-			if resp := h.Handle(ctx, req); !resp.Allowed || len(resp.Patches) == 0 {
+			resp := h.Handle(ctx, req)
+			if !resp.Allowed || len(resp.Patches) == 0 {
 				b.Fatalf("the pod was not injected: %+v", resp.Result)
+			}
+			if skipped := len(resp.Warnings) > 0; skipped != tc.skipping {
+				b.Fatalf("warnings %q, skipping %v", resp.Warnings, tc.skipping)
 			}
 			b.ReportAllocs()
 			b.ResetTimer()

@@ -33,12 +33,12 @@ func warnedClient() (client.Client, *warningRecorder) {
 	return c, warnings
 }
 
-// sidecarSetWith is a SidecarSet selecting app=web whose one sidecar is c.
-func sidecarSetWith(c corev1.Container) *appsv1alpha1.SidecarSet {
+// sidecarSetWith is a SidecarSet selecting the pods of app whose one sidecar is c.
+func sidecarSetWith(app string, c corev1.Container) *appsv1alpha1.SidecarSet {
 	return &appsv1alpha1.SidecarSet{
 		ObjectMeta: metav1.ObjectMeta{Name: uniqueName("checked")},
 		Spec: appsv1alpha1.SidecarSetSpec{
-			Selector:   &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			Selector:   &metav1.LabelSelector{MatchLabels: map[string]string{"app": app}},
 			Containers: []appsv1alpha1.SidecarContainer{{Container: c}},
 		},
 	}
@@ -130,7 +130,7 @@ var _ = Describe("SidecarSet validation", func() {
 			{corev1.Container{Name: "logs", Image: "example.com/logs:1", Env: []corev1.EnvVar{{Name: "A", Value: "1", ValueFrom: fieldRef()}}},
 				`spec.containers[0].env[0].valueFrom: Invalid value: "": may not be specified when ` + "`value`" + ` is not empty`},
 		} {
-			set := sidecarSetWith(tc.sidecar)
+			set := sidecarSetWith("web", tc.sidecar)
 			err := k8sClient.Create(ctx, set)
 			Expect(apierrors.IsInvalid(err)).To(BeTrue(), "%v", err)
 			Expect(err.Error()).To(ContainSubstring(`SidecarSet.apps.sidecarset.io "` + set.Name + `" is invalid: ` + tc.message))
@@ -139,7 +139,7 @@ var _ = Describe("SidecarSet validation", func() {
 	})
 
 	It("accepts a privileged sidecar, which the API server admits in a pod", func() {
-		set := sidecarSetWith(corev1.Container{Name: "logs", Image: "example.com/logs:1", SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)}})
+		set := sidecarSetWith("web", corev1.Container{Name: "logs", Image: "example.com/logs:1", SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)}})
 		Expect(k8sClient.Create(ctx, set, client.DryRunAll)).To(Succeed())
 	})
 
@@ -162,14 +162,14 @@ containers: [{name: logs, image: example.com/logs:1}]`)
 
 	It("warns of the Pod Security levels the sidecars do not meet, and accepts the SidecarSet", func() {
 		c, warnings := warnedClient()
-		set := sidecarSetWith(corev1.Container{Name: "logs", Image: "example.com/logs:1"})
+		set := sidecarSetWith("web", corev1.Container{Name: "logs", Image: "example.com/logs:1"})
 		Expect(c.Create(ctx, set)).To(Succeed())
 		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, set))).To(Succeed()) })
 		Expect(warnings.messages).To(ConsistOf(HavePrefix(`the sidecars do not meet the restricted Pod Security level: ` +
 			`PodSecurity "restricted:latest": allowPrivilegeEscalation != false (container "logs" must set securityContext.allowPrivilegeEscalation=false)`)))
 
 		c, warnings = warnedClient()
-		meets := sidecarSetWith(corev1.Container{Name: "logs", Image: "example.com/logs:1", SecurityContext: restrictedContext()})
+		meets := sidecarSetWith("web", corev1.Container{Name: "logs", Image: "example.com/logs:1", SecurityContext: restrictedContext()})
 		Expect(c.Create(ctx, meets)).To(Succeed())
 		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, meets))).To(Succeed()) })
 		Expect(warnings.messages).To(BeEmpty())
@@ -197,7 +197,7 @@ containers: [{name: logs, image: example.com/logs:1}]`)
 				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}}}
 			podErr := podDryRun(pod)
 
-			set := sidecarSetWith(sidecar)
+			set := sidecarSetWith("web", sidecar)
 			setErr := k8sClient.Create(ctx, set, client.DryRunAll)
 			if !invalid {
 				Expect(podErr).NotTo(HaveOccurred(), "field %s: the API server refuses a pod", name)
@@ -222,18 +222,19 @@ containers: [{name: logs, image: example.com/logs:1}]`)
 })
 
 var _ = Describe("Injection that never makes a pod invalid", func() {
-	var namespace string
-	BeforeEach(func() { namespace = newNamespace(nil) })
+	// Each spec selects its own app, so pods other specs leave behind are never matched.
+	var namespace, app string
+	BeforeEach(func() { namespace, app = newNamespace(nil), uniqueName("web") })
 
 	It("skips a sidecar mounting a volume the pod does not have, admits the pod with a warning, and reports it", func() {
 		set := newSidecarSet(uniqueName("logs"), `
-selector: {matchLabels: {app: web}}
+selector: {matchLabels: {app: `+app+`}}
 containers:
 - name: logs
   image: example.com/logs:1
   volumeMounts: [{name: app-data, mountPath: /data}]`)
 		c, warnings := warnedClient()
-		pod := podSpec(namespace, "web", map[string]string{"app": "web"}, "app")
+		pod := podSpec(namespace, "web", map[string]string{"app": app}, "app")
 		Expect(c.Create(ctx, pod)).To(Succeed())
 
 		Expect(containerNames(pod)).To(Equal([]string{"app"}))
@@ -245,7 +246,7 @@ containers:
 		Expect(state[set.Name].Images).To(BeEmpty())
 
 		// A pod that has the volume gets the sidecar.
-		withVolume := podSpec(namespace, "web-2", map[string]string{"app": "web"}, "app")
+		withVolume := podSpec(namespace, "web-2", map[string]string{"app": app}, "app")
 		withVolume.Spec.Volumes = []corev1.Volume{{Name: "app-data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
 		Expect(k8sClient.Create(ctx, withVolume)).To(Succeed())
 		Expect(containerNames(withVolume)).To(Equal([]string{"logs", "app"}))
@@ -259,32 +260,38 @@ containers:
 			g.Expect(drifted.Reason).To(Equal(appsv1alpha1.ReasonInjectionSkipped))
 			g.Expect(drifted.Message).To(ContainSubstring("skipped at injection, for example " + namespace + "/web: " + reason))
 		}).WithTimeout(20 * time.Second).Should(Succeed())
+		Eventually(func(g Gomega) {
+			var events corev1.EventList
+			g.Expect(k8sClient.List(ctx, &events, client.MatchingFields{"involvedObject.name": set.Name})).To(Succeed())
+			g.Expect(events.Items).To(ContainElement(And(HaveField("Type", corev1.EventTypeWarning),
+				HaveField("Reason", appsv1alpha1.ReasonInjectionSkipped), HaveField("Message", ContainSubstring(reason)))))
+		}).Should(Succeed())
 	})
 
 	It("skips a sidecar that does not meet the Pod Security level the namespace enforces, and injects the others", func() {
 		restricted := newNamespace(map[string]string{psaapi.EnforceLevelLabel: string(psaapi.LevelRestricted)})
 		loose := newSidecarSet("a-"+uniqueName("loose"), `
-selector: {matchLabels: {app: web}}
+selector: {matchLabels: {app: `+app+`}}
 containers: [{name: loose, image: example.com/loose:1}]`)
-		strict := sidecarSetWith(corev1.Container{Name: "strict", Image: "example.com/strict:1", SecurityContext: restrictedContext()})
+		strict := sidecarSetWith(app, corev1.Container{Name: "strict", Image: "example.com/strict:1", SecurityContext: restrictedContext()})
 		strict.Name = "b-" + strict.Name
 		Expect(k8sClient.Create(ctx, strict)).To(Succeed())
 		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, strict))).To(Succeed()) })
 		waitForEntry(strict.Name, true)
 		waitUntilInjecting(strict)
 
-		app := podSpec(restricted, "web", map[string]string{"app": "web"}, "app")
-		app.Spec.Containers[0].SecurityContext = restrictedContext()
+		pod := podSpec(restricted, "web", map[string]string{"app": app}, "app")
+		pod.Spec.Containers[0].SecurityContext = restrictedContext()
 		before := injectionCount(loose.Name, inject.OutcomeSkipped)
 		c, warnings := warnedClient()
-		Expect(c.Create(ctx, app)).To(Succeed())
-		Expect(containerNames(app)).To(Equal([]string{"strict", "app"}))
+		Expect(c.Create(ctx, pod)).To(Succeed())
+		Expect(containerNames(pod)).To(Equal([]string{"strict", "app"}))
 		Expect(warnings.messages).To(ContainElement(HavePrefix("SidecarSet " + loose.Name +
 			`: sidecars not injected: the pod would be refused: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false (container "loose"`)))
 		Expect(injectionCount(loose.Name, inject.OutcomeSkipped) - before).To(Equal(1.0))
 
 		// The same pod in a namespace enforcing nothing gets both.
-		elsewhere := podSpec(namespace, "web", map[string]string{"app": "web"}, "app")
+		elsewhere := podSpec(namespace, "web", map[string]string{"app": app}, "app")
 		elsewhere.Spec.Containers[0].SecurityContext = restrictedContext()
 		Expect(k8sClient.Create(ctx, elsewhere)).To(Succeed())
 		Expect(containerNames(elsewhere)).To(Equal([]string{"loose", "strict", "app"}))
@@ -292,9 +299,9 @@ containers: [{name: loose, image: example.com/loose:1}]`)
 
 	It("injects into a pod the API server refuses anyway, and leaves the refusal to it", func() {
 		newSidecarSet(uniqueName("logs"), `
-selector: {matchLabels: {app: web}}
+selector: {matchLabels: {app: `+app+`}}
 containers: [{name: logs, image: example.com/logs:1}]`)
-		pod := podSpec(namespace, "web", map[string]string{"app": "web"}, "app")
+		pod := podSpec(namespace, "web", map[string]string{"app": app}, "app")
 		pod.Spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 70000}}
 		err := k8sClient.Create(ctx, pod)
 		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "%v", err)

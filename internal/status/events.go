@@ -49,6 +49,13 @@ func Transitions(old, new *appsv1alpha1.SidecarSetStatus, now time.Time) Transit
 		(oldStall == nil || oldStall.Status != metav1.ConditionTrue || oldStall.Reason != stall.Reason) {
 		t.Events = append(t.Events, Event{corev1.EventTypeWarning, stall.Reason, stall.Message})
 	}
+	// Pods created without the SidecarSet's sidecars: their creators got an admission warning, which for a
+	// workload's pods reaches the workload's controller, not a person.
+	oldDrift := meta.FindStatusCondition(old.Conditions, appsv1alpha1.ConditionDrifted)
+	if drift := meta.FindStatusCondition(new.Conditions, appsv1alpha1.ConditionDrifted); drift != nil &&
+		drift.Reason == appsv1alpha1.ReasonInjectionSkipped && (oldDrift == nil || oldDrift.Reason != drift.Reason) {
+		t.Events = append(t.Events, Event{corev1.EventTypeWarning, drift.Reason, drift.Message})
+	}
 	return t
 }
 

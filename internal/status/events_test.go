@@ -12,6 +12,8 @@ func TestTransitions(t *testing.T) {
 	rolling := Compute(&done, input(t, `{}`, append(podsOf(1, "p"), pod("o", outdated())), nil), nowMeta)
 	later := now.Add(90 * time.Second)
 	finished := Compute(&rolling, input(t, `{}`, podsOf(2, "p"), nil), nowMetaAt(later))
+	someSkipped := Compute(&done, input(t, `{}`, append(podsOf(1, "p"), pod("s", skipped("the pod would be invalid: x"))), nil), nowMeta)
+	moreSkipped := Compute(&someSkipped, input(t, `{}`, append(podsOf(1, "p"), pod("s", skipped("x")), pod("t", skipped("y"))), nil), nowMeta)
 	stalled := Compute(&rolling, input(t, `{}`, podsOf(2, "p"), &Stall{Reason: appsv1alpha1.ReasonProgressDeadlineExceeded, Message: "no progress"}), nowMetaAt(later))
 
 	reasons := func(tr Transition) []string {
@@ -33,6 +35,8 @@ func TestTransitions(t *testing.T) {
 		{"nothing happens", done, done, nil, false},
 		{"a rollout stalls", rolling, stalled, []string{"Warning/ProgressDeadlineExceeded"}, false},
 		{"a stall is recorded once", stalled, stalled, nil, false},
+		{"pods are skipped at injection", done, someSkipped, []string{"Warning/InjectionSkipped"}, false},
+		{"more pods are skipped: the event is not repeated", someSkipped, moreSkipped, nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
