@@ -13,6 +13,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 	"github.com/sidecarset/sidecarset-operator/internal/inject"
@@ -187,11 +188,6 @@ func Validating(p Params) admissionregistrationv1.ValidatingWebhook {
 		u := strings.TrimSuffix(*cc.URL, InjectPath) + ValidatePath
 		cc.URL = &u
 	}
-	failurePolicy := admissionregistrationv1.Fail
-	sideEffects := admissionregistrationv1.SideEffectClassNone
-	matchPolicy := admissionregistrationv1.Equivalent
-	scope := admissionregistrationv1.ClusterScope
-	timeout := p.TimeoutSeconds
 	return admissionregistrationv1.ValidatingWebhook{
 		Name:         ValidatingName,
 		ClientConfig: cc,
@@ -199,17 +195,17 @@ func Validating(p Params) admissionregistrationv1.ValidatingWebhook {
 			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
 			Rule: admissionregistrationv1.Rule{
 				APIGroups: []string{appsv1alpha1.GroupVersion.Group}, APIVersions: []string{appsv1alpha1.GroupVersion.Version},
-				Resources: []string{"sidecarsets"}, Scope: &scope,
+				Resources: []string{"sidecarsets"}, Scope: ptr.To(admissionregistrationv1.ClusterScope),
 			},
 		}},
 		MatchConditions: []admissionregistrationv1.MatchCondition{{
 			Name:       "spec-set-or-changed",
 			Expression: "request.operation == 'CREATE' || object.spec != oldObject.spec",
 		}},
-		FailurePolicy:           &failurePolicy,
-		MatchPolicy:             &matchPolicy,
-		SideEffects:             &sideEffects,
-		TimeoutSeconds:          &timeout,
+		FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
+		MatchPolicy:             ptr.To(admissionregistrationv1.Equivalent),
+		SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+		TimeoutSeconds:          ptr.To(p.TimeoutSeconds),
 		AdmissionReviewVersions: []string{"v1"},
 	}
 }

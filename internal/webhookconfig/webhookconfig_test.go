@@ -6,6 +6,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
@@ -21,13 +22,11 @@ func sidecarSet(t *testing.T, name, spec string) appsv1alpha1.SidecarSet {
 }
 
 var params = Params{
-	ClientConfig:      admissionregistrationv1.WebhookClientConfig{URL: ptr("https://127.0.0.1:9443" + InjectPath)},
+	ClientConfig:      admissionregistrationv1.WebhookClientConfig{URL: ptr.To("https://127.0.0.1:9443" + InjectPath)},
 	FailurePolicy:     admissionregistrationv1.Fail,
 	TimeoutSeconds:    5,
 	OperatorNamespace: "sidecarset-system",
 }
-
-func ptr[T any](v T) *T { return &v }
 
 func TestDesired(t *testing.T) {
 	sets := []appsv1alpha1.SidecarSet{
