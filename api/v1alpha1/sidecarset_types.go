@@ -230,6 +230,20 @@ type UpdateStrategy struct {
 	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^(100|[1-9][0-9]?)%$')",message="maxUnavailable must be an integer of at least 1 or a percentage from 1% to 100%"
 	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
 
+	// maxUnavailablePerWorkload is the most matched pods of one workload that may be unavailable at once during
+	// an update, counting pods unavailable for any reason: an integer, or a percentage of that workload's
+	// matched pods rounded up, at least 1. A workload is the pods' controller: the Deployment of a
+	// ReplicaSet's pods, a StatefulSet, a DaemonSet, a Job, or any other owner; a pod without one is a
+	// workload of its own. Defaults to 25%, the maxUnavailable a Deployment's own rollout uses: a workload
+	// of 2 to 4 replicas loses at most 1 at a time and keeps serving, one of 8 at most 2, and a workload of
+	// a single replica is updated alone, as its own rollout would update it. It applies with maxUnavailable,
+	// which bounds the whole fleet.
+	// +optional
+	// +kubebuilder:default="25%"
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^(100|[1-9][0-9]?)%$')",message="maxUnavailablePerWorkload must be an integer of at least 1 or a percentage from 1% to 100%"
+	MaxUnavailablePerWorkload *intstr.IntOrString `json:"maxUnavailablePerWorkload,omitempty"`
+
 	// partition is how many matched pods stay on older revisions: an integer, or a percentage of the matched
 	// pods rounded up. The pods last in update order are the ones held back. Cannot be set with selector.
 	// +optional

@@ -352,6 +352,11 @@ func (in *UpdateStrategy) DeepCopyInto(out *UpdateStrategy) {
 		*out = new(intstr.IntOrString)
 		**out = **in
 	}
+	if in.MaxUnavailablePerWorkload != nil {
+		in, out := &in.MaxUnavailablePerWorkload, &out.MaxUnavailablePerWorkload
+		*out = new(intstr.IntOrString)
+		**out = **in
+	}
 	if in.Partition != nil {
 		in, out := &in.Partition, &out.Partition
 		*out = new(intstr.IntOrString)

@@ -9,19 +9,23 @@ package podview
 
 import (
 	"maps"
+	"strings"
+	"unique"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
+	"github.com/sidecarset/sidecarset-operator/internal/rollout"
 )
 
 // View is a pod as the operator keeps it: its name, namespace, UID, resourceVersion, labels, deletion
-// timestamp and, of the annotations, only the state annotation; its phase and readiness; and, if some
+// timestamp, workload (its controller, by kind and name) and, of the annotations, only the state annotation; its phase and readiness; and, if some
 // SidecarSet injected it, its containers. It implements metav1.Object over those fields (the other fields
 // read as empty and are not set), so that informers, indexers and event handlers take it as they take a pod.
 //
@@ -47,6 +51,18 @@ type View struct {
 
 	// labels and annotations hold the maps above, which equal views share.
 	labels, annotations *sharedMap
+
+	// workload is rollout.WorkloadOf the pod, interned: the pods of one workload share its name.
+	workload unique.Handle[string]
+}
+
+// Workload is the pod's workload, as rollout.WorkloadOf names it.
+func (v *View) Workload() string {
+	var zero unique.Handle[string]
+	if v.workload == zero {
+		return ""
+	}
+	return v.workload.Value()
 }
 
 // Injected is what an injected pod's view keeps of its containers.
@@ -146,6 +162,9 @@ func Compact(obj any) (any, error) {
 		Phase:             pod.Status.Phase,
 		labels:            share(pod.Labels),
 	}
+	if w := rollout.WorkloadOf(pod); w != "" {
+		v.workload = unique.Make(w)
+	}
 	if v.labels != nil {
 		v.Labels = v.labels.m
 	}
@@ -195,7 +214,8 @@ func compactStatuses(ss []corev1.ContainerStatus) []ContainerStatus {
 	return out
 }
 
-// Expand writes into pod the corev1.Pod the view was made from, holding just the view's fields. The pod
+// Expand writes into pod the corev1.Pod the view was made from, holding just the view's fields; its workload
+// is its one owner reference, the controller, so rollout.WorkloadOf reads the same workload from it. The pod
 // shares the view's labels, annotations and strings: it is as read-only as the view.
 func (v *View) Expand(pod *corev1.Pod) {
 	*pod = corev1.Pod{
@@ -205,6 +225,9 @@ func (v *View) Expand(pod *corev1.Pod) {
 			Labels: v.Labels, Annotations: v.Annotations, DeletionTimestamp: v.DeletionTimestamp,
 		},
 		Status: corev1.PodStatus{Phase: v.Phase},
+	}
+	if kind, name, ok := strings.Cut(v.Workload(), "/"); ok {
+		pod.OwnerReferences = []metav1.OwnerReference{{Kind: kind, Name: name, Controller: ptr.To(true)}}
 	}
 	if v.Ready != "" {
 		pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: v.Ready, LastTransitionTime: v.ReadySince}}

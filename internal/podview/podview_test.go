@@ -12,10 +12,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/sidecarset/sidecarset-operator/internal/inplace"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
+	"github.com/sidecarset/sidecarset-operator/internal/rollout"
 	"github.com/sidecarset/sidecarset-operator/internal/status"
 )
 
@@ -279,5 +281,34 @@ func TestStateOfAPodWithoutOrWithAnUnreadableAnnotation(t *testing.T) {
 	}
 	if _, ok := broken.(*View).State()["logs"]; ok {
 		t.Errorf("an unreadable state names a SidecarSet")
+	}
+}
+
+func TestWorkloadOf(t *testing.T) {
+	controller := func(kind, name string) []metav1.OwnerReference {
+		return []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: kind, Name: name, Controller: ptr.To(true)}}
+	}
+	for _, tt := range []struct {
+		name string
+		meta metav1.ObjectMeta
+		want string
+	}{
+		{"a Deployment's pod, through its ReplicaSet", metav1.ObjectMeta{Labels: map[string]string{"pod-template-hash": "5d8c7f"},
+			OwnerReferences: controller("ReplicaSet", "web-5d8c7f")}, "Deployment/web"},
+		{"a ReplicaSet of its own", metav1.ObjectMeta{OwnerReferences: controller("ReplicaSet", "batch")}, "ReplicaSet/batch"},
+		{"a StatefulSet's pod", metav1.ObjectMeta{OwnerReferences: controller("StatefulSet", "db")}, "StatefulSet/db"},
+		{"an owner that is not the controller", metav1.ObjectMeta{OwnerReferences: []metav1.OwnerReference{{Kind: "Job", Name: "j"}}}, ""},
+		{"a bare pod", metav1.ObjectMeta{}, ""},
+	} {
+		pod := &corev1.Pod{ObjectMeta: tt.meta}
+		if got := rollout.WorkloadOf(pod); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+		v, _ := Compact(pod)
+		var expanded corev1.Pod
+		v.(*View).Expand(&expanded)
+		if got := rollout.WorkloadOf(&expanded); got != tt.want || v.(*View).Workload() != tt.want {
+			t.Errorf("%s: through the view %q and %q, want %q", tt.name, v.(*View).Workload(), got, tt.want)
+		}
 	}
 }

@@ -28,6 +28,28 @@ func MaxUnavailable(v *intstr.IntOrString, matched int) (int, error) {
 	return max(n, 1), nil
 }
 
+// DefaultMaxUnavailablePerWorkload is updateStrategy.maxUnavailablePerWorkload when unset.
+var DefaultMaxUnavailablePerWorkload = intstr.FromString("25%")
+
+// MaxUnavailablePerWorkload resolves updateStrategy.maxUnavailablePerWorkload against the number of a
+// workload's matched pods: a percentage rounded up, never below 1; unset means 25%. Worked numbers:
+//
+//	"25%" of 1 pod       -> 1   (0.25 rounded up: a single replica is updated alone)
+//	"25%" of 3 pods      -> 1   (0.75 rounded up: two of three keep serving)
+//	"25%" of 8 pods      -> 2
+//	"25%" of 50 pods     -> 13  (12.5 rounded up)
+//	2 with 3 pods        -> 2
+func MaxUnavailablePerWorkload(v *intstr.IntOrString, workloadPods int) (int, error) {
+	if v == nil {
+		v = &DefaultMaxUnavailablePerWorkload
+	}
+	n, err := resolve("maxUnavailablePerWorkload", v, workloadPods, 1)
+	if err != nil {
+		return 0, err
+	}
+	return max(n, 1), nil
+}
+
 // Partition resolves updateStrategy.partition, the number of matched pods left on older revisions, against the
 // number of matched pods. A percentage is of the matched pods, rounded up (so "90%" keeps at least 90% of the
 // pods back), and the result never exceeds the matched pods. Unset means 0. Worked numbers:

@@ -18,6 +18,9 @@ import (
 type Pod struct {
 	Namespace, Name string
 	Labels          map[string]string
+	// Workload is the pod's controller, "Kind/name" (a ReplicaSet's pod is its Deployment's); "" when it has
+	// none, and the pod is a workload of its own.
+	Workload string
 
 	// OnTarget: the pod's state annotation names the target revision. An update written but not finished
 	// is on target too (Updating says it is not done).
@@ -75,6 +78,11 @@ type Plan struct {
 	HeldByPartition, HeldBySelector int
 	// NotUpgradable pods are off target by more than images.
 	NotUpgradable int
+	// HeldByWorkload are candidates this step leaves behind, with budget to spare, because their workload
+	// already has maxUnavailablePerWorkload pods unavailable; FullWorkloads names those workloads,
+	// "namespace/Kind/name", sorted.
+	HeldByWorkload int
+	FullWorkloads  []string
 	// MaxUnavailable, MaxFailed and Partition are the resolved strategy numbers.
 	MaxUnavailable, MaxFailed, Partition int
 	// Budget is how many available pods this plan may make unavailable, and how that was worked out.
@@ -97,12 +105,15 @@ func (p *Plan) Done() bool {
 //  2. Candidates are the pods off target, updatable in place, not being updated, and selected by
 //     updateStrategy.selector.
 //  3. Candidates are ordered: pods already unavailable first (updating them costs no availability), then
-//     higher weightPriority, then scatterStrategy spreading, then namespace/name. Nothing is chosen by
-//     ranging over a map.
+//     higher weightPriority, then workloads interleaved (each workload's candidates spread evenly through
+//     the order, so a batch takes a little of many workloads rather than all of a few), then
+//     scatterStrategy spreading, then namespace/name. Nothing is chosen by ranging over a map.
 //  4. partition: at most matched-partition pods may be on target; the candidates last in that order stay
 //     behind.
 //  5. Budget: maxUnavailable minus the pods unavailable now (updating pods included). Unavailable
 //     candidates do not consume it.
+//  6. Per workload: a candidate that would make its workload's unavailable pods exceed
+//     maxUnavailablePerWorkload (of that workload's matched pods) waits, even with budget left.
 //
 // Worked numbers, 25 matched pods, maxUnavailable "10%" and partition "20%":
 //
@@ -110,8 +121,17 @@ func (p *Plan) Done() bool {
 //	With 12 on target, 1 of them still updating, and 1 other pod not ready: 2 unavailable now, budget 3-2 = 1.
 //	20-12 = 8 of the 13 candidates may move; the unready one (if a candidate) goes first for free, then 1 more.
 //
+// And per workload, ten Deployments of 3 pods (30 matched), maxUnavailable "50%", the default
+// maxUnavailablePerWorkload "25%":
+//
+//	maxUnavailable = 15; per workload ceil(0.75) = 1. All available: the budget is 15, the order takes the
+//	first pod of each Deployment, then the second of each, and so on; each Deployment's first pod uses its
+//	limit, so the step updates 10 pods (one per Deployment) and holds the other 20 back (HeldByWorkload).
+//	Each Deployment keeps 2 of 3 pods serving throughout.
+//
 // Invariants: the returned plan never makes more than max(MaxUnavailable, Unavailable) pods unavailable,
-// and the same inputs in any order give the same plan.
+// nor more than max(its limit, its unavailable pods) of any workload, and the same inputs in any order give
+// the same plan.
 func Compute(s *appsv1alpha1.UpdateStrategy, pods []Pod, now time.Time) (Plan, error) {
 	p := Plan{Matched: len(pods)}
 	var err error
@@ -133,10 +153,25 @@ func Compute(s *appsv1alpha1.UpdateStrategy, pods []Pod, now time.Time) (Plan, e
 	weights := weightTerms(s.PriorityStrategy)
 	minReady := time.Duration(s.MinReadySeconds) * time.Second
 
+	// The workloads of the pods that have one; a pod without is a workload of its own (one pod, limit 1),
+	// which its own unavailability alone can fill, so it needs no counting.
+	workloads := map[workloadID]*workload{}
 	candidates := make([]candidate, 0, len(pods))
 	for i := range pods {
 		pod := &pods[i]
 		unavailable := !pod.available(minReady, now)
+		var w *workload
+		if pod.Workload != "" {
+			id := workloadID{pod.Namespace, pod.Workload}
+			if w = workloads[id]; w == nil {
+				w = &workload{id: id}
+				workloads[id] = w
+			}
+			w.pods++
+			if unavailable {
+				w.unavailable++
+			}
+		}
 		if unavailable {
 			p.Unavailable++
 		}
@@ -154,7 +189,12 @@ func Compute(s *appsv1alpha1.UpdateStrategy, pods []Pod, now time.Time) (Plan, e
 		case !selected.Matches(labels.Set(pod.Labels)):
 			p.HeldBySelector++
 		default:
-			candidates = append(candidates, candidate{pod: pod, unavailable: unavailable, weight: weightOf(weights, pod.Labels)})
+			candidates = append(candidates, candidate{pod: pod, unavailable: unavailable, weight: weightOf(weights, pod.Labels), workload: w})
+		}
+	}
+	for _, w := range workloads {
+		if w.limit, err = MaxUnavailablePerWorkload(s.MaxUnavailablePerWorkload, w.pods); err != nil {
+			return p, err
 		}
 	}
 	order(candidates, s.ScatterStrategy)
@@ -182,23 +222,48 @@ func Compute(s *appsv1alpha1.UpdateStrategy, pods []Pod, now time.Time) (Plan, e
 
 	budget := p.Budget
 	for _, c := range candidates {
+		w := c.workload
 		switch {
 		case c.unavailable:
 			p.Update = append(p.Update, Decision{c.pod.Namespace, c.pod.Name, "already unavailable: updating it costs no availability"})
+		case budget > 0 && w != nil && w.unavailable >= w.limit:
+			p.HeldByWorkload++
+			if !w.full {
+				w.full = true
+				p.FullWorkloads = append(p.FullWorkloads, w.id.namespace+"/"+w.id.name)
+			}
 		case budget > 0:
 			budget--
-			p.Update = append(p.Update, Decision{c.pod.Namespace, c.pod.Name,
-				fmt.Sprintf("within maxUnavailable: %d of %d unavailable with it", p.MaxUnavailable-budget, p.MaxUnavailable)})
+			reason := fmt.Sprintf("within maxUnavailable: %d of %d unavailable with it", p.MaxUnavailable-budget, p.MaxUnavailable)
+			if w != nil {
+				w.unavailable++
+				reason += fmt.Sprintf("; %d of its workload's %d pods (limit %d)", w.unavailable, w.pods, w.limit)
+			}
+			p.Update = append(p.Update, Decision{c.pod.Namespace, c.pod.Name, reason})
 		}
 	}
+	slices.Sort(p.FullWorkloads)
 	return p, nil
 }
 
+// workloadID is a workload: its namespace and "Kind/name".
+type workloadID struct{ namespace, name string }
+
+// workload counts the matched pods of one workload. inRun and seen are order's scratch counters.
+type workload struct {
+	id                       workloadID
+	pods, unavailable, limit int
+	full                     bool
+	inRun, seen              int
+}
+
 type candidate struct {
-	pod         *Pod
-	unavailable bool
-	weight      int32
-	scatterRank float64
+	pod          *Pod
+	unavailable  bool
+	weight       int32
+	workload     *workload
+	workloadRank float64
+	scatterRank  float64
 }
 
 type weightTerm struct {
@@ -233,8 +298,8 @@ func weightOf(terms []weightTerm, l map[string]string) int32 {
 	return 0
 }
 
-// order sorts candidates by the priority ladder: unavailable first, higher weight, scatter spreading,
-// namespace/name.
+// order sorts candidates by the priority ladder: unavailable first, higher weight, workloads interleaved,
+// scatter spreading, namespace/name.
 func order(cs []candidate, scatter []appsv1alpha1.UpdateScatterTerm) {
 	byName := func(a, b candidate) int {
 		return cmp.Or(strings.Compare(a.pod.Namespace, b.pod.Namespace), strings.Compare(a.pod.Name, b.pod.Name))
@@ -248,33 +313,62 @@ func order(cs []candidate, scatter []appsv1alpha1.UpdateScatterTerm) {
 		}
 		return cmp.Or(cmp.Compare(b.weight, a.weight), byName(a, b))
 	})
-	if len(scatter) == 0 {
-		return
-	}
-	// Within each run of equal (unavailable, weight), spread the pods of each scatter term evenly: a pod's
-	// rank is its position within its term's pods, as a fraction, so each term's pods are interleaved
-	// through the run instead of coming in a block.
+	// Within each run of equal (unavailable, weight), spread the pods of each workload evenly, then, on top,
+	// those of each scatter term: a pod's rank is its position among its group's pods in the run, as a
+	// fraction, so each group's pods are interleaved through the run instead of coming in a block. Ties keep
+	// the order before, so scatter spreading keeps the workloads interleaved where it can.
 	for start := 0; start < len(cs); {
 		end := start + 1
 		for end < len(cs) && cs[end].unavailable == cs[start].unavailable && cs[end].weight == cs[start].weight {
 			end++
 		}
 		run := cs[start:end]
-		buckets := map[int][]*candidate{}
-		for i := range run {
-			b := scatterBucket(scatter, run[i].pod.Labels)
-			buckets[b] = append(buckets[b], &run[i])
+		spreadWorkloads(run)
+		if len(scatter) > 0 {
+			spreadScatter(run, scatter)
 		}
-		for _, members := range buckets {
-			for i, c := range members {
-				c.scatterRank = (float64(i) + 0.5) / float64(len(members))
-			}
-		}
-		slices.SortStableFunc(run, func(a, b candidate) int {
-			return cmp.Or(cmp.Compare(a.scatterRank, b.scatterRank), byName(a, b))
-		})
 		start = end
 	}
+}
+
+// spreadWorkloads ranks each candidate of the run by its position among its workload's candidates in the
+// run (centred fraction; a pod without a workload ranks in the middle) and sorts the run by it, stably.
+func spreadWorkloads(run []candidate) {
+	for i := range run {
+		if w := run[i].workload; w != nil {
+			w.inRun, w.seen = 0, 0
+		}
+	}
+	for i := range run {
+		if w := run[i].workload; w != nil {
+			w.inRun++
+		}
+	}
+	for i := range run {
+		run[i].workloadRank = 0.5
+		if w := run[i].workload; w != nil {
+			run[i].workloadRank = (float64(w.seen) + 0.5) / float64(w.inRun)
+			w.seen++
+		}
+	}
+	slices.SortStableFunc(run, func(a, b candidate) int { return cmp.Compare(a.workloadRank, b.workloadRank) })
+}
+
+// spreadScatter does the same by scatter term: the pods of each term are spread through the run.
+func spreadScatter(run []candidate, scatter []appsv1alpha1.UpdateScatterTerm) {
+	sizes := make([]int, len(scatter)+1) // bucket -1 (no term) at index 0
+	buckets := make([]int, len(run))
+	for i := range run {
+		buckets[i] = scatterBucket(scatter, run[i].pod.Labels) + 1
+		sizes[buckets[i]]++
+	}
+	seen := make([]int, len(sizes))
+	for i := range run {
+		b := buckets[i]
+		run[i].scatterRank = (float64(seen[b]) + 0.5) / float64(sizes[b])
+		seen[b]++
+	}
+	slices.SortStableFunc(run, func(a, b candidate) int { return cmp.Compare(a.scatterRank, b.scatterRank) })
 }
 
 // scatterBucket is the index of the first scatter term the labels match, or -1.

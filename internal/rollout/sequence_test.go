@@ -20,7 +20,8 @@ var updateGolden = flag.Bool("update", false, "rewrite the golden rollout logs i
 // while. Every run must converge, and no step may make more pods unavailable than maxUnavailable allows
 // (or than were already unavailable, when disruptions alone exceed it). The log of each scenario is compared
 // with a golden file, and the same scenario with the pods handed to the planner in five other random
-// orders must give the same log. Run with -update to rewrite the golden files after an intended change.
+// orders must give the same log; with workloads, no step may take a workload past maxUnavailablePerWorkload
+// either. Run with -update to rewrite the golden files after an intended change.
 func TestRolloutSequences(t *testing.T) {
 	scenarios := []struct {
 		name      string
@@ -29,21 +30,25 @@ func TestRolloutSequences(t *testing.T) {
 		seed      int64
 		disrupt   float64 // chance per step that an available pod is disrupted
 		wantFinal int     // pods on target at the end
+		workloads []int   // the sizes of the workloads the pods belong to, in order; none: each pod its own
 	}{
-		{"25-pods-maxunavailable-10pct", `{maxUnavailable: 10%}`, 25, 1, 0, 25},
-		{"30-pods-maxunavailable-3-with-disruptions", `{maxUnavailable: 3}`, 30, 2, 0.3, 30},
-		{"20-pods-partition-5", `{maxUnavailable: 4, partition: 5}`, 20, 3, 0.1, 15},
+		{"25-pods-maxunavailable-10pct", `{maxUnavailable: 10%}`, 25, 1, 0, 25, nil},
+		{"30-pods-maxunavailable-3-with-disruptions", `{maxUnavailable: 3}`, 30, 2, 0.3, 30, nil},
+		{"20-pods-partition-5", `{maxUnavailable: 4, partition: 5}`, 20, 3, 0.1, 15, nil},
 		{"18-pods-priority-and-scatter", `{maxUnavailable: 25%, minReadySeconds: 20, priorityStrategy: {weightPriority: [
-			{weight: 100, matchSelector: {matchLabels: {zone: a}}}]}, scatterStrategy: [{key: app, value: checkout}]}`, 18, 4, 0.2, 18},
-		{"12-pods-maxunavailable-1", `{}`, 12, 5, 0.15, 12},
+			{weight: 100, matchSelector: {matchLabels: {zone: a}}}]}, scatterStrategy: [{key: app, value: checkout}]}`, 18, 4, 0.2, 18, nil},
+		{"12-pods-maxunavailable-1", `{}`, 12, 5, 0.15, 12, nil},
+		{"30-pods-ten-deployments-of-3-maxunavailable-50pct", `{maxUnavailable: 50%}`, 30, 6, 0.2, 30,
+			[]int{3, 3, 3, 3, 3, 3, 3, 3, 3, 3}},
+		{"56-pods-workloads-of-1-2-3-50", `{maxUnavailable: 20%}`, 56, 7, 0.2, 56, []int{1, 2, 3, 50}},
 	}
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			s := strategy(t, sc.strategy)
-			log := simulate(t, sc.seed, s, sc.pods, sc.disrupt, sc.wantFinal, nil)
+			log := simulate(t, sc.seed, s, sc.pods, sc.disrupt, sc.wantFinal, sc.workloads, nil)
 			for order := int64(1); order <= 5; order++ {
 				shuffle := rand.New(rand.NewSource(order))
-				if again := simulate(t, sc.seed, s, sc.pods, sc.disrupt, sc.wantFinal, shuffle); again != log {
+				if again := simulate(t, sc.seed, s, sc.pods, sc.disrupt, sc.wantFinal, sc.workloads, shuffle); again != log {
 					t.Fatalf("handing the pods over in another order (seed %d) changed the rollout", order)
 				}
 			}
@@ -75,7 +80,8 @@ type simPod struct {
 
 // simulate runs a rollout and returns its log. shuffle, when set, reorders the pods handed to the planner at
 // every step; the simulation's own random draws go over the pods by name, so they do not depend on it.
-func simulate(t *testing.T, seed int64, s *appsv1alpha1.UpdateStrategy, n int, disrupt float64, wantFinal int, shuffle *rand.Rand) string {
+func simulate(t *testing.T, seed int64, s *appsv1alpha1.UpdateStrategy, n int, disrupt float64, wantFinal int, workloads []int,
+	shuffle *rand.Rand) string {
 	t.Helper()
 	rng := rand.New(rand.NewSource(seed))
 	const step = 10 * time.Second
@@ -88,6 +94,12 @@ func simulate(t *testing.T, seed int64, s *appsv1alpha1.UpdateStrategy, n int, d
 		}
 		zone := []string{"a", "b", "c"}[i%3]
 		ps[i] = &simPod{Pod: pod(fmt.Sprintf("pod-%02d", i), withLabels("app", app, "zone", zone), readyFor(time.Hour))}
+	}
+	for k, i := 0, 0; k < len(workloads); k++ {
+		for range workloads[k] {
+			ps[i].Workload = fmt.Sprintf("Deployment/w%d", k)
+			i++
+		}
 	}
 	var log strings.Builder
 	for tick := 0; tick < 300; tick++ {
@@ -130,6 +142,7 @@ func simulate(t *testing.T, seed int64, s *appsv1alpha1.UpdateStrategy, n int, d
 			return log.String()
 		}
 
+		assertWorkloadLimits(t, s, view, plan, clock)
 		newlyUnavailable := 0
 		byName := map[string]*simPod{}
 		for _, p := range ps {

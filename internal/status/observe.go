@@ -59,7 +59,7 @@ func Observe(pod *corev1.Pod, state podstate.State, sidecarSet, target string, c
 // progressDeadlineSeconds. The Images of pods on the same revision are one map, shared: read, never written.
 func (ob *Observer) Observe(pod *corev1.Pod, state podstate.State, sidecarSet, target string, deadline time.Duration,
 	now time.Time) Observed {
-	o := Observed{Pod: Pod{Pod: rollout.Pod{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels}}}
+	o := Observed{Pod: Pod{Pod: rollout.Pod{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels, Workload: rollout.WorkloadOf(pod)}}}
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
 			o.Ready, o.ReadySince = true, c.LastTransitionTime.Time

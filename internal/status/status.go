@@ -107,6 +107,12 @@ func Compute(old *appsv1alpha1.SidecarSetStatus, in Input, now metav1.Time) apps
 	default:
 		message := fmt.Sprintf("%s; %d left to update, %d unavailable (maxUnavailable %d)",
 			progress, in.Plan.Candidates, in.Plan.Unavailable, in.Plan.MaxUnavailable)
+		if n := in.Plan.HeldByWorkload; n > 0 {
+			// Kept in the message, not the reason: a rollout of small workloads waits like this between
+			// most of its steps, and a reason that flipped at every step would be written at every step.
+			message += fmt.Sprintf("; %d waiting until their workload has fewer than maxUnavailablePerWorkload pods unavailable: %s",
+				n, examples(in.Plan.FullWorkloads))
+		}
 		set(appsv1alpha1.ConditionReady, metav1.ConditionFalse, appsv1alpha1.ReasonRollingOut, message)
 		set(appsv1alpha1.ConditionReconciling, metav1.ConditionTrue, appsv1alpha1.ReasonRollingOut, message)
 		meta.RemoveStatusCondition(&st.Conditions, appsv1alpha1.ConditionStalled)

@@ -303,3 +303,20 @@ func TestConditionsKeepTheirTransitionTimeAndOrder(t *testing.T) {
 		t.Errorf("conditions in order %v", types)
 	}
 }
+
+func TestRollingOutNamesTheWorkloadsThatWait(t *testing.T) {
+	pods := append(podsOf(2, "web", outdated()), podsOf(2, "db", outdated())...)
+	for i := range pods {
+		pods[i].Workload = "Deployment/" + pods[i].Name[:len(pods[i].Name)-3]
+	}
+	// One pod of each workload is being updated: the other waits on its workload, though the fleet budget
+	// (maxUnavailable 10) has room.
+	pods[0].OnTarget, pods[0].Updating, pods[0].Ready = true, true, false
+	pods[2].OnTarget, pods[2].Updating, pods[2].Ready = true, true, false
+	st := Compute(&appsv1alpha1.SidecarSetStatus{}, input(t, `{maxUnavailable: 10}`, pods, nil), nowMeta)
+	want := "0 of 4 pods on revision logs-new; 2 left to update, 2 unavailable (maxUnavailable 10); 2 waiting until their " +
+		"workload has fewer than maxUnavailablePerWorkload pods unavailable: ns/Deployment/db, ns/Deployment/web"
+	if c := condition(st, appsv1alpha1.ConditionReconciling); c == nil || c.Message != want || c.Reason != appsv1alpha1.ReasonRollingOut {
+		t.Errorf("Reconciling %+v\nwant message %q", c, want)
+	}
+}
