@@ -48,9 +48,14 @@ func ProgressStall(old *appsv1alpha1.SidecarSetStatus, generation int64, pods []
 	if now.Sub(last) <= deadline {
 		return nil
 	}
-	return &Stall{Reason: appsv1alpha1.ReasonProgressDeadlineExceeded, Message: fmt.Sprintf(
-		"no pod became updated and ready for %s (progressDeadlineSeconds): %d left to update, %d unavailable, maxUnavailable %d; %s",
-		deadline, plan.Candidates, plan.Unavailable, plan.MaxUnavailable, plan.BudgetReason)}
+	message := fmt.Sprintf("no pod became updated and ready for %s (progressDeadlineSeconds): %d left to update, %d unavailable, maxUnavailable %d; %s",
+		deadline, plan.Candidates, plan.Unavailable, plan.MaxUnavailable, plan.BudgetReason)
+	if plan.HeldByWorkload > 0 {
+		// Their workloads have pods unavailable for reasons of their own: the rollout waits on those.
+		message += fmt.Sprintf("; %d waiting on workloads with maxUnavailablePerWorkload pods unavailable: %s",
+			plan.HeldByWorkload, examples(plan.FullWorkloads))
+	}
+	return &Stall{Reason: appsv1alpha1.ReasonProgressDeadlineExceeded, Message: message}
 }
 
 // FailurePolicyLatched returns the stall of a failure-policy pause recorded for this generation, or nil: the

@@ -1,6 +1,7 @@
 package status
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -58,6 +59,16 @@ func TestProgressStall(t *testing.T) {
 				t.Errorf("stall = %+v, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestAStallOnWorkloadsNamesThem(t *testing.T) {
+	old := &appsv1alpha1.SidecarSetStatus{Conditions: []metav1.Condition{{Type: appsv1alpha1.ConditionReconciling,
+		Status: metav1.ConditionTrue, LastTransitionTime: metav1.NewTime(now)}}}
+	plan := rollout.Plan{Candidates: 2, HeldByWorkload: 2, FullWorkloads: []string{"shop/Deployment/web"}}
+	got := ProgressStall(old, 1, nil, plan, time.Minute, now.Add(time.Hour))
+	if got == nil || !strings.HasSuffix(got.Message, "; 2 waiting on workloads with maxUnavailablePerWorkload pods unavailable: shop/Deployment/web") {
+		t.Errorf("stall %+v", got)
 	}
 }
 
