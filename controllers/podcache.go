@@ -74,6 +74,26 @@ func (p *PodCache) List(sel labels.Selector) ([]*podview.View, error) {
 	return out, nil
 }
 
+// InNamespace returns the pods of a namespace. The views are shared with the cache: never modify one.
+func (p *PodCache) InNamespace(namespace string) ([]*podview.View, error) {
+	if !p.informer.HasSynced() {
+		return nil, errors.New("the pod cache has not synced yet")
+	}
+	objs, err := p.informer.GetIndexer().ByIndex(toolscache.NamespaceIndex, namespace)
+	if err != nil {
+		return nil, fmt.Errorf("listing the pods of namespace %s: %w", namespace, err)
+	}
+	out := make([]*podview.View, 0, len(objs))
+	for _, obj := range objs {
+		v, ok := obj.(*podview.View)
+		if !ok {
+			return nil, fmt.Errorf("the pod cache holds a %T", obj)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
 // Source is a source of pod events for a controller, which starts once the cache has synced.
 func (p *PodCache) Source(h handler.EventHandler) source.SyncingSource {
 	return &podSource{Informer: source.Informer{Informer: p.informer, Handler: h}, synced: p.informer.HasSynced}

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -44,6 +46,7 @@ import (
 // +kubebuilder:rbac:groups=apps,namespace=sidecarset-system,resources=controllerrevisions,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch
 
 // SidecarSetReconciler rolls a SidecarSet's sidecars out to its matched pods in place and reports the drift.
 // It only does I/O: reading the SidecarSet, its revisions and pods, writing revisions, one patch per updated
@@ -171,7 +174,11 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 			observed[i] = observer.Observe(&pods[i], states[i], set.Name, target, deadline, now)
 			views[i], statusPods[i] = observed[i].Pod.Pod, observed[i].Pod
 		}
-		plan, err := rollout.Compute(&set.Spec.UpdateStrategy, views, now)
+		budgets, err := r.disruptionBudgets(ctx, views)
+		if err != nil {
+			return nil, nil, nil, rollout.Plan{}, err
+		}
+		plan, err := rollout.ComputeWithBudgets(&set.Spec.UpdateStrategy, views, budgets, now)
 		return observed, views, statusPods, plan, err
 	}
 
@@ -263,6 +270,63 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		return reconcile.Result{RequeueAfter: 5 * time.Second}, nil
 	}
 	return reconcile.Result{}, nil
+}
+
+// disruptionBudgets reads the PodDisruptionBudgets of the namespaces of the matched pods from the cache, works
+// out what each allows now (rollout.BudgetAllowed: a pod the operator is updating counts as unhealthy,
+// whatever the budget's status says yet), and records in each matched pod the budgets selecting it. A budget
+// whose status is older than its spec allows nothing until the disruption controller has caught up.
+func (r *SidecarSetReconciler) disruptionBudgets(ctx context.Context, pods []rollout.Pod) ([]rollout.Budget, error) {
+	byNamespace := map[string][]int{}
+	updating := map[types.NamespacedName]bool{}
+	for i := range pods {
+		byNamespace[pods[i].Namespace] = append(byNamespace[pods[i].Namespace], i)
+		if pods[i].Updating {
+			updating[types.NamespacedName{Namespace: pods[i].Namespace, Name: pods[i].Name}] = true
+		}
+	}
+	var list policyv1.PodDisruptionBudgetList
+	if err := r.Client.List(ctx, &list); err != nil {
+		return nil, fmt.Errorf("listing PodDisruptionBudgets: %w", err)
+	}
+	slices.SortFunc(list.Items, func(a, b policyv1.PodDisruptionBudget) int {
+		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
+	})
+	var budgets []rollout.Budget
+	for i := range list.Items {
+		pdb := &list.Items[i]
+		matched := byNamespace[pdb.Namespace]
+		if len(matched) == 0 || pdb.Spec.Selector == nil {
+			continue // a nil selector selects no pod
+		}
+		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+		if err != nil {
+			continue // the disruption controller cannot use it either
+		}
+		all, err := r.Pods.InNamespace(pdb.Namespace)
+		if err != nil {
+			return nil, err
+		}
+		healthy := 0
+		for _, v := range all {
+			if v.DeletionTimestamp == nil && v.Ready == corev1.ConditionTrue && sel.Matches(labels.Set(v.Labels)) &&
+				!updating[types.NamespacedName{Namespace: v.Namespace, Name: v.Name}] {
+				healthy++
+			}
+		}
+		allowed := rollout.BudgetAllowed(pdb.Status.DisruptionsAllowed, pdb.Status.DesiredHealthy, healthy)
+		if pdb.Status.ObservedGeneration < pdb.Generation {
+			allowed = 0
+		}
+		idx := len(budgets)
+		budgets = append(budgets, rollout.Budget{Name: pdb.Namespace + "/" + pdb.Name, Allowed: allowed})
+		for _, j := range matched {
+			if sel.Matches(labels.Set(pods[j].Labels)) {
+				pods[j].Budgets = append(pods[j].Budgets, idx)
+			}
+		}
+	}
+	return budgets, nil
 }
 
 // matchedPods lists the pods the SidecarSet selects, from the cache, leaving out the namespaces and pods

@@ -21,6 +21,9 @@ type Pod struct {
 	// Workload is the pod's controller, "Kind/name" (a ReplicaSet's pod is its Deployment's); "" when it has
 	// none, and the pod is a workload of its own.
 	Workload string
+	// Budgets are the indexes, in the budgets given to ComputeWithBudgets, of the PodDisruptionBudgets that
+	// select the pod.
+	Budgets []int
 
 	// OnTarget: the pod's state annotation names the target revision. An update written but not finished
 	// is on target too (Updating says it is not done).
@@ -83,6 +86,11 @@ type Plan struct {
 	// "namespace/Kind/name", sorted.
 	HeldByWorkload int
 	FullWorkloads  []string
+	// HeldByBudget are candidates this step leaves behind, with budget to spare, because a
+	// PodDisruptionBudget selecting them allows no more disruption; FullBudgets names those budgets, with the
+	// first pod each holds back: "namespace/name (pod)", sorted.
+	HeldByBudget int
+	FullBudgets  []string
 	// MaxUnavailable, MaxFailed and Partition are the resolved strategy numbers.
 	MaxUnavailable, MaxFailed, Partition int
 	// Budget is how many available pods this plan may make unavailable, and how that was worked out.
@@ -114,6 +122,9 @@ func (p *Plan) Done() bool {
 //     candidates do not consume it.
 //  6. Per workload: a candidate that would make its workload's unavailable pods exceed
 //     maxUnavailablePerWorkload (of that workload's matched pods) waits, even with budget left.
+//  7. PodDisruptionBudgets: a candidate waits while a budget selecting it allows no more disruption; each
+//     update spends one disruption of every budget selecting the pod. An in-place restart is not an
+//     eviction, so the API server does not enforce budgets on it: the planner does.
 //
 // Worked numbers, 25 matched pods, maxUnavailable "10%" and partition "20%":
 //
@@ -130,9 +141,35 @@ func (p *Plan) Done() bool {
 //	Each Deployment keeps 2 of 3 pods serving throughout.
 //
 // Invariants: the returned plan never makes more than max(MaxUnavailable, Unavailable) pods unavailable,
-// nor more than max(its limit, its unavailable pods) of any workload, and the same inputs in any order give
-// the same plan.
+// nor more than max(its limit, its unavailable pods) of any workload, nor more than its Allowed of the
+// available pods of any budget, and the same inputs in any order give the same plan.
 func Compute(s *appsv1alpha1.UpdateStrategy, pods []Pod, now time.Time) (Plan, error) {
+	return ComputeWithBudgets(s, pods, nil, now)
+}
+
+// Budget is a PodDisruptionBudget selecting matched pods, and how many more of its pods may be disrupted now
+// (BudgetAllowed).
+type Budget struct {
+	// Name is "namespace/name".
+	Name    string
+	Allowed int
+}
+
+// BudgetAllowed is how many more of a PodDisruptionBudget's pods the operator may make unavailable: the
+// disruptions its status allows, but no more than the healthy pods the operator counts above the budget's
+// desiredHealthy, where a pod being updated in place counts as unhealthy. The status is the disruption
+// controller's, a moment behind: the second figure counts the operator's own updates in flight, which the
+// status may not show yet. Worked numbers, 4 pods, minAvailable 3 (desiredHealthy 3):
+//
+//	all 4 ready, status allows 1             -> 1
+//	1 being updated, still ready, status 1   -> 0   (3 healthy as the operator counts them)
+//	status not computed yet (allows 0)       -> 0
+func BudgetAllowed(disruptionsAllowed, desiredHealthy int32, healthy int) int {
+	return max(0, min(int(disruptionsAllowed), healthy-int(desiredHealthy)))
+}
+
+// ComputeWithBudgets is Compute honouring the PodDisruptionBudgets of the pods (Pod.Budgets index budgets).
+func ComputeWithBudgets(s *appsv1alpha1.UpdateStrategy, pods []Pod, budgets []Budget, now time.Time) (Plan, error) {
 	p := Plan{Matched: len(pods)}
 	var err error
 	if p.MaxUnavailable, err = MaxUnavailable(s.MaxUnavailable, len(pods)); err != nil {
@@ -221,6 +258,11 @@ func Compute(s *appsv1alpha1.UpdateStrategy, pods []Pod, now time.Time) (Plan, e
 	}
 
 	budget := p.Budget
+	allowed := make([]int, len(budgets))
+	for i, b := range budgets {
+		allowed[i] = b.Allowed
+	}
+	spent := make([]bool, len(budgets)) // a budget already named in FullBudgets
 	for _, c := range candidates {
 		w := c.workload
 		switch {
@@ -232,6 +274,14 @@ func Compute(s *appsv1alpha1.UpdateStrategy, pods []Pod, now time.Time) (Plan, e
 				w.full = true
 				p.FullWorkloads = append(p.FullWorkloads, w.id.namespace+"/"+w.id.name)
 			}
+		case budget > 0 && heldByBudget(c.pod.Budgets, allowed):
+			p.HeldByBudget++
+			for _, b := range c.pod.Budgets {
+				if allowed[b] <= 0 && !spent[b] {
+					spent[b] = true
+					p.FullBudgets = append(p.FullBudgets, fmt.Sprintf("%s (%s/%s)", budgets[b].Name, c.pod.Namespace, c.pod.Name))
+				}
+			}
 		case budget > 0:
 			budget--
 			reason := fmt.Sprintf("within maxUnavailable: %d of %d unavailable with it", p.MaxUnavailable-budget, p.MaxUnavailable)
@@ -239,11 +289,26 @@ func Compute(s *appsv1alpha1.UpdateStrategy, pods []Pod, now time.Time) (Plan, e
 				w.unavailable++
 				reason += fmt.Sprintf("; %d of its workload's %d pods (limit %d)", w.unavailable, w.pods, w.limit)
 			}
+			for _, b := range c.pod.Budgets {
+				allowed[b]--
+				reason += fmt.Sprintf("; PodDisruptionBudget %s allows %d more", budgets[b].Name, allowed[b])
+			}
 			p.Update = append(p.Update, Decision{c.pod.Namespace, c.pod.Name, reason})
 		}
 	}
 	slices.Sort(p.FullWorkloads)
+	slices.Sort(p.FullBudgets)
 	return p, nil
+}
+
+// heldByBudget says whether one of the budgets allows no more disruption.
+func heldByBudget(budgets []int, allowed []int) bool {
+	for _, b := range budgets {
+		if allowed[b] <= 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // workloadID is a workload: its namespace and "Kind/name".

@@ -55,6 +55,10 @@ func ProgressStall(old *appsv1alpha1.SidecarSetStatus, generation int64, pods []
 		message += fmt.Sprintf("; %d waiting on workloads with maxUnavailablePerWorkload pods unavailable: %s",
 			plan.HeldByWorkload, examples(plan.FullWorkloads))
 	}
+	if plan.HeldByBudget > 0 {
+		message += fmt.Sprintf("; %d waiting on PodDisruptionBudgets that allow no more disruption: %s",
+			plan.HeldByBudget, examples(plan.FullBudgets))
+	}
 	return &Stall{Reason: appsv1alpha1.ReasonProgressDeadlineExceeded, Message: message}
 }
 

@@ -65,9 +65,11 @@ func TestProgressStall(t *testing.T) {
 func TestAStallOnWorkloadsNamesThem(t *testing.T) {
 	old := &appsv1alpha1.SidecarSetStatus{Conditions: []metav1.Condition{{Type: appsv1alpha1.ConditionReconciling,
 		Status: metav1.ConditionTrue, LastTransitionTime: metav1.NewTime(now)}}}
-	plan := rollout.Plan{Candidates: 2, HeldByWorkload: 2, FullWorkloads: []string{"shop/Deployment/web"}}
+	plan := rollout.Plan{Candidates: 3, HeldByWorkload: 2, FullWorkloads: []string{"shop/Deployment/web"},
+		HeldByBudget: 1, FullBudgets: []string{"shop/db (shop/db-0)"}}
 	got := ProgressStall(old, 1, nil, plan, time.Minute, now.Add(time.Hour))
-	if got == nil || !strings.HasSuffix(got.Message, "; 2 waiting on workloads with maxUnavailablePerWorkload pods unavailable: shop/Deployment/web") {
+	if got == nil || !strings.HasSuffix(got.Message, "; 2 waiting on workloads with maxUnavailablePerWorkload pods unavailable: shop/Deployment/web"+
+		"; 1 waiting on PodDisruptionBudgets that allow no more disruption: shop/db (shop/db-0)") {
 		t.Errorf("stall %+v", got)
 	}
 }

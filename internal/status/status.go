@@ -113,6 +113,9 @@ func Compute(old *appsv1alpha1.SidecarSetStatus, in Input, now metav1.Time) apps
 			message += fmt.Sprintf("; %d waiting until their workload has fewer than maxUnavailablePerWorkload pods unavailable: %s",
 				n, examples(in.Plan.FullWorkloads))
 		}
+		if n := in.Plan.HeldByBudget; n > 0 {
+			message += fmt.Sprintf("; %d waiting on PodDisruptionBudgets that allow no more disruption: %s", n, examples(in.Plan.FullBudgets))
+		}
 		set(appsv1alpha1.ConditionReady, metav1.ConditionFalse, appsv1alpha1.ReasonRollingOut, message)
 		set(appsv1alpha1.ConditionReconciling, metav1.ConditionTrue, appsv1alpha1.ReasonRollingOut, message)
 		meta.RemoveStatusCondition(&st.Conditions, appsv1alpha1.ConditionStalled)
