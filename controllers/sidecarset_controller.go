@@ -16,6 +16,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -26,6 +27,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -285,8 +288,12 @@ func (r *SidecarSetReconciler) disruptionBudgets(ctx context.Context, pods []rol
 			updating[types.NamespacedName{Namespace: pods[i].Namespace, Name: pods[i].Name}] = true
 		}
 	}
+	if len(byNamespace) == 0 {
+		return nil, nil
+	}
 	var list policyv1.PodDisruptionBudgetList
-	if err := r.Client.List(ctx, &list); err != nil {
+	// Read, never modified: no copy of the cache's objects.
+	if err := r.Client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing PodDisruptionBudgets: %w", err)
 	}
 	slices.SortFunc(list.Items, func(a, b policyv1.PodDisruptionBudget) int {
@@ -536,7 +543,37 @@ func (r *SidecarSetReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&appsv1alpha1.SidecarSet{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&appsv1.ControllerRevision{}).
 		WatchesRawSource(r.Pods.Source(pacedHandler{mapFunc: r.sidecarSetsOfPod, pacer: &r.pace})).
+		// A budget allowing a disruption again lets a rollout waiting on it go on: its status changes a
+		// moment after the pod that became healthy, whose own event found the budget still spent.
+		Watches(&policyv1.PodDisruptionBudget{}, handler.EnqueueRequestsFromMapFunc(r.rollingSidecarSets),
+			builder.WithPredicates(predicate.Funcs{
+				CreateFunc:  func(event.CreateEvent) bool { return false },
+				DeleteFunc:  func(event.DeleteEvent) bool { return true },
+				GenericFunc: func(event.GenericEvent) bool { return false },
+				UpdateFunc: func(e event.UpdateEvent) bool {
+					before, ok1 := e.ObjectOld.(*policyv1.PodDisruptionBudget)
+					after, ok2 := e.ObjectNew.(*policyv1.PodDisruptionBudget)
+					return ok1 && ok2 && after.Status.DisruptionsAllowed > before.Status.DisruptionsAllowed
+				},
+			})).
 		Complete(r)
+}
+
+// rollingSidecarSets maps an event to the SidecarSets rolling out or stalled, the ones a budget can hold.
+func (r *SidecarSetReconciler) rollingSidecarSets(ctx context.Context, _ client.Object) []reconcile.Request {
+	var sets appsv1alpha1.SidecarSetList
+	if err := r.Client.List(ctx, &sets, client.UnsafeDisableDeepCopy); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range sets.Items {
+		conditions := sets.Items[i].Status.Conditions
+		if meta.IsStatusConditionTrue(conditions, appsv1alpha1.ConditionReconciling) ||
+			meta.IsStatusConditionTrue(conditions, appsv1alpha1.ConditionStalled) {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: sets.Items[i].Name}})
+		}
+	}
+	return out
 }
 
 // sidecarSetsOfPod maps a pod to the SidecarSets whose selector matches it or whose sidecars it carries.
