@@ -276,9 +276,8 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 }
 
 // disruptionBudgets reads the PodDisruptionBudgets of the namespaces of the matched pods from the cache, works
-// out what each allows now (rollout.BudgetAllowed: a pod the operator is updating counts as unhealthy,
-// whatever the budget's status says yet), and records in each matched pod the budgets selecting it. A budget
-// whose status is older than its spec allows nothing until the disruption controller has caught up.
+// out what each allows now (rollout.BudgetAllowed, counting the healthy pods it selects, a pod the operator
+// is updating as unhealthy), and records in each matched pod the budgets selecting it.
 func (r *SidecarSetReconciler) disruptionBudgets(ctx context.Context, pods []rollout.Pod) ([]rollout.Budget, error) {
 	byNamespace := map[string][]int{}
 	updating := map[types.NamespacedName]bool{}
@@ -321,12 +320,9 @@ func (r *SidecarSetReconciler) disruptionBudgets(ctx context.Context, pods []rol
 				healthy++
 			}
 		}
-		allowed := rollout.BudgetAllowed(pdb.Status.DisruptionsAllowed, pdb.Status.DesiredHealthy, healthy)
-		if pdb.Status.ObservedGeneration < pdb.Generation {
-			allowed = 0
-		}
 		idx := len(budgets)
-		budgets = append(budgets, rollout.Budget{Name: pdb.Namespace + "/" + pdb.Name, Allowed: allowed})
+		budgets = append(budgets, rollout.Budget{Name: pdb.Namespace + "/" + pdb.Name,
+			Allowed: rollout.BudgetAllowed(pdb.Status, pdb.Generation, healthy)})
 		for _, j := range matched {
 			if sel.Matches(labels.Set(pods[j].Labels)) {
 				pods[j].Budgets = append(pods[j].Budgets, idx)

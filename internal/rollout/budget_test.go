@@ -3,21 +3,26 @@ package rollout
 import (
 	"strings"
 	"testing"
+
+	policyv1 "k8s.io/api/policy/v1"
 )
 
 func TestBudgetAllowed(t *testing.T) {
 	for _, tt := range []struct {
 		name                 string
 		disruptions, desired int32
+		observed, generation int64
 		healthy, want        int
 	}{
-		{"4 pods, minAvailable 3, all ready", 1, 3, 4, 1},
-		{"one being updated and still ready: the status does not show it yet", 1, 3, 3, 0},
-		{"the status not computed yet", 0, 0, 4, 0},
-		{"more pods unhealthy than the budget allows", 0, 3, 2, 0},
-		{"maxUnavailable 50% of 10", 5, 5, 10, 5},
+		{"4 pods, minAvailable 3, all ready", 1, 3, 1, 1, 4, 1},
+		{"one being updated and still ready: the status does not show it yet", 1, 3, 1, 1, 3, 0},
+		{"the status not computed yet", 0, 0, 0, 1, 4, 0},
+		{"a status older than the spec", 2, 2, 1, 2, 4, 0},
+		{"more pods unhealthy than the budget allows", 0, 3, 1, 1, 2, 0},
+		{"maxUnavailable 50% of 10", 5, 5, 1, 1, 10, 5},
 	} {
-		if got := BudgetAllowed(tt.disruptions, tt.desired, tt.healthy); got != tt.want {
+		st := policyv1.PodDisruptionBudgetStatus{ObservedGeneration: tt.observed, DisruptionsAllowed: tt.disruptions, DesiredHealthy: tt.desired}
+		if got := BudgetAllowed(st, tt.generation, tt.healthy); got != tt.want {
 			t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -159,13 +160,17 @@ type Budget struct {
 // disruptions its status allows, but no more than the healthy pods the operator counts above the budget's
 // desiredHealthy, where a pod being updated in place counts as unhealthy. The status is the disruption
 // controller's, a moment behind: the second figure counts the operator's own updates in flight, which the
-// status may not show yet. Worked numbers, 4 pods, minAvailable 3 (desiredHealthy 3):
+// status may not show yet. A status older than the budget's spec (generation) allows nothing until the
+// disruption controller catches up. Worked numbers, 4 pods, minAvailable 3 (desiredHealthy 3):
 //
 //	all 4 ready, status allows 1             -> 1
 //	1 being updated, still ready, status 1   -> 0   (3 healthy as the operator counts them)
 //	status not computed yet (allows 0)       -> 0
-func BudgetAllowed(disruptionsAllowed, desiredHealthy int32, healthy int) int {
-	return max(0, min(int(disruptionsAllowed), healthy-int(desiredHealthy)))
+func BudgetAllowed(st policyv1.PodDisruptionBudgetStatus, generation int64, healthy int) int {
+	if st.ObservedGeneration < generation {
+		return 0
+	}
+	return max(0, min(int(st.DisruptionsAllowed), healthy-int(st.DesiredHealthy)))
 }
 
 // ComputeWithBudgets is Compute honouring the PodDisruptionBudgets of the pods (Pod.Budgets index budgets).

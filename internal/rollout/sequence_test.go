@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	policyv1 "k8s.io/api/policy/v1"
+
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 )
 
@@ -144,9 +146,9 @@ func simulate(t *testing.T, seed int64, s *appsv1alpha1.UpdateStrategy, n int, d
 			}
 			for k := range workloads {
 				// The status as a disruption controller without lag writes it; the operator counts the same.
-				status := int32(max(0, healthyBefore[k]-minAvailable))
-				budgets = append(budgets, Budget{Name: fmt.Sprintf("ns/w%d", k),
-					Allowed: BudgetAllowed(status, int32(minAvailable), healthyBefore[k])})
+				status := policyv1.PodDisruptionBudgetStatus{ObservedGeneration: 1, DesiredHealthy: int32(minAvailable),
+					DisruptionsAllowed: int32(max(0, healthyBefore[k]-minAvailable))}
+				budgets = append(budgets, Budget{Name: fmt.Sprintf("ns/w%d", k), Allowed: BudgetAllowed(status, 1, healthyBefore[k])})
 			}
 			for i := range view {
 				view[i].Budgets = []int{workloadOf[i]}
