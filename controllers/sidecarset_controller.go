@@ -50,6 +50,7 @@ import (
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 
 // SidecarSetReconciler rolls a SidecarSet's sidecars out to its matched pods in place and reports the drift.
 // It only does I/O: reading the SidecarSet, its revisions and pods, writing revisions, one patch per updated
@@ -177,6 +178,9 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 			observed[i] = observer.Observe(&pods[i], states[i], set.Name, target, deadline, now)
 			views[i], statusPods[i] = observed[i].Pod.Pod, observed[i].Pod
 		}
+		if err := r.zones(ctx, views, pods); err != nil {
+			return nil, nil, nil, rollout.Plan{}, err
+		}
 		budgets, err := r.disruptionBudgets(ctx, views)
 		if err != nil {
 			return nil, nil, nil, rollout.Plan{}, err
@@ -273,6 +277,35 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		return reconcile.Result{RequeueAfter: 5 * time.Second}, nil
 	}
 	return reconcile.Result{}, nil
+}
+
+// zones records in each planner's pod the zone of its node (label topology.kubernetes.io/zone), read from the
+// cache's metadata of nodes; pods holds the matched pods in the same order.
+func (r *SidecarSetReconciler) zones(ctx context.Context, views []rollout.Pod, pods []corev1.Pod) error {
+	scheduled := false
+	for i := range pods {
+		if pods[i].Spec.NodeName != "" {
+			scheduled = true
+			break
+		}
+	}
+	if !scheduled {
+		return nil
+	}
+	var nodes metav1.PartialObjectMetadataList
+	nodes.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NodeList"))
+	// Read, never modified: no copy of the cache's objects.
+	if err := r.Client.List(ctx, &nodes, client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("listing nodes: %w", err)
+	}
+	zoneOf := make(map[string]string, len(nodes.Items))
+	for i := range nodes.Items {
+		zoneOf[nodes.Items[i].Name] = nodes.Items[i].Labels[corev1.LabelTopologyZone]
+	}
+	for i := range pods {
+		views[i].Zone = zoneOf[pods[i].Spec.NodeName]
+	}
+	return nil
 }
 
 // disruptionBudgets reads the PodDisruptionBudgets of the namespaces of the matched pods from the cache, works

@@ -25,7 +25,8 @@ import (
 )
 
 // View is a pod as the operator keeps it: its name, namespace, UID, resourceVersion, labels, deletion
-// timestamp, workload (its controller, by kind and name) and, of the annotations, only the state annotation; its phase and readiness; and, if some
+// timestamp, workload (its controller, by kind and name), node and, of the annotations, only the state
+// annotation; its phase and readiness; and, if some
 // SidecarSet injected it, its containers. It implements metav1.Object over those fields (the other fields
 // read as empty and are not set), so that informers, indexers and event handlers take it as they take a pod.
 //
@@ -54,15 +55,22 @@ type View struct {
 
 	// workload is rollout.WorkloadOf the pod, interned: the pods of one workload share its name.
 	workload unique.Handle[string]
+	// node is the name of the node the pod runs on, interned: the planner spreads updates across zones.
+	node unique.Handle[string]
 }
 
 // Workload is the pod's workload, as rollout.WorkloadOf names it.
-func (v *View) Workload() string {
+func (v *View) Workload() string { return value(v.workload) }
+
+// Node is the name of the node the pod is scheduled to, "" before it is.
+func (v *View) Node() string { return value(v.node) }
+
+func value(h unique.Handle[string]) string {
 	var zero unique.Handle[string]
-	if v.workload == zero {
+	if h == zero {
 		return ""
 	}
-	return v.workload.Value()
+	return h.Value()
 }
 
 // Injected is what an injected pod's view keeps of its containers.
@@ -165,6 +173,9 @@ func Compact(obj any) (any, error) {
 	if w := rollout.WorkloadOf(pod); w != "" {
 		v.workload = unique.Make(w)
 	}
+	if pod.Spec.NodeName != "" {
+		v.node = unique.Make(pod.Spec.NodeName)
+	}
 	if v.labels != nil {
 		v.Labels = v.labels.m
 	}
@@ -226,6 +237,7 @@ func (v *View) Expand(pod *corev1.Pod) {
 		},
 		Status: corev1.PodStatus{Phase: v.Phase},
 	}
+	pod.Spec.NodeName = v.Node()
 	if kind, name, ok := strings.Cut(v.Workload(), "/"); ok {
 		pod.OwnerReferences = []metav1.OwnerReference{{Kind: kind, Name: name, Controller: ptr.To(true)}}
 	}

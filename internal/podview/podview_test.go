@@ -81,6 +81,7 @@ metadata:
   labels: {app: web}
   annotations: {sidecarset.io/state: '{"logs":{"revision":"r1","images":{"shipper":"shipper:1"}}}'}
 spec:
+  nodeName: node-1
   initContainers: [{name: proxy, image: proxy:1, restartPolicy: Always}]
   containers: [{name: app, image: web:1}, {name: shipper, image: shipper:1}]
 status:
@@ -239,8 +240,9 @@ func TestTheViewIsAnObjectOfItsOwnFields(t *testing.T) {
 	if key, err := cache.MetaNamespaceKeyFunc(obj); err != nil || key != "shop/web-1" {
 		t.Errorf("informer key %q, %v", key, err)
 	}
-	if size := unsafe.Sizeof(View{}); size > 176 {
-		t.Errorf("a View is %d bytes; it was 176, and every pod of the cluster has one", size)
+	// 176 bytes, and 8 for the interned node name the planner spreads zones by.
+	if size := unsafe.Sizeof(View{}); size > 184 {
+		t.Errorf("a View is %d bytes; it was 184, and every pod of the cluster has one", size)
 	}
 }
 

@@ -25,6 +25,8 @@ type Pod struct {
 	// Budgets are the indexes, in the budgets given to ComputeWithBudgets, of the PodDisruptionBudgets that
 	// select the pod.
 	Budgets []int
+	// Zone is the topology.kubernetes.io/zone of the pod's node, "" when unknown.
+	Zone string
 
 	// OnTarget: the pod's state annotation names the target revision. An update written but not finished
 	// is on target too (Updating says it is not done).
@@ -116,7 +118,8 @@ func (p *Plan) Done() bool {
 //  3. Candidates are ordered: pods already unavailable first (updating them costs no availability), then
 //     higher weightPriority, then workloads interleaved (each workload's candidates spread evenly through
 //     the order, so a batch takes a little of many workloads rather than all of a few), then
-//     scatterStrategy spreading, then namespace/name. Nothing is chosen by ranging over a map.
+//     scatterStrategy spreading, or, without a scatterStrategy, zones spread the same way, then
+//     namespace/name. Nothing is chosen by ranging over a map.
 //  4. partition: at most matched-partition pods may be on target; the candidates last in that order stay
 //     behind.
 //  5. Budget: maxUnavailable minus the pods unavailable now (updating pods included). Unavailable
@@ -333,6 +336,7 @@ type candidate struct {
 	weight       int32
 	workload     *workload
 	workloadRank float64
+	zoneRank     float64
 	scatterRank  float64
 }
 
@@ -393,6 +397,10 @@ func order(cs []candidate, scatter []appsv1alpha1.UpdateScatterTerm) {
 			end++
 		}
 		run := cs[start:end]
+		if len(scatter) == 0 {
+			// Zones first, so that among pods of equal rank in their workloads the zones alternate.
+			spreadZones(run)
+		}
 		spreadWorkloads(run)
 		if len(scatter) > 0 {
 			spreadScatter(run, scatter)
@@ -422,6 +430,25 @@ func spreadWorkloads(run []candidate) {
 		}
 	}
 	slices.SortStableFunc(run, func(a, b candidate) int { return cmp.Compare(a.workloadRank, b.workloadRank) })
+}
+
+// spreadZones ranks each candidate of the run by its position among the candidates of its zone in the run and
+// sorts the run by it, stably; pods of no known zone are a zone of their own.
+func spreadZones(run []candidate) {
+	sizes := map[string]int{}
+	for i := range run {
+		sizes[run[i].pod.Zone]++
+	}
+	if len(sizes) < 2 {
+		return
+	}
+	seen := make(map[string]int, len(sizes))
+	for i := range run {
+		z := run[i].pod.Zone
+		run[i].zoneRank = (float64(seen[z]) + 0.5) / float64(sizes[z])
+		seen[z]++
+	}
+	slices.SortStableFunc(run, func(a, b candidate) int { return cmp.Compare(a.zoneRank, b.zoneRank) })
 }
 
 // spreadScatter does the same by scatter term: the pods of each term are spread through the run.

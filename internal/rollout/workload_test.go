@@ -132,3 +132,39 @@ func assertWorkloadLimits(t *testing.T, s *appsv1alpha1.UpdateStrategy, pods []P
 		}
 	}
 }
+
+func inZone(z string) podOption { return func(p *Pod) { p.Zone = z } }
+
+func TestZonesAreSpread(t *testing.T) {
+	zoned := []Pod{pod("a1", inZone("a")), pod("a2", inZone("a")), pod("a3", inZone("a")),
+		pod("b1", inZone("b")), pod("b2", inZone("b")), pod("b3", inZone("b"))}
+	tests := []struct {
+		name     string
+		strategy string
+		pods     []Pod
+		want     string
+	}{
+		{"bare pods: the zones alternate", `{maxUnavailable: 4}`, zoned, "a1,b1,a2,b2"},
+		{"a scatterStrategy replaces the zones", `{maxUnavailable: 2, scatterStrategy: [{key: app, value: x}]}`, zoned, "a1,a2"},
+		{"no zone known: name order", `{maxUnavailable: 2}`, pods("p", 4), "p-00,p-01"},
+		{"workloads first, zones among the pods of equal rank", `{maxUnavailable: 4, maxUnavailablePerWorkload: 100%}`,
+			func() []Pod {
+				ps := fleet([]int{2, 2})
+				for i, z := range []string{"a", "a", "a", "b"} {
+					ps[i].Zone = z
+				}
+				return ps
+			}(), "w0-00,w1-01,w0-01,w1-00"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Compute(strategy(t, tt.strategy), tt.pods, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := names(p.Update); got != tt.want {
+				t.Errorf("update %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
