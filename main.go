@@ -366,6 +366,13 @@ func setupWebhook(mgr ctrl.Manager, o *options, tlsOpts []func(*tls.Config)) err
 	server.Register(webhookconfig.InjectPath, &webhook.Admission{Handler: &controllers.PodInjector{
 		Reader: mgr.GetClient(), OperatorNamespace: o.namespace,
 	}})
+	// The webhook reads every admitted pod's namespace labels (its Pod Security level): their informer starts
+	// with the cache, rather than on the first admission, which would wait for it to sync.
+	namespaces := &metav1.PartialObjectMetadata{}
+	namespaces.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+	if _, err := mgr.GetCache().GetInformer(context.Background(), namespaces, cache.BlockUntilSynced(false)); err != nil {
+		return fmt.Errorf("watching namespaces: %w", err)
+	}
 	server.Register(webhookconfig.ValidatePath, &webhook.Admission{Handler: &controllers.SidecarSetValidator{}})
 	if err := mgr.Add(&controllers.ServeWhenCertsExist{Dir: o.webhookCertDir, Server: server}); err != nil {
 		return err

@@ -97,8 +97,8 @@ func (h *PodInjector) Handle(ctx context.Context, req admission.Request) admissi
 }
 
 // selecting returns what each SidecarSet selecting the pod injects. SidecarSets are read from the cache without
-// a deep copy (the hot path) and never modified; the namespace's labels are read only when some SidecarSet
-// has a namespaceSelector.
+// a deep copy (the hot path) and never modified; the namespace's labels, which Handle reads anyway for the
+// Pod Security level, are read once.
 func (h *PodInjector) selecting(ctx context.Context, pod *corev1.Pod, ns *namespaceLabels) ([]inject.Sidecars, error) {
 	var list appsv1alpha1.SidecarSetList
 	if err := h.Reader.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {

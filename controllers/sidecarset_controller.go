@@ -178,8 +178,10 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 			observed[i] = observer.Observe(&pods[i], states[i], set.Name, target, deadline, now)
 			views[i], statusPods[i] = observed[i].Pod.Pod, observed[i].Pod
 		}
-		if err := r.zones(ctx, views, pods); err != nil {
-			return nil, nil, nil, rollout.Plan{}, err
+		if len(set.Spec.UpdateStrategy.ScatterStrategy) == 0 { // a scatterStrategy replaces the zones
+			if err := r.zones(ctx, views, pods); err != nil {
+				return nil, nil, nil, rollout.Plan{}, err
+			}
 		}
 		budgets, err := r.disruptionBudgets(ctx, views)
 		if err != nil {

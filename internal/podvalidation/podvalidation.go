@@ -30,7 +30,8 @@ const placeholderName = "sidecarset-validation"
 
 // Pod returns what the API server's validation of the pod's creation would report: the pod's defaults are
 // set (on a copy) as the API server sets them before validating, then it is converted to Kubernetes' internal
-// type, prepared and validated as the pods resource prepares and validates a pod it creates. The pod is never modified.
+// type, prepared and validated as the pods resource prepares and validates a pod it creates. The pod is never
+// modified.
 func Pod(pod *corev1.Pod) field.ErrorList {
 	p := pod.DeepCopy()
 	if p.Name == "" {

@@ -373,7 +373,7 @@ func weightOf(terms []weightTerm, l map[string]string) int32 {
 }
 
 // order sorts candidates by the priority ladder: unavailable first, higher weight, workloads interleaved,
-// scatter spreading, namespace/name.
+// scatter spreading (or, without a scatterStrategy, zones), namespace/name.
 func order(cs []candidate, scatter []appsv1alpha1.UpdateScatterTerm) {
 	byName := func(a, b candidate) int {
 		return cmp.Or(strings.Compare(a.pod.Namespace, b.pod.Namespace), strings.Compare(a.pod.Name, b.pod.Name))
