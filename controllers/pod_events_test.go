@@ -4,38 +4,43 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/derived"
+	"github.com/sidecarset/sidecarset-operator/internal/inject"
 )
 
-func TestSelectorCacheFollowsTheSpec(t *testing.T) {
+func TestPodEventSelectorsFollowTheSpec(t *testing.T) {
 	set := func(uid string, generation int64, app string) appsv1alpha1.SidecarSet {
 		return appsv1alpha1.SidecarSet{
 			ObjectMeta: metav1.ObjectMeta{Name: "logs-" + uid, UID: types.UID(uid), Generation: generation},
 			Spec:       appsv1alpha1.SidecarSetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": app}}},
 		}
 	}
-	web, db := labels.Set{"app": "web"}, labels.Set{"app": "db"}
-	var c selectorCache
+	web, db := map[string]string{"app": "web"}, map[string]string{"app": "db"}
+	var c derived.Cache[*inject.Matcher]
+	of := func(sets ...appsv1alpha1.SidecarSet) []*inject.Matcher {
+		var out []*inject.Matcher
+		c.Visit(sets, parseSelectors, func(_ *appsv1alpha1.SidecarSet, m *inject.Matcher) { out = append(out, m) })
+		return out
+	}
 
-	got := c.of([]appsv1alpha1.SidecarSet{set("a", 1, "web"), set("b", 1, "db")})
-	if !got[0].Matches(web) || got[0].Matches(db) || !got[1].Matches(db) {
+	got := of(set("a", 1, "web"), set("b", 1, "db"))
+	if !got[0].MatchesPod(web) || got[0].MatchesPod(db) || !got[1].MatchesPod(db) {
 		t.Fatalf("selectors %v do not match as their specs say", got)
 	}
 	// A new generation with another selector is parsed again.
-	got = c.of([]appsv1alpha1.SidecarSet{set("a", 2, "db")})
-	if got[0].Matches(web) || !got[0].Matches(db) {
+	got = of(set("a", 2, "db"))
+	if got[0].MatchesPod(web) || !got[0].MatchesPod(db) {
 		t.Errorf("after its selector changed, SidecarSet a's selector is %v", got[0])
 	}
-	if len(c.entries) != 1 {
-		t.Errorf("the cache keeps %d entries for 1 SidecarSet listed", len(c.entries))
-	}
-	// A selector that cannot be parsed selects nothing.
+	// A selector that cannot be parsed selects nothing, and neither does an empty one.
 	bad := set("c", 1, "web")
 	bad.Spec.Selector.MatchExpressions = []metav1.LabelSelectorRequirement{{Key: "tier", Operator: "Bogus"}}
-	if got := c.of([]appsv1alpha1.SidecarSet{bad}); got[0] != nil {
-		t.Errorf("an unparsable selector gave %v", got[0])
+	empty := set("d", 1, "web")
+	empty.Spec.Selector = &metav1.LabelSelector{}
+	if got := of(bad, empty); got[0] != nil || got[1].MatchesPod(web) || got[1].MatchesPod(map[string]string{}) {
+		t.Errorf("an unparsable selector gave %v, an empty one %v", got[0], got[1])
 	}
 }

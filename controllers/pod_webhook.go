@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/derived"
 	"github.com/sidecarset/sidecarset-operator/internal/inject"
 	"github.com/sidecarset/sidecarset-operator/internal/podvalidation"
 	"github.com/sidecarset/sidecarset-operator/internal/revision"
@@ -31,7 +32,7 @@ type PodInjector struct {
 	// OperatorNamespace is never injected.
 	OperatorNamespace string
 
-	compiled compiledCache
+	compiled derived.Cache[compiled]
 	pinned   revisionContents
 }
 
@@ -105,7 +106,7 @@ func (h *PodInjector) selecting(ctx context.Context, pod *corev1.Pod, ns *namesp
 		return nil, fmt.Errorf("listing SidecarSets: %w", err)
 	}
 	var out []inject.Sidecars
-	for _, c := range h.compiled.selectingPod(list.Items, pod.Labels) {
+	for _, c := range h.selectingPod(list.Items, pod.Labels) {
 		if c.matcher.NeedsNamespaceLabels() {
 			labels, err := ns.get(ctx)
 			if err != nil {
@@ -141,31 +142,33 @@ func (n *namespaceLabels) get(ctx context.Context) (map[string]string, error) {
 	return n.labels, n.err
 }
 
-// injecting is what a selecting SidecarSet injects: its latest revision, or the stored revision the failure
-// policy rolled back to, or the one injectionStrategy.revisionName pins. A pin naming no stored revision of the SidecarSet falls back to the
-// latest (the SidecarSet reports it Stalled, RevisionNotFound): a pod never gets a half-built revision.
+// injecting is what a selecting SidecarSet injects: the stored revision revision.ForNewPods names. Stored
+// revisions are read from the cache, decoded once per change.
 func (h *PodInjector) injecting(ctx context.Context, c candidate) inject.Sidecars {
-	latest := inject.Sidecars{SidecarSet: c.set.Name, Revision: c.revision, Spec: &c.set.Spec}
-	pinned := c.set.Spec.InjectionStrategy.RevisionName
-	if rb := c.set.Status.RolledBackTo; rb != "" && c.set.Status.ObservedGeneration == c.set.Generation {
-		pinned = &rb // the failure policy rolled back: new pods get what running pods were returned to
+	var pinned revision.Injected
+	name := revision.ForNewPods(c.set, c.revision, func(name string) bool {
+		var ok bool
+		pinned, ok = h.stored(ctx, c.set, name)
+		return ok
+	})
+	if name == c.revision {
+		return inject.Sidecars{SidecarSet: c.set.Name, Revision: c.revision, Spec: &c.set.Spec}
 	}
-	if pinned == nil || *pinned == "" || *pinned == c.revision {
-		return latest
-	}
+	return inject.Sidecars{SidecarSet: c.set.Name, Revision: name, Spec: pinned.Spec()}
+}
+
+// stored reads the content of the SidecarSet's stored revision name; false when it is not stored or cannot be
+// read.
+func (h *PodInjector) stored(ctx context.Context, set *appsv1alpha1.SidecarSet, name string) (revision.Injected, bool) {
 	cr := &appsv1.ControllerRevision{}
-	if err := h.Reader.Get(ctx, types.NamespacedName{Namespace: h.OperatorNamespace, Name: *pinned}, cr); err != nil {
-		ctrl.LoggerFrom(ctx).V(1).Info("Pinned revision not found; injecting the latest", "sidecarSet", c.set.Name, "revision", *pinned)
-		return latest
+	if err := h.Reader.Get(ctx, types.NamespacedName{Namespace: h.OperatorNamespace, Name: name}, cr); err != nil {
+		ctrl.LoggerFrom(ctx).V(1).Info("Revision for new pods not found; injecting the latest", "sidecarSet", set.Name, "revision", name)
+		return revision.Injected{}, false
 	}
-	if !metav1.IsControlledBy(cr, c.set) {
-		return latest
+	if !metav1.IsControlledBy(cr, set) {
+		return revision.Injected{}, false
 	}
-	in, ok := h.pinned.content(cr)
-	if !ok {
-		return latest
-	}
-	return inject.Sidecars{SidecarSet: c.set.Name, Revision: cr.Name, Spec: in.Spec()}
+	return h.pinned.content(cr)
 }
 
 // revisionContents keeps the decoded content of pinned revisions by resourceVersion, so a pin costs a decode
@@ -196,22 +199,22 @@ func (r *revisionContents) content(cr *appsv1.ControllerRevision) (revision.Inje
 	return e.injected, e.ok
 }
 
-// compiledCache keeps, per SidecarSet generation, what the webhook derives from its spec: whether it injects,
-// the parsed selectors and the revision name. Selectors are parsed and the spec hashed once per change rather
-// than once per pod.
-type compiledCache struct {
-	mu      sync.Mutex
-	entries map[types.UID]compiled
+// compiled is what the webhook derives from a SidecarSet's spec, once per change (derived.Cache): whether it
+// injects, its parsed selectors and its revision name.
+type compiled struct {
+	injecting bool
+	matcher   inject.Matcher
+	err       error
+	revision  string
 }
 
-type compiled struct {
-	generation     int64
-	collisionCount int32
-	deleting       bool
-	injecting      bool
-	matcher        inject.Matcher
-	err            error
-	revision       string
+func compile(set *appsv1alpha1.SidecarSet) compiled {
+	var c compiled
+	if c.injecting, _ = inject.Injecting(set); c.injecting {
+		c.matcher, c.err = inject.NewMatcher(&set.Spec)
+		c.revision = revision.For(set)
+	}
+	return c
 }
 
 // candidate is a SidecarSet whose pod selector matches a pod; its namespaceSelector is still to be checked.
@@ -220,38 +223,16 @@ type candidate struct {
 	compiled
 }
 
-// selectingPod returns the injecting SidecarSets whose pod selector matches the labels, in the order given,
-// taking the lock once for the whole list (the webhook calls it for every pod). A SidecarSet whose selectors
-// cannot be parsed selects nothing: the webhook configuration gives it no entry either. Entries of
-// SidecarSets no longer listed are dropped.
-func (c *compiledCache) selectingPod(sets []appsv1alpha1.SidecarSet, podLabels map[string]string) []candidate {
+// selectingPod returns the injecting SidecarSets whose pod selector matches the labels, in the order given. A
+// SidecarSet whose selectors cannot be parsed selects nothing: the webhook configuration gives it no entry
+// either.
+func (h *PodInjector) selectingPod(sets []appsv1alpha1.SidecarSet, podLabels map[string]string) []candidate {
 	var out []candidate
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.entries == nil {
-		c.entries = map[types.UID]compiled{}
-	}
-	for i := range sets {
-		set := &sets[i]
-		var collisions int32
-		if set.Status.CollisionCount != nil {
-			collisions = *set.Status.CollisionCount
+	h.compiled.Visit(sets, compile, func(set *appsv1alpha1.SidecarSet, c compiled) {
+		if c.injecting && c.err == nil && c.matcher.MatchesPod(podLabels) {
+			out = append(out, candidate{set: set, compiled: c})
 		}
-		deleting := set.DeletionTimestamp != nil
-		e, ok := c.entries[set.UID]
-		if !ok || e.generation != set.Generation || e.collisionCount != collisions || e.deleting != deleting {
-			e = compiled{generation: set.Generation, collisionCount: collisions, deleting: deleting}
-			if e.injecting, _ = inject.Injecting(set); e.injecting {
-				e.matcher, e.err = inject.NewMatcher(&set.Spec)
-				e.revision = revision.For(set)
-			}
-			c.entries[set.UID] = e
-		}
-		if e.injecting && e.err == nil && e.matcher.MatchesPod(podLabels) {
-			out = append(out, candidate{set: set, compiled: e})
-		}
-	}
-	forgetUnlisted(c.entries, sets)
+	})
 	return out
 }
 

@@ -122,12 +122,12 @@ func TestCompiledCacheForgetsDeletedSidecarSets(t *testing.T) {
 	h := &PodInjector{Reader: reader, OperatorNamespace: "sidecarset-system"}
 	req := benchmarkRequest(t)
 	h.Handle(context.Background(), req)
-	if n := len(h.compiled.entries); n != 10 {
+	if n := h.compiled.Len(); n != 10 {
 		t.Fatalf("cached %d SidecarSets, want 10", n)
 	}
 	reader.sets = reader.sets[:4]
 	h.Handle(context.Background(), req)
-	if n := len(h.compiled.entries); n != 4 {
+	if n := h.compiled.Len(); n != 4 {
 		t.Errorf("after 6 SidecarSets were deleted the cache holds %d, want 4", n)
 	}
 }

@@ -56,9 +56,9 @@ func (w *Writes) Record(sidecarSet, namespace, name, from string, change inplace
 
 // Pending returns the change written for sidecarSet to the pod namespace/name when the cache, which shows the
 // pod at resourceVersion version, does not show the write yet. It forgets the write once the cache shows the
-// pod at another version or the write is older than TTL. The cached pod is then taken as the change made
-// it (inplace.Apply): its state and its spec images both, or its old container statuses would be judged
-// against its old spec.
+// pod at another version or the write is older than TTL. The decision (step.Decide) then takes the cached
+// pod as the change made it (inplace.Apply): its state and its spec images both, or its old container
+// statuses would be judged against its old spec.
 func (w *Writes) Pending(sidecarSet, namespace, name, version string, now time.Time) (inplace.Change, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -40,7 +40,7 @@ type Matcher struct {
 // of Kubernetes. The error is for a selector that cannot be parsed.
 func NewMatcher(spec *appsv1alpha1.SidecarSetSpec) (Matcher, error) {
 	m := Matcher{pod: labels.Nothing()}
-	if s := spec.Selector; s != nil && (len(s.MatchLabels) > 0 || len(s.MatchExpressions) > 0) {
+	if s := spec.Selector; !SelectsNothing(s) {
 		sel, err := metav1.LabelSelectorAsSelector(s)
 		if err != nil {
 			return Matcher{}, fmt.Errorf("selector: %w", err)
@@ -56,6 +56,16 @@ func NewMatcher(spec *appsv1alpha1.SidecarSetSpec) (Matcher, error) {
 	}
 	return m, nil
 }
+
+// SelectsNothing reports whether a SidecarSet's pod selector is empty. An empty selector selects no pod (the
+// API refuses one, and no SidecarSet may inject into every pod): the webhook, its configuration and the
+// reconciler all ask here.
+func SelectsNothing(s *metav1.LabelSelector) bool {
+	return s == nil || (len(s.MatchLabels) == 0 && len(s.MatchExpressions) == 0)
+}
+
+// PodSelector is the parsed pod selector, for listing the pods it matches from an index.
+func (m Matcher) PodSelector() labels.Selector { return m.pod }
 
 // NeedsNamespaceLabels reports whether MatchesNamespace reads the namespace's labels.
 func (m Matcher) NeedsNamespaceLabels() bool { return m.namespace != nil }

@@ -1,20 +1,23 @@
 // Package inplace decides the in-place update of a pod's sidecars: whether a pod's revision can reach the
 // target by changing images alone, what the one patch to the pod changes, and, from the pod's container
-// statuses alone, when the update is done or has failed. It has no client.
+// statuses alone, when the update is done or has failed. It reads pods as the pod cache keeps them
+// (podview.View) and has no client.
 package inplace
 
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/inject"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
+	"github.com/sidecarset/sidecarset-operator/internal/podview"
 	"github.com/sidecarset/sidecarset-operator/internal/revision"
 )
 
@@ -44,7 +47,7 @@ func Images(from, to revision.Injected) (images map[string]string, ok bool) {
 		a, b := from.InitContainers[i], to.InitContainers[i]
 		if a.Image != b.Image {
 			// A classic init container has run to completion: a new image would never run.
-			if !isNativeSidecar(&b.Container) {
+			if !inject.IsNativeSidecar(&b.Container) {
 				return nil, false
 			}
 			images[b.Name] = b.Image
@@ -55,10 +58,6 @@ func Images(from, to revision.Injected) (images map[string]string, ok bool) {
 		}
 	}
 	return images, true
-}
-
-func isNativeSidecar(c *corev1.Container) bool {
-	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
 }
 
 // Change is the one write an in-place update makes to a pod: the new images by container name (in
@@ -72,15 +71,15 @@ type Change struct {
 // images, recording what each changed container's status says now so completion can be recognized. A
 // container whose spec already has the image is left out. ok is false when a sidecar to change is not in the
 // pod (it was skipped for a conflict, or removed): such a pod is not updatable.
-func Plan(pod *corev1.Pod, current podstate.SidecarSetState, target string, images map[string]string, now time.Time) (Change, bool) {
+func Plan(pod *podview.View, current podstate.SidecarSetState, target string, images map[string]string, now time.Time) (Change, bool) {
 	change := Change{Images: map[string]string{}}
 	update := &podstate.Update{From: current.Revision, Containers: map[string]podstate.ContainerMark{}}
 	update.StartedAt.Time = now
-	newImages := map[string]string{}
-	for name, img := range current.Images {
-		newImages[name] = img
+	newImages := maps.Clone(current.Images)
+	if newImages == nil {
+		newImages = map[string]string{}
 	}
-	for _, name := range sortedKeys(images) {
+	for _, name := range slices.Sorted(maps.Keys(images)) {
 		c := specContainer(pod, name)
 		if c == nil {
 			return Change{}, false
@@ -104,7 +103,7 @@ func Plan(pod *corev1.Pod, current podstate.SidecarSetState, target string, imag
 // annotation with the SidecarSet's entry replaced, guarded by the resourceVersion the change was decided on,
 // so that a pod recreated or changed since is refused and planned again. An unreadable state annotation is
 // an error: rewriting it would lose what the other SidecarSets recorded.
-func Patch(pod *corev1.Pod, setName string, change Change) ([]byte, error) {
+func Patch(pod *podview.View, setName string, change Change) ([]byte, error) {
 	state, err := podstate.Read(pod)
 	if err != nil {
 		return nil, err
@@ -115,8 +114,12 @@ func Patch(pod *corev1.Pod, setName string, change Change) ([]byte, error) {
 		Image string `json:"image"`
 	}
 	var containers, initContainers []named
-	for _, name := range sortedKeys(change.Images) {
-		if slices.ContainsFunc(pod.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == name }) {
+	var inits []podview.Container
+	if pod.Injected != nil {
+		inits = pod.Injected.InitContainers
+	}
+	for _, name := range slices.Sorted(maps.Keys(change.Images)) {
+		if slices.ContainsFunc(inits, func(c podview.Container) bool { return c.Name == name }) {
 			initContainers = append(initContainers, named{name, change.Images[name]})
 		} else {
 			containers = append(containers, named{name, change.Images[name]})
@@ -141,16 +144,19 @@ func Patch(pod *corev1.Pod, setName string, change Change) ([]byte, error) {
 	return json.Marshal(patch)
 }
 
-// Apply makes pod what the change's write makes it: the changed containers get their new images and the
-// state annotation is left to the caller, who holds the decoded state. It is for a pod read from a cache that
-// does not show the write yet; judged without its new images, its old container statuses would read as the
-// update's (a status failing on the old image would count as the new image failing).
-func Apply(pod *corev1.Pod, change Change) {
+// Apply returns the pod as the change's write makes it: a copy whose changed containers have their new
+// images; the state annotation is left to the caller, who holds the decoded state. It is for a pod read from
+// a cache that does not show the write yet; judged without its new images, its old container statuses would
+// read as the update's (a status failing on the old image would count as the new image failing). The pod
+// itself, the cache's, is not modified.
+func Apply(pod *podview.View, change Change) *podview.View {
+	out := pod.DeepCopyObject().(*podview.View)
 	for name, image := range change.Images {
-		if c := specContainer(pod, name); c != nil {
+		if c := specContainer(out, name); c != nil {
 			c.Image = image
 		}
 	}
+	return out
 }
 
 // Phase is where an in-place update stands.
@@ -176,11 +182,11 @@ var failingReasons = []string{"ErrImagePull", "ImagePullBackOff", "CrashLoopBack
 // a tag moved to the same digest still finishes. It is failed when it waits for a failing reason, or is not
 // done within deadline of the update being written; a failing reason reported for the image the container ran
 // before the update is not the update's failure.
-func Progress(pod *corev1.Pod, update *podstate.Update, deadline time.Duration, now time.Time) (Phase, string) {
+func Progress(pod *podview.View, update *podstate.Update, deadline time.Duration, now time.Time) (Phase, string) {
 	if update == nil {
 		return Done, "no update in flight"
 	}
-	for _, name := range sortedKeys(update.Containers) {
+	for _, name := range slices.Sorted(maps.Keys(update.Containers)) {
 		spec := specContainer(pod, name)
 		st := statusOf(pod, name)
 		if spec == nil {
@@ -196,9 +202,8 @@ func Progress(pod *corev1.Pod, update *podstate.Update, deadline time.Duration, 
 		// A failing reason counts once the status is about the new image (a kubelet reports the spec's image
 		// for a container it cannot start): until the kubelet has seen the update, the status may still show
 		// the previous image failing, which is what the update is fixing.
-		if st != nil && st.State.Waiting != nil && slices.Contains(failingReasons, st.State.Waiting.Reason) &&
-			sameImage(st.Image, spec.Image) {
-			return Failed, fmt.Sprintf("container %s is in %s: %s", name, st.State.Waiting.Reason, st.State.Waiting.Message)
+		if st != nil && slices.Contains(failingReasons, st.WaitingReason) && sameImage(st.Image, spec.Image) {
+			return Failed, fmt.Sprintf("container %s is in %s: %s", name, st.WaitingReason, st.WaitingMessage)
 		}
 		if done, why := containerDone(spec, st, update.Containers[name]); !done {
 			if now.Sub(update.StartedAt.Time) > deadline {
@@ -210,12 +215,12 @@ func Progress(pod *corev1.Pod, update *podstate.Update, deadline time.Duration, 
 	return Done, "every updated container restarted on its new image and is ready"
 }
 
-func restartedOnNewImage(spec *corev1.Container, st *corev1.ContainerStatus, before podstate.ContainerMark) bool {
+func restartedOnNewImage(spec *podview.Container, st *podview.ContainerStatus, before podstate.ContainerMark) bool {
 	return st != nil && (sameImage(st.Image, spec.Image) || (st.ImageID != "" && st.ImageID != before.ImageID)) &&
 		(st.ContainerID != before.ContainerID || st.RestartCount > before.RestartCount)
 }
 
-func containerDone(spec *corev1.Container, st *corev1.ContainerStatus, before podstate.ContainerMark) (bool, string) {
+func containerDone(spec *podview.Container, st *podview.ContainerStatus, before podstate.ContainerMark) (bool, string) {
 	switch {
 	case st == nil:
 		return false, "no status yet"
@@ -244,15 +249,18 @@ func normalizeImage(ref string) string {
 	return ref
 }
 
-func mark(st *corev1.ContainerStatus) podstate.ContainerMark {
+func mark(st *podview.ContainerStatus) podstate.ContainerMark {
 	if st == nil {
 		return podstate.ContainerMark{}
 	}
 	return podstate.ContainerMark{ContainerID: st.ContainerID, RestartCount: st.RestartCount, ImageID: st.ImageID}
 }
 
-func specContainer(pod *corev1.Pod, name string) *corev1.Container {
-	for _, list := range [][]corev1.Container{pod.Spec.Containers, pod.Spec.InitContainers} {
+func specContainer(pod *podview.View, name string) *podview.Container {
+	if pod.Injected == nil {
+		return nil
+	}
+	for _, list := range [][]podview.Container{pod.Injected.Containers, pod.Injected.InitContainers} {
 		for i := range list {
 			if list[i].Name == name {
 				return &list[i]
@@ -262,8 +270,11 @@ func specContainer(pod *corev1.Pod, name string) *corev1.Container {
 	return nil
 }
 
-func statusOf(pod *corev1.Pod, name string) *corev1.ContainerStatus {
-	for _, list := range [][]corev1.ContainerStatus{pod.Status.ContainerStatuses, pod.Status.InitContainerStatuses} {
+func statusOf(pod *podview.View, name string) *podview.ContainerStatus {
+	if pod.Injected == nil {
+		return nil
+	}
+	for _, list := range [][]podview.ContainerStatus{pod.Injected.ContainerStatuses, pod.Injected.InitContainerStatuses} {
 		for i := range list {
 			if list[i].Name == name {
 				return &list[i]
@@ -271,13 +282,4 @@ func statusOf(pod *corev1.Pod, name string) *corev1.ContainerStatus {
 		}
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

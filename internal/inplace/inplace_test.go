@@ -1,6 +1,8 @@
 package inplace
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,10 +13,25 @@ import (
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
+	"github.com/sidecarset/sidecarset-operator/internal/podview"
 	"github.com/sidecarset/sidecarset-operator/internal/revision"
 )
 
 var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+// view is the pod as the operator's pod cache keeps it once a SidecarSet injected it.
+func view(t *testing.T, p *corev1.Pod) *podview.View {
+	t.Helper()
+	p = p.DeepCopy()
+	if _, ok := p.Annotations[appsv1alpha1.StateAnnotation]; !ok {
+		metav1.SetMetaDataAnnotation(&p.ObjectMeta, appsv1alpha1.StateAnnotation, "{}")
+	}
+	v, err := podview.Compact(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.(*podview.View)
+}
 
 func injected(t *testing.T, spec string) revision.Injected {
 	t.Helper()
@@ -55,7 +72,7 @@ func TestImages(t *testing.T) {
 			got := "not updatable"
 			if ok {
 				var parts []string
-				for _, k := range sortedKeys(images) {
+				for _, k := range slices.Sorted(maps.Keys(images)) {
 					parts = append(parts, k+"="+images[k])
 				}
 				got = strings.Join(parts, ",")
@@ -89,7 +106,7 @@ status:
 func TestPlan(t *testing.T) {
 	p := runningPod(t)
 	current := podstate.SidecarSetState{Revision: "logs-r1", Images: map[string]string{"shipper": "shipper:1", "proxy": "proxy:1"}}
-	change, ok := Plan(p, current, "logs-r2", map[string]string{"shipper": "shipper:2", "proxy": "proxy:2"}, now)
+	change, ok := Plan(view(t, p), current, "logs-r2", map[string]string{"shipper": "shipper:2", "proxy": "proxy:2"}, now)
 	if !ok {
 		t.Fatal("not updatable")
 	}
@@ -111,13 +128,13 @@ func TestPlan(t *testing.T) {
 	}
 
 	// A container whose spec already has the image (a write that landed, then a retry) is not changed again.
-	change, ok = Plan(p, current, "logs-r2", map[string]string{"shipper": "shipper:1"}, now)
+	change, ok = Plan(view(t, p), current, "logs-r2", map[string]string{"shipper": "shipper:1"}, now)
 	if !ok || len(change.Images) != 0 || change.State.Update != nil || change.State.Revision != "logs-r2" {
 		t.Errorf("change %+v", change)
 	}
 
 	// A sidecar the pod lacks (skipped for a conflict) makes the pod not updatable.
-	if _, ok := Plan(p, current, "logs-r2", map[string]string{"gone": "gone:2"}, now); ok {
+	if _, ok := Plan(view(t, p), current, "logs-r2", map[string]string{"gone": "gone:2"}, now); ok {
 		t.Error("a missing sidecar must make the pod not updatable")
 	}
 }
@@ -125,7 +142,7 @@ func TestPlan(t *testing.T) {
 // updated returns the running pod after Plan wrote shipper:2, and the recorded update.
 func updated(t *testing.T) (*corev1.Pod, *podstate.Update) {
 	p := runningPod(t)
-	change, _ := Plan(p, podstate.SidecarSetState{Revision: "r1"}, "r2", map[string]string{"shipper": "shipper:2"}, now)
+	change, _ := Plan(view(t, p), podstate.SidecarSetState{Revision: "r1"}, "r2", map[string]string{"shipper": "shipper:2"}, now)
 	p.Spec.Containers[0].Image = "shipper:2"
 	return p, change.State.Update
 }
@@ -193,7 +210,7 @@ func TestProgress(t *testing.T) {
 			} else {
 				tt.edit(&p.Status.ContainerStatuses[0])
 			}
-			phase, why := Progress(p, update, 10*time.Minute, now.Add(tt.after))
+			phase, why := Progress(view(t, p), update, 10*time.Minute, now.Add(tt.after))
 			if phase != tt.want || (tt.why != "" && !strings.Contains(why, tt.why)) {
 				t.Errorf("Progress = %s (%s), want %s (%s)", phase, why, tt.want, tt.why)
 			}
@@ -203,38 +220,41 @@ func TestProgress(t *testing.T) {
 
 func TestProgressOfANativeSidecarAndWithoutUpdate(t *testing.T) {
 	p := runningPod(t)
-	change, _ := Plan(p, podstate.SidecarSetState{Revision: "r1"}, "r2", map[string]string{"proxy": "proxy:2"}, now)
+	change, _ := Plan(view(t, p), podstate.SidecarSetState{Revision: "r1"}, "r2", map[string]string{"proxy": "proxy:2"}, now)
 	p.Spec.InitContainers[0].Image = "proxy:2"
-	if phase, _ := Progress(p, change.State.Update, time.Minute, now); phase != Updating {
+	if phase, _ := Progress(view(t, p), change.State.Update, time.Minute, now); phase != Updating {
 		t.Errorf("before the restart: %s", phase)
 	}
 	s := &p.Status.InitContainerStatuses[0]
 	s.Image, s.ContainerID, s.RestartCount = "proxy:2", "c://p-2", 1
-	if phase, why := Progress(p, change.State.Update, time.Minute, now); phase != Done {
+	if phase, why := Progress(view(t, p), change.State.Update, time.Minute, now); phase != Done {
 		t.Errorf("after the restart: %s (%s)", phase, why)
 	}
-	if phase, _ := Progress(p, nil, time.Minute, now); phase != Done {
+	if phase, _ := Progress(view(t, p), nil, time.Minute, now); phase != Done {
 		t.Errorf("no update: %s", phase)
 	}
 }
 
 func TestApplySetsTheChangedImagesOnly(t *testing.T) {
-	pod := &corev1.Pod{Spec: corev1.PodSpec{
+	pod := view(t, &corev1.Pod{Spec: corev1.PodSpec{
 		InitContainers: []corev1.Container{{Name: "proxy", Image: "proxy:1"}},
 		Containers:     []corev1.Container{{Name: "app", Image: "app:1"}, {Name: "shipper", Image: "shipper:1"}},
-	}}
-	Apply(pod, Change{Images: map[string]string{"proxy": "proxy:2", "shipper": "shipper:2", "gone": "gone:2"}})
-	if got := pod.Spec.InitContainers[0].Image; got != "proxy:2" {
-		t.Errorf("native sidecar image = %s, want proxy:2", got)
+	}})
+	got := Apply(pod, Change{Images: map[string]string{"proxy": "proxy:2", "shipper": "shipper:2", "gone": "gone:2"}})
+	if img := got.Injected.InitContainers[0].Image; img != "proxy:2" {
+		t.Errorf("native sidecar image = %s, want proxy:2", img)
 	}
-	if got := pod.Spec.Containers[1].Image; got != "shipper:2" {
-		t.Errorf("sidecar image = %s, want shipper:2", got)
+	if img := got.Injected.Containers[1].Image; img != "shipper:2" {
+		t.Errorf("sidecar image = %s, want shipper:2", img)
 	}
-	if got := pod.Spec.Containers[0].Image; got != "app:1" {
-		t.Errorf("the app container's image changed to %s", got)
+	if img := got.Injected.Containers[0].Image; img != "app:1" {
+		t.Errorf("the app container's image changed to %s", img)
 	}
-	if len(pod.Spec.Containers)+len(pod.Spec.InitContainers) != 3 {
+	if len(got.Injected.Containers)+len(got.Injected.InitContainers) != 3 {
 		t.Errorf("Apply added a container for a name the pod does not have")
+	}
+	if pod.Injected.Containers[1].Image != "shipper:1" || pod.Injected.InitContainers[0].Image != "proxy:1" {
+		t.Errorf("Apply modified the cache's view: %+v", pod.Injected)
 	}
 }
 
@@ -250,7 +270,7 @@ func TestPatch(t *testing.T) {
 	change := Change{Images: map[string]string{"shipper": "shipper:2", "proxy": "proxy:2"},
 		State: podstate.SidecarSetState{Revision: "logs-2", Images: map[string]string{"shipper": "shipper:2", "proxy": "proxy:2"}}}
 
-	raw, err := Patch(pod, "logs", change)
+	raw, err := Patch(view(t, pod), "logs", change)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +304,7 @@ func TestPatch(t *testing.T) {
 	}
 
 	pod.Annotations[appsv1alpha1.StateAnnotation] = "{broken"
-	if _, err := Patch(pod, "logs", change); err == nil {
+	if _, err := Patch(view(t, pod), "logs", change); err == nil {
 		t.Errorf("a pod with an unreadable state annotation was patched, losing the other SidecarSets' entries")
 	}
 }

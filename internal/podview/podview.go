@@ -3,13 +3,12 @@
 //
 // The operator watches every pod (any pod may come to match a SidecarSet when a selector changes), so this
 // is most of its memory: a trimmed corev1.Pod still costs its 1,240-byte struct, a View of a pod no
-// SidecarSet injected 176 bytes. Compact is the pod informer's transform; Expand gives back a
-// corev1.Pod, holding just those fields, to the pure packages that decide on pods.
+// SidecarSet injected 184 bytes. Compact is the pod informer's transform; the pure packages that decide on
+// pods read the views as they are, without expanding them back into corev1.Pods.
 package podview
 
 import (
 	"maps"
-	"strings"
 	"unique"
 
 	corev1 "k8s.io/api/core/v1"
@@ -17,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
@@ -220,59 +218,6 @@ func compactStatuses(ss []corev1.ContainerStatus) []ContainerStatus {
 			RestartCount: s.RestartCount, Ready: s.Ready}
 		if w := s.State.Waiting; w != nil {
 			out[i].WaitingReason, out[i].WaitingMessage = w.Reason, w.Message
-		}
-	}
-	return out
-}
-
-// Expand writes into pod the corev1.Pod the view was made from, holding just the view's fields; its workload
-// is its one owner reference, the controller, so rollout.WorkloadOf reads the same workload from it. The pod
-// shares the view's labels, annotations and strings: it is as read-only as the view.
-func (v *View) Expand(pod *corev1.Pod) {
-	*pod = corev1.Pod{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
-		ObjectMeta: metav1.ObjectMeta{
-			Name: v.Name, Namespace: v.Namespace, UID: v.UID, ResourceVersion: v.ResourceVersion,
-			Labels: v.Labels, Annotations: v.Annotations, DeletionTimestamp: v.DeletionTimestamp,
-		},
-		Status: corev1.PodStatus{Phase: v.Phase},
-	}
-	pod.Spec.NodeName = v.Node()
-	if kind, name, ok := strings.Cut(v.Workload(), "/"); ok {
-		pod.OwnerReferences = []metav1.OwnerReference{{Kind: kind, Name: name, Controller: ptr.To(true)}}
-	}
-	if v.Ready != "" {
-		pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: v.Ready, LastTransitionTime: v.ReadySince}}
-	}
-	if in := v.Injected; in != nil {
-		pod.Spec.Containers = expandContainers(in.Containers)
-		pod.Spec.InitContainers = expandContainers(in.InitContainers)
-		pod.Status.ContainerStatuses = expandStatuses(in.ContainerStatuses)
-		pod.Status.InitContainerStatuses = expandStatuses(in.InitContainerStatuses)
-	}
-}
-
-func expandContainers(cs []Container) []corev1.Container {
-	if cs == nil {
-		return nil
-	}
-	out := make([]corev1.Container, len(cs))
-	for i, c := range cs {
-		out[i] = corev1.Container{Name: c.Name, Image: c.Image, RestartPolicy: c.RestartPolicy}
-	}
-	return out
-}
-
-func expandStatuses(ss []ContainerStatus) []corev1.ContainerStatus {
-	if ss == nil {
-		return nil
-	}
-	out := make([]corev1.ContainerStatus, len(ss))
-	for i, s := range ss {
-		out[i] = corev1.ContainerStatus{Name: s.Name, Image: s.Image, ImageID: s.ImageID, ContainerID: s.ContainerID,
-			RestartCount: s.RestartCount, Ready: s.Ready}
-		if s.WaitingReason != "" || s.WaitingMessage != "" {
-			out[i].State.Waiting = &corev1.ContainerStateWaiting{Reason: s.WaitingReason, Message: s.WaitingMessage}
 		}
 	}
 	return out

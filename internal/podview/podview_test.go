@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
+	"strings"
 	"testing"
-	"time"
 	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
@@ -15,10 +15,8 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
-	"github.com/sidecarset/sidecarset-operator/internal/inplace"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 	"github.com/sidecarset/sidecarset-operator/internal/rollout"
-	"github.com/sidecarset/sidecarset-operator/internal/status"
 )
 
 func decode(t *testing.T, doc string) *corev1.Pod {
@@ -68,7 +66,7 @@ func TestCompactKeepsWhatTheOperatorReadsOfAnInjectedPod(t *testing.T) {
 	}
 	v := out.(*View)
 	var got corev1.Pod
-	v.Expand(&got)
+	v.expand(&got)
 
 	want := decode(t, `
 apiVersion: v1
@@ -96,14 +94,9 @@ status:
 		t.Errorf("expanded view:\n%s\nwant:\n%s", toYAML(t, &got), toYAML(t, want))
 	}
 
-	// What the rollout reads works on the expanded pod.
 	state, err := podstate.Read(v)
 	if err != nil || state["logs"].Revision != "r1" {
 		t.Fatalf("state %v, %v", state, err)
-	}
-	change, ok := inplace.Plan(&got, state["logs"], "r2", map[string]string{"shipper": "shipper:3", "proxy": "proxy:2"}, time.Now())
-	if !ok || len(change.Images) != 2 {
-		t.Errorf("change %+v, ok %v", change, ok)
 	}
 }
 
@@ -127,13 +120,13 @@ status:
 		t.Errorf("kept more than metadata, phase and readiness: %+v", v)
 	}
 	var got corev1.Pod
-	v.Expand(&got)
+	v.expand(&got)
 	if got.Labels["app"] != "web" || got.Status.Phase != corev1.PodRunning || len(got.Status.Conditions) != 1 ||
 		got.Status.Conditions[0].Type != corev1.PodReady || got.Status.Conditions[0].Status != corev1.ConditionTrue {
 		t.Errorf("lost what counting a missing pod reads: %+v", got)
 	}
-	if status.Tracked(&got) {
-		t.Error("a deleting pod is still tracked after the round trip")
+	if v.DeletionTimestamp == nil {
+		t.Error("the deletion timestamp was lost: the pod would still be rolled out to")
 	}
 }
 
@@ -154,8 +147,8 @@ func TestDeepCopyObjectSharesNothing(t *testing.T) {
 	v := out.(*View)
 	c := v.DeepCopyObject().(*View)
 	var a, b corev1.Pod
-	v.Expand(&a)
-	c.Expand(&b)
+	v.expand(&a)
+	c.expand(&b)
 	if !equality.Semantic.DeepEqual(a, b) {
 		t.Fatal("the copy differs")
 	}
@@ -308,9 +301,62 @@ func TestWorkloadOf(t *testing.T) {
 		}
 		v, _ := Compact(pod)
 		var expanded corev1.Pod
-		v.(*View).Expand(&expanded)
+		v.(*View).expand(&expanded)
 		if got := rollout.WorkloadOf(&expanded); got != tt.want || v.(*View).Workload() != tt.want {
 			t.Errorf("%s: through the view %q and %q, want %q", tt.name, v.(*View).Workload(), got, tt.want)
 		}
 	}
+}
+
+// expand writes into pod the corev1.Pod the view was made from, holding just the view's fields; its workload
+// is its one owner reference, the controller, so rollout.WorkloadOf reads the same workload from it. Comparing
+// it with the pod holds Compact to keeping every field the operator reads.
+func (v *View) expand(pod *corev1.Pod) {
+	*pod = corev1.Pod{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: v.Name, Namespace: v.Namespace, UID: v.UID, ResourceVersion: v.ResourceVersion,
+			Labels: v.Labels, Annotations: v.Annotations, DeletionTimestamp: v.DeletionTimestamp,
+		},
+		Status: corev1.PodStatus{Phase: v.Phase},
+	}
+	pod.Spec.NodeName = v.Node()
+	if kind, name, ok := strings.Cut(v.Workload(), "/"); ok {
+		pod.OwnerReferences = []metav1.OwnerReference{{Kind: kind, Name: name, Controller: ptr.To(true)}}
+	}
+	if v.Ready != "" {
+		pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: v.Ready, LastTransitionTime: v.ReadySince}}
+	}
+	if in := v.Injected; in != nil {
+		pod.Spec.Containers = expandContainers(in.Containers)
+		pod.Spec.InitContainers = expandContainers(in.InitContainers)
+		pod.Status.ContainerStatuses = expandStatuses(in.ContainerStatuses)
+		pod.Status.InitContainerStatuses = expandStatuses(in.InitContainerStatuses)
+	}
+}
+
+func expandContainers(cs []Container) []corev1.Container {
+	if cs == nil {
+		return nil
+	}
+	out := make([]corev1.Container, len(cs))
+	for i, c := range cs {
+		out[i] = corev1.Container{Name: c.Name, Image: c.Image, RestartPolicy: c.RestartPolicy}
+	}
+	return out
+}
+
+func expandStatuses(ss []ContainerStatus) []corev1.ContainerStatus {
+	if ss == nil {
+		return nil
+	}
+	out := make([]corev1.ContainerStatus, len(ss))
+	for i, s := range ss {
+		out[i] = corev1.ContainerStatus{Name: s.Name, Image: s.Image, ImageID: s.ImageID, ContainerID: s.ContainerID,
+			RestartCount: s.RestartCount, Ready: s.Ready}
+		if s.WaitingReason != "" || s.WaitingMessage != "" {
+			out[i].State.Waiting = &corev1.ContainerStateWaiting{Reason: s.WaitingReason, Message: s.WaitingMessage}
+		}
+	}
+	return out
 }

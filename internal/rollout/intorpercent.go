@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 )
 
 // MaxUnavailable resolves updateStrategy.maxUnavailable against the number of matched pods. A percentage is
@@ -21,15 +23,14 @@ import (
 //	"25%" of 0 pods      -> 1   (0 raised to the floor of 1)
 //	"100%" of 7 pods     -> 7
 func MaxUnavailable(v *intstr.IntOrString, matched int) (int, error) {
-	n, err := resolve("maxUnavailable", v, matched, 1)
+	n, err := resolve("maxUnavailable", v, matched, appsv1alpha1.DefaultMaxUnavailable)
 	if err != nil {
 		return 0, err
 	}
 	return max(n, 1), nil
 }
 
-// DefaultMaxUnavailablePerWorkload is updateStrategy.maxUnavailablePerWorkload when unset.
-var DefaultMaxUnavailablePerWorkload = intstr.FromString("25%")
+var defaultMaxUnavailablePerWorkload = intstr.FromString(appsv1alpha1.DefaultMaxUnavailablePerWorkload)
 
 // MaxUnavailablePerWorkload resolves updateStrategy.maxUnavailablePerWorkload against the number of a
 // workload's matched pods: a percentage rounded up, never below 1; unset means 25%. Worked numbers:
@@ -41,7 +42,7 @@ var DefaultMaxUnavailablePerWorkload = intstr.FromString("25%")
 //	2 with 3 pods        -> 2
 func MaxUnavailablePerWorkload(v *intstr.IntOrString, workloadPods int) (int, error) {
 	if v == nil {
-		v = &DefaultMaxUnavailablePerWorkload
+		v = &defaultMaxUnavailablePerWorkload
 	}
 	n, err := resolve("maxUnavailablePerWorkload", v, workloadPods, 1)
 	if err != nil {
@@ -74,7 +75,7 @@ func Partition(v *intstr.IntOrString, matched int) (int, error) {
 //	"5%" of 10 pods      -> 1   (0.5 rounded up)
 //	2 with 1 pod         -> 2   (not capped: a threshold above the pod count never trips)
 func MaxFailedPods(v *intstr.IntOrString, matched int) (int, error) {
-	n, err := resolve("maxFailedPods", v, matched, 1)
+	n, err := resolve("maxFailedPods", v, matched, appsv1alpha1.DefaultMaxFailedPods)
 	if err != nil {
 		return 0, err
 	}

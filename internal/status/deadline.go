@@ -14,7 +14,7 @@ import (
 // becoming ready, or an update being written; the clock starts when the rollout started (Reconciling turned
 // True). All of it is read from the API, so an operator restart or a new leader neither resets nor extends
 // it. Once stalled, the stall holds until progress happens after it, or the spec changes.
-func ProgressStall(old *appsv1alpha1.SidecarSetStatus, generation int64, pods []Observed, plan rollout.Plan,
+func ProgressStall(old *appsv1alpha1.SidecarSetStatus, generation int64, pods []Pod, plan rollout.Plan,
 	deadline time.Duration, now time.Time) *Stall {
 	if plan.Done() || plan.Stopped != "" {
 		return nil
@@ -38,8 +38,8 @@ func ProgressStall(old *appsv1alpha1.SidecarSetStatus, generation int64, pods []
 		if p.Ready && !p.Updating && p.ReadySince.After(last) {
 			last = p.ReadySince
 		}
-		if u := p.State.Update; u != nil && u.StartedAt.After(last) {
-			last = u.StartedAt.Time
+		if p.UpdateStartedAt.After(last) {
+			last = p.UpdateStartedAt
 		}
 	}
 	if wasStalled && !last.After(stalled.LastTransitionTime.Time) {

@@ -8,7 +8,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
-	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 	"github.com/sidecarset/sidecarset-operator/internal/rollout"
 )
 
@@ -24,18 +23,16 @@ func TestProgressStall(t *testing.T) {
 			Reason: appsv1alpha1.ReasonProgressDeadlineExceeded, Message: "stalled before", ObservedGeneration: generation, LastTransitionTime: metav1.NewTime(ts)}}}
 	}
 	rolling := rollout.Plan{Candidates: 3}
-	readyAt := func(ts time.Time) Observed {
-		return Observed{Pod: Pod{Pod: rollout.Pod{Name: "p", OnTarget: true, Ready: true, ReadySince: ts}}}
+	readyAt := func(ts time.Time) Pod {
+		return Pod{Pod: rollout.Pod{Name: "p", OnTarget: true, Ready: true, ReadySince: ts}}
 	}
-	updateWrittenAt := func(ts time.Time) Observed {
-		o := Observed{Pod: Pod{Pod: rollout.Pod{Name: "u", OnTarget: true, Updating: true}}}
-		o.State.Update = &podstate.Update{StartedAt: metav1.NewTime(ts)}
-		return o
+	updateWrittenAt := func(ts time.Time) Pod {
+		return Pod{Pod: rollout.Pod{Name: "u", OnTarget: true, Updating: true}, UpdateStartedAt: ts}
 	}
 	tests := []struct {
 		name string
 		old  *appsv1alpha1.SidecarSetStatus
-		pods []Observed
+		pods []Pod
 		plan rollout.Plan
 		at   time.Duration // after started
 		want string        // stall reason, "" for none
@@ -43,13 +40,13 @@ func TestProgressStall(t *testing.T) {
 		{"a rollout starting now", &appsv1alpha1.SidecarSetStatus{}, nil, rolling, time.Hour, ""},
 		{"within the deadline", rollingSince(started), nil, rolling, 9 * time.Minute, ""},
 		{"past the deadline with no progress", rollingSince(started), nil, rolling, 11 * time.Minute, appsv1alpha1.ReasonProgressDeadlineExceeded},
-		{"a pod became ready recently", rollingSince(started), []Observed{readyAt(started.Add(5 * time.Minute))}, rolling, 11 * time.Minute, ""},
-		{"an update was written recently", rollingSince(started), []Observed{updateWrittenAt(started.Add(5 * time.Minute))}, rolling, 11 * time.Minute, ""},
-		{"old progress does not count", rollingSince(started), []Observed{readyAt(started.Add(-time.Hour))}, rolling, 11 * time.Minute, appsv1alpha1.ReasonProgressDeadlineExceeded},
+		{"a pod became ready recently", rollingSince(started), []Pod{readyAt(started.Add(5 * time.Minute))}, rolling, 11 * time.Minute, ""},
+		{"an update was written recently", rollingSince(started), []Pod{updateWrittenAt(started.Add(5 * time.Minute))}, rolling, 11 * time.Minute, ""},
+		{"old progress does not count", rollingSince(started), []Pod{readyAt(started.Add(-time.Hour))}, rolling, 11 * time.Minute, appsv1alpha1.ReasonProgressDeadlineExceeded},
 		{"a finished rollout never stalls", rollingSince(started), nil, rollout.Plan{}, time.Hour, ""},
 		{"a paused rollout never stalls", rollingSince(started), nil, rollout.Plan{Candidates: 3, Stopped: rollout.StopPaused}, time.Hour, ""},
 		{"a stall holds without progress", stalledAt(started, 1), nil, rolling, time.Minute, appsv1alpha1.ReasonProgressDeadlineExceeded},
-		{"progress after a stall clears it", stalledAt(started, 1), []Observed{readyAt(started.Add(30 * time.Second))}, rolling, time.Minute, ""},
+		{"progress after a stall clears it", stalledAt(started, 1), []Pod{readyAt(started.Add(30 * time.Second))}, rolling, time.Minute, ""},
 		{"a new spec clears a stall", stalledAt(started, 0), nil, rolling, time.Minute, ""},
 	}
 	for _, tt := range tests {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,6 +33,8 @@ type Pod struct {
 	// Skipped says why none of its sidecars were injected: with them the API server would have refused the
 	// pod. "" when they were injected.
 	Skipped string
+	// UpdateStartedAt is when the in-place update recorded on the pod was written; zero when none is.
+	UpdateStartedAt time.Time
 }
 
 // Stall is why progress needs a human, set by the controller: the pinned revision does not exist, the

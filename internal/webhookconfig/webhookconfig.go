@@ -85,8 +85,8 @@ func Desired(sets []appsv1alpha1.SidecarSet, p Params) ([]admissionregistrationv
 // pods that opted out; its namespaceSelector is the SidecarSet's namespaceSelector minus the operator's own
 // namespace and kube-system.
 func Entry(set *appsv1alpha1.SidecarSet, p Params) (admissionregistrationv1.MutatingWebhook, error) {
-	if set.Spec.Selector == nil || (len(set.Spec.Selector.MatchLabels) == 0 && len(set.Spec.Selector.MatchExpressions) == 0) {
-		return admissionregistrationv1.MutatingWebhook{}, fmt.Errorf("the selector is empty")
+	if inject.SelectsNothing(set.Spec.Selector) {
+		return admissionregistrationv1.MutatingWebhook{}, fmt.Errorf("the selector is empty: it selects no pod")
 	}
 	objectSelector := set.Spec.Selector.DeepCopy()
 	objectSelector.MatchExpressions = append(objectSelector.MatchExpressions, metav1.LabelSelectorRequirement{

@@ -1,4 +1,4 @@
-package status
+package step
 
 import (
 	"testing"
@@ -8,12 +8,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
-	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
+	"github.com/sidecarset/sidecarset-operator/internal/podview"
 	"github.com/sidecarset/sidecarset-operator/internal/revision"
+	"github.com/sidecarset/sidecarset-operator/internal/status"
 )
 
-func observedPod(t *testing.T, state string) (*corev1.Pod, podstate.State) {
+func observedPod(t *testing.T, state string) (*podview.View, podstate.State) {
 	t.Helper()
 	p := &corev1.Pod{}
 	if err := yaml.UnmarshalStrict([]byte(`
@@ -35,31 +36,21 @@ status:
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p, s
-}
-
-func strategyFreeSpec(t testing.TB, spec string) *appsv1alpha1.SidecarSetSpec {
-	t.Helper()
-	s := &appsv1alpha1.SidecarSetSpec{}
-	if err := yaml.UnmarshalStrict([]byte(spec), s); err != nil {
+	v, err := podview.Compact(p)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return v.(*podview.View), s
 }
 
-func contentsOf(t testing.TB) func(string) (revision.Injected, bool) {
-	injected := func(spec string) revision.Injected {
-		s := strategyFreeSpec(t, spec)
-		return revision.InjectedOf(s)
+func contentsOf(t testing.TB) map[string]revision.Injected {
+	injected := func(manifest string) revision.Injected {
+		return revision.InjectedOf(spec(t, manifest))
 	}
-	revs := map[string]revision.Injected{
+	return map[string]revision.Injected{
 		"logs-r1": injected(`{containers: [{name: shipper, image: shipper:1}]}`),
 		"logs-r2": injected(`{containers: [{name: shipper, image: shipper:2}]}`),
 		"logs-r3": injected(`{containers: [{name: shipper, image: shipper:2, args: [--new]}]}`),
-	}
-	return func(name string) (revision.Injected, bool) {
-		in, ok := revs[name]
-		return in, ok
 	}
 }
 
@@ -68,49 +59,49 @@ func TestObserve(t *testing.T) {
 		name   string
 		state  string
 		target string
-		check  func(t *testing.T, o Observed)
+		check  func(t *testing.T, o status.Pod, images map[string]string, progress string)
 	}{
-		{"never injected", "", "logs-r2", func(t *testing.T, o Observed) {
+		{"never injected", "", "logs-r2", func(t *testing.T, o status.Pod, images map[string]string, progress string) {
 			if !o.Missing || o.Updatable || o.OnTarget || !o.Ready {
 				t.Errorf("%+v", o)
 			}
 		}},
-		{"behind by an image", `{"logs":{"revision":"logs-r1","images":{"shipper":"shipper:1"}}}`, "logs-r2", func(t *testing.T, o Observed) {
-			if !o.Updatable || o.OnTarget || o.Images["shipper"] != "shipper:2" || o.Revision != "logs-r1" {
+		{"behind by an image", `{"logs":{"revision":"logs-r1","images":{"shipper":"shipper:1"}}}`, "logs-r2", func(t *testing.T, o status.Pod, images map[string]string, progress string) {
+			if !o.Updatable || o.OnTarget || images["shipper"] != "shipper:2" || o.Revision != "logs-r1" {
 				t.Errorf("%+v", o)
 			}
 			if !o.ReadySince.Equal(time.Date(2026, 11, 25, 11, 0, 0, 0, time.UTC)) {
 				t.Errorf("ready since %v", o.ReadySince)
 			}
 		}},
-		{"behind by more than images", `{"logs":{"revision":"logs-r1","images":{"shipper":"shipper:1"}}}`, "logs-r3", func(t *testing.T, o Observed) {
+		{"behind by more than images", `{"logs":{"revision":"logs-r1","images":{"shipper":"shipper:1"}}}`, "logs-r3", func(t *testing.T, o status.Pod, images map[string]string, progress string) {
 			if o.Updatable || o.Missing {
 				t.Errorf("%+v", o)
 			}
 		}},
-		{"on a revision no longer stored", `{"logs":{"revision":"logs-r0","images":{"shipper":"shipper:0"}}}`, "logs-r2", func(t *testing.T, o Observed) {
+		{"on a revision no longer stored", `{"logs":{"revision":"logs-r0","images":{"shipper":"shipper:0"}}}`, "logs-r2", func(t *testing.T, o status.Pod, images map[string]string, progress string) {
 			if o.Updatable || o.OnTarget {
 				t.Errorf("%+v", o)
 			}
 		}},
-		{"a conflicted pod is not updated in place", `{"logs":{"revision":"logs-r1","conflicts":["shipper"]}}`, "logs-r2", func(t *testing.T, o Observed) {
+		{"a conflicted pod is not updated in place", `{"logs":{"revision":"logs-r1","conflicts":["shipper"]}}`, "logs-r2", func(t *testing.T, o status.Pod, images map[string]string, progress string) {
 			if !o.Conflicted || o.Updatable {
 				t.Errorf("%+v", o)
 			}
 		}},
-		{"a pod injection skipped has nothing to update in place", `{"logs":{"revision":"logs-r1","skipped":"the pod would be invalid: x"}}`, "logs-r2", func(t *testing.T, o Observed) {
-			if o.Skipped != "the pod would be invalid: x" || o.Updatable || o.Images != nil {
+		{"a pod injection skipped has nothing to update in place", `{"logs":{"revision":"logs-r1","skipped":"the pod would be invalid: x"}}`, "logs-r2", func(t *testing.T, o status.Pod, images map[string]string, progress string) {
+			if o.Skipped != "the pod would be invalid: x" || o.Updatable || images != nil {
 				t.Errorf("%+v", o)
 			}
 		}},
 		{"on target with an update in flight", `{"logs":{"revision":"logs-r2","images":{"shipper":"shipper:2"},
 			"update":{"from":"logs-r1","startedAt":"2026-11-25T11:59:00Z","containers":{"shipper":{"containerID":"c://s-1","restartCount":0,"imageID":"sha256:s1"}}}}}`,
-			"logs-r2", func(t *testing.T, o Observed) {
-				if !o.OnTarget || !o.Updating || o.Failed || o.Progress == "" {
+			"logs-r2", func(t *testing.T, o status.Pod, images map[string]string, progress string) {
+				if !o.OnTarget || !o.Updating || o.Failed || progress == "" {
 					t.Errorf("%+v", o)
 				}
 			}},
-		{"on target, settled", `{"logs":{"revision":"logs-r2","images":{"shipper":"shipper:2"}}}`, "logs-r2", func(t *testing.T, o Observed) {
+		{"on target, settled", `{"logs":{"revision":"logs-r2","images":{"shipper":"shipper:2"}}}`, "logs-r2", func(t *testing.T, o status.Pod, images map[string]string, progress string) {
 			if !o.OnTarget || o.Updating || o.Failed {
 				t.Errorf("%+v", o)
 			}
@@ -119,7 +110,9 @@ func TestObserve(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p, state := observedPod(t, tt.state)
-			tt.check(t, Observe(p, state, "logs", tt.target, contentsOf(t), 10*time.Minute, now))
+			st, ok := state["logs"]
+			o := newObserver(contentsOf(t), 10*time.Minute, now).observe(p, st, ok, tt.target)
+			tt.check(t, o.counted, o.images, o.progress)
 		})
 	}
 }
@@ -138,7 +131,11 @@ func TestTracked(t *testing.T) {
 		{"being deleted", corev1.Pod{ObjectMeta: metav1.ObjectMeta{DeletionTimestamp: &now}, Status: corev1.PodStatus{Phase: corev1.PodRunning}}, false},
 	}
 	for _, tt := range tests {
-		if got := Tracked(&tt.pod); got != tt.want {
+		v, err := podview.Compact(&tt.pod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Tracked(v.(*podview.View)); got != tt.want {
 			t.Errorf("%s: Tracked = %v, want %v", tt.name, got, tt.want)
 		}
 	}

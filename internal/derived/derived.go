@@ -1,0 +1,77 @@
+// Package derived keeps what is derived from each SidecarSet's spec (its parsed selectors, its revision
+// name), worked out once per change of the SidecarSet rather than once per pod. The pod event handler matches
+// every pod change in the cluster against every SidecarSet, and the webhook every new pod: parsing a
+// selector costs far more than matching it (BenchmarkPodEvent: 758 µs per event with 1,000 SidecarSets when
+// each was parsed every time).
+package derived
+
+import (
+	"sync"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+
+	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+)
+
+// Cache keeps a value derived from each SidecarSet, by UID. A value is derived again when the SidecarSet's
+// generation, collisionCount (which renames its revision) or deletion changes. The zero value is ready to use;
+// it is safe for concurrent use.
+type Cache[V any] struct {
+	mu      sync.Mutex
+	entries map[types.UID]entry[V]
+}
+
+type entry[V any] struct {
+	version version
+	value   V
+}
+
+type version struct {
+	generation     int64
+	collisionCount int32
+	deleting       bool
+}
+
+func versionOf(set *appsv1alpha1.SidecarSet) version {
+	return version{set.Generation, ptr.Deref(set.Status.CollisionCount, 0), set.DeletionTimestamp != nil}
+}
+
+// Visit calls visit with each SidecarSet, in order, and its value, derived by derive when the cache holds none
+// for its version; it takes the lock once for the whole list, and forgets the SidecarSets no longer listed.
+// visit runs under the lock: it must not call the cache.
+func (c *Cache[V]) Visit(sets []appsv1alpha1.SidecarSet, derive func(*appsv1alpha1.SidecarSet) V, visit func(*appsv1alpha1.SidecarSet, V)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil {
+		c.entries = map[types.UID]entry[V]{}
+	}
+	for i := range sets {
+		set := &sets[i]
+		v := versionOf(set)
+		e, ok := c.entries[set.UID]
+		if !ok || e.version != v {
+			e = entry[V]{version: v, value: derive(set)}
+			c.entries[set.UID] = e
+		}
+		visit(set, e.value)
+	}
+	if len(c.entries) > len(sets) {
+		live := make(map[types.UID]bool, len(sets))
+		for i := range sets {
+			live[sets[i].UID] = true
+		}
+		for uid := range c.entries {
+			if !live[uid] {
+				delete(c.entries, uid)
+			}
+		}
+	}
+}
+
+// Len is the number of SidecarSets the cache holds a value for.
+func (c *Cache[V]) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}

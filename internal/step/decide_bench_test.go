@@ -1,0 +1,59 @@
+package step
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sidecarset/sidecarset-operator/internal/podstate"
+)
+
+// BenchmarkDecide is one reconcile's decision for a SidecarSet with 10,000 matched pods in the middle of a
+// rollout, as a pod event finds it: observe every pod's view (its state, its update's progress), plan the
+// step with maxUnavailable 10%, work out the write of the pod chosen and compute the status. Half the pods
+// are on the latest revision, 999 of those still being updated (the kubelet has not restarted their
+// sidecar), so the budget of 1,000 has room for one more pod; the rest are on the revision before.
+func BenchmarkDecide(b *testing.B) {
+	const n = 10_000
+	f := newFixture(b, `{maxUnavailable: 10%}`)
+	ready := metav1.NewTime(now.Add(-time.Hour))
+	pods := make([]Pod, n)
+	for i := range pods {
+		rev, image := f.previous, "shipper:1"
+		if i%2 == 0 {
+			rev, image = f.latest, "shipper:2"
+		}
+		state := podstate.SidecarSetState{Revision: rev, Images: map[string]string{"shipper": image}}
+		podReady := corev1.ConditionTrue
+		if i%10 == 0 && i < 9990 {
+			state.Update = &podstate.Update{From: f.previous, StartedAt: metav1.NewTime(now.Add(-time.Second)),
+				Containers: map[string]podstate.ContainerMark{"shipper": {ContainerID: "c://s"}}}
+			podReady = corev1.ConditionFalse
+		}
+		pods[i] = Pod{View: view(b, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: fmt.Sprintf("ns-%02d", i%20), Name: fmt.Sprintf("web-%05d", i),
+				Labels: map[string]string{"app": "web"}, ResourceVersion: "1"},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "shipper", Image: image}, {Name: "app", Image: "web:1"}}},
+			Status: corev1.PodStatus{
+				Phase:      corev1.PodRunning,
+				Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: podReady, LastTransitionTime: ready}},
+				ContainerStatuses: []corev1.ContainerStatus{
+					{Name: "shipper", Image: image, ContainerID: "c://s", Ready: true},
+					{Name: "app", Image: "web:1", ContainerID: "c://a", Ready: true},
+				},
+			},
+		}, podstate.State{"logs": state})}
+	}
+	in := f.input(pods...)
+	if d := Decide(in); d.Computed.UpdatedPods != n/2 || d.Computed.OutdatedPods != n/2 || len(d.Updates) != 1 {
+		b.Fatalf("status %+v with %d updates: the pods are not what the benchmark means them to be", d.Computed, len(d.Updates))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		Decide(in)
+	}
+}

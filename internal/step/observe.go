@@ -1,0 +1,98 @@
+package step
+
+import (
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/sidecarset/sidecarset-operator/internal/inplace"
+	"github.com/sidecarset/sidecarset-operator/internal/podstate"
+	"github.com/sidecarset/sidecarset-operator/internal/podview"
+	"github.com/sidecarset/sidecarset-operator/internal/revision"
+	"github.com/sidecarset/sidecarset-operator/internal/rollout"
+	"github.com/sidecarset/sidecarset-operator/internal/status"
+)
+
+// observed is one matched pod as one reconcile sees it for its SidecarSet.
+type observed struct {
+	// pod is the cache's view of the pod, or a copy of it as an update in flight makes it.
+	pod *podview.View
+	// state is the pod's state for the SidecarSet (zero when the pod has none of its sidecars).
+	state podstate.SidecarSetState
+	// counted is what the planner and the status read of the pod.
+	counted status.Pod
+	// images are the images an in-place update to the target changes, when the pod is updatable.
+	images map[string]string
+	// progress explains where an update in flight stands.
+	progress string
+}
+
+// Tracked says whether a pod a SidecarSet selects takes part in its counts and its rollout: not one being
+// deleted, nor one that finished (the pods of a completed Job), which runs no sidecar to update.
+func Tracked(pod *podview.View) bool {
+	return pod.DeletionTimestamp == nil && pod.Phase != corev1.PodSucceeded && pod.Phase != corev1.PodFailed
+}
+
+// observer observes the pods of one reconcile. What an in-place update from one revision to another changes
+// depends on the two revisions only, so it is worked out once per pair, not once per pod: with thousands of
+// pods on the same revision, that comparison was most of a reconcile's work.
+type observer struct {
+	contents map[string]revision.Injected
+	images   map[[2]string]inPlace
+	deadline time.Duration
+	now      time.Time
+}
+
+type inPlace struct {
+	images map[string]string
+	ok     bool
+}
+
+func newObserver(contents map[string]revision.Injected, deadline time.Duration, now time.Time) *observer {
+	return &observer{contents: contents, images: map[[2]string]inPlace{}, deadline: deadline, now: now}
+}
+
+// observe classifies a matched pod, with its state for the SidecarSet (ok false when it has none), for a
+// rollout to target. A pod whose revision is not stored runs content that is gone, so it cannot be compared
+// and is not updatable in place. The images of pods on the same revision are one map, shared: read, never
+// written.
+func (ob *observer) observe(pod *podview.View, st podstate.SidecarSetState, ok bool, target string) observed {
+	o := observed{pod: pod, counted: status.Pod{Pod: rollout.Pod{Namespace: pod.Namespace, Name: pod.Name,
+		Labels: pod.Labels, Workload: pod.Workload()}}}
+	if pod.Ready == corev1.ConditionTrue {
+		o.counted.Ready, o.counted.ReadySince = true, pod.ReadySince.Time
+	}
+	if !ok {
+		o.counted.Missing = true
+		return o
+	}
+	o.state = st
+	o.counted.Revision = st.Revision
+	o.counted.Conflicted = len(st.Conflicts) > 0
+	o.counted.Skipped = st.Skipped
+	if st.Revision == target {
+		o.counted.OnTarget = true
+		if st.Update != nil {
+			o.counted.UpdateStartedAt = st.Update.StartedAt.Time
+			phase, why := inplace.Progress(pod, st.Update, ob.deadline, ob.now)
+			o.counted.Updating = phase == inplace.Updating
+			o.counted.Failed = phase == inplace.Failed
+			o.progress = why
+		}
+		return o
+	}
+	if !o.counted.Conflicted && o.counted.Skipped == "" {
+		key := [2]string{st.Revision, target}
+		ip, seen := ob.images[key]
+		if !seen {
+			from, okFrom := ob.contents[st.Revision]
+			to, okTo := ob.contents[target]
+			if okFrom && okTo {
+				ip.images, ip.ok = inplace.Images(from, to)
+			}
+			ob.images[key] = ip
+		}
+		o.images, o.counted.Updatable = ip.images, ip.ok
+	}
+	return o
+}

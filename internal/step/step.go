@@ -1,0 +1,349 @@
+// Package step decides one reconcile of a SidecarSet. Decide takes everything the reconcile gathered (the
+// SidecarSet, its stored revisions, the matched pods as the pod cache keeps them, the writes in flight, the
+// disruption budgets, the time) and returns everything to do: the revision history to write, the pods to
+// update in place and their patches, the status, the events that announce its transitions, and when to look
+// again, each with its reason. The controller gathers and applies; every decision between is made here, so
+// rollback, pinning, the failure policy and stall precedence are table-tested without an API server.
+//
+// Invariants: Decide reads its input and modifies none of it (the pod views are the cache's, shared); the
+// same input gives the same decision; one clock, Input.Now, is the only time read.
+package step
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/ptr"
+
+	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/inplace"
+	"github.com/sidecarset/sidecarset-operator/internal/podstate"
+	"github.com/sidecarset/sidecarset-operator/internal/podview"
+	"github.com/sidecarset/sidecarset-operator/internal/revision"
+	"github.com/sidecarset/sidecarset-operator/internal/rollout"
+	"github.com/sidecarset/sidecarset-operator/internal/status"
+)
+
+// When to look again.
+const (
+	// AfterCollision: a revision hash collided and the salted collisionCount is being written. A SidecarSet's
+	// own status writes start no reconcile, so the one that stores the salted revision is asked for.
+	AfterCollision = time.Millisecond
+	// WhileRolling: pod events drive a rollout; this covers what no event announces, minReadySeconds
+	// elapsing and progress deadlines passing.
+	WhileRolling = 5 * time.Second
+)
+
+// Input is what one reconcile gathered.
+type Input struct {
+	SidecarSet *appsv1alpha1.SidecarSet
+	// Stored are the SidecarSet's stored revisions (its ControllerRevisions), in any order.
+	Stored []revision.Stored
+	// Pods are the pods the SidecarSet selects, as the pod cache keeps them; pods being deleted or finished
+	// are left out of the decision (Tracked).
+	Pods []Pod
+	// Zones is the topology.kubernetes.io/zone of each node, by node name; nil when no pod is scheduled.
+	Zones map[string]string
+	// Budgets are the PodDisruptionBudgets of the namespaces of the pods.
+	Budgets []Budget
+	// Now is the reconcile's clock reading.
+	Now time.Time
+	// StatusWritten is when this process last wrote the SidecarSet's status; zero when it has not.
+	StatusWritten time.Time
+}
+
+// Pod is a matched pod and the in-place update written to it that the cache does not show yet.
+type Pod struct {
+	// View is the cache's: shared, never modified.
+	View *podview.View
+	// Written is the update in flight (inflight.Writes.Pending), nil when none is.
+	Written *inplace.Change
+}
+
+// Budget is a PodDisruptionBudget with the pods it selects in its namespace.
+type Budget struct {
+	// Name is "namespace/name".
+	Name       string
+	Generation int64
+	Status     policyv1.PodDisruptionBudgetStatus
+	// Selector is the budget's selector, parsed; nil selects no pod.
+	Selector labels.Selector
+	// Selected are the pods of the budget's namespace its selector selects, matched or not.
+	Selected []*podview.View
+}
+
+// Decision is everything one reconcile does, in the order the controller does it.
+type Decision struct {
+	// Terminal is set when the SidecarSet can never roll out (an update strategy that bypassed validation);
+	// nothing else is set.
+	Terminal error
+	// CollisionCount, when set, is the collisionCount to write to the status, alone: the latest revision's
+	// name collided with a stored revision of other content, and the salted name is stored next time.
+	CollisionCount *int32
+	// History is what to do with the stored revisions.
+	History revision.History
+	// Target is the revision the rollout moves pods to.
+	Target string
+	// Rollback is set when the failure policy rolls back in this reconcile.
+	Rollback *Rollback
+	// Plan is the rollout step, with the numbers behind it.
+	Plan rollout.Plan
+	// Updates are the pods to update in place now, each with its one write.
+	Updates []PodUpdate
+	// Computed is the status as this reconcile sees it, written or not.
+	Computed appsv1alpha1.SidecarSetStatus
+	// Write says whether to write Computed now.
+	Write bool
+	// Events are the transitions Computed announces, to record once it is written.
+	Events []status.Event
+	// RolloutFinished says Computed finishes a rollout, which took RolloutDuration.
+	RolloutFinished bool
+	RolloutDuration time.Duration
+	// Requeue is when to look again without an event (0: not at all), and why.
+	Requeue       time.Duration
+	RequeueReason string
+}
+
+// Rollback is the failure policy rolling a rollout back.
+type Rollback struct {
+	From, To string
+	Failed   int
+}
+
+// PodUpdate is one pod's in-place update.
+type PodUpdate struct {
+	Namespace, Name string
+	// ResourceVersion is the pod's, which the patch is guarded by.
+	ResourceVersion string
+	// Change is what the write changes, remembered in flight until the cache shows it.
+	Change inplace.Change
+	// Patch is the strategic merge patch; nil when Err is set.
+	Patch []byte
+	// Err is why the pod cannot be written (an unreadable state annotation).
+	Err error
+	// Containers are the containers the update restarts, sorted; Reason is why the pod was chosen now.
+	Containers []string
+	Reason     string
+}
+
+// Decide decides one reconcile of in.SidecarSet.
+func Decide(in Input) Decision {
+	set := in.SidecarSet
+	pods, inUse := current(set.Name, in.Pods)
+
+	latest := revision.For(set)
+	content := revision.InjectedOf(&set.Spec)
+	pinned := ptr.Deref(set.Spec.InjectionStrategy.RevisionName, "")
+	limit := int(ptr.Deref(set.Spec.RevisionHistoryLimit, appsv1alpha1.DefaultRevisionHistoryLimit))
+	history := revision.Plan(latest, content, in.Stored, inUse, pinned, limit)
+	if history.Collision {
+		next := ptr.Deref(set.Status.CollisionCount, 0) + 1
+		return Decision{CollisionCount: &next, Requeue: AfterCollision, RequeueReason: fmt.Sprintf(
+			"revision %s collided with a stored revision of other content: storing it under collisionCount %d", latest, next)}
+	}
+	contents, order := known(latest, content, in.Stored, history.Delete)
+	stored := func(name string) bool { _, ok := contents[name]; return ok }
+
+	deadline := time.Duration(ptr.Deref(set.Spec.UpdateStrategy.ProgressDeadlineSeconds,
+		appsv1alpha1.DefaultProgressDeadlineSeconds)) * time.Second
+	d := Decision{History: history}
+	d.Target, _ = revision.Target(set, latest, stored)
+	observed, plan, err := observeAndPlan(set, pods, in, contents, d.Target, deadline)
+	if err != nil {
+		return Decision{Terminal: fmt.Errorf("planning the rollout: %w", err)}
+	}
+	rolledBack := d.Target != latest
+	if !rolledBack && plan.Stopped == rollout.StopFailurePolicy &&
+		set.Spec.UpdateStrategy.FailurePolicy.Action == appsv1alpha1.FailureActionRollback && history.Previous != "" {
+		d.Rollback = &Rollback{From: latest, To: history.Previous, Failed: plan.Failed}
+		d.Target, rolledBack = history.Previous, true
+		if observed, plan, err = observeAndPlan(set, pods, in, contents, d.Target, deadline); err != nil {
+			return Decision{Terminal: fmt.Errorf("planning the rollback: %w", err)}
+		}
+	}
+	counted := make([]status.Pod, len(observed))
+	for i := range observed {
+		counted[i] = observed[i].counted
+	}
+	stall, latched := stallOf(set, stallInput{plan: plan, pods: counted, rolledBack: rolledBack, latest: latest,
+		target: d.Target, pinned: pinned, stored: stored, known: order, deadline: deadline, now: in.Now})
+	if latched {
+		plan.Stopped = rollout.StopFailurePolicy
+	}
+	d.Plan = plan
+	// A stall is a report: updates go on, and progress clears it. Only the failure policy, a pause and
+	// NotUpdate stop them.
+	if plan.Stopped == "" {
+		d.Updates = updates(set.Name, d.Target, plan.Update, observed, in.Now)
+	}
+
+	rolledBackTo := ""
+	if rolledBack {
+		rolledBackTo = d.Target
+	}
+	d.Computed = status.Compute(&set.Status, status.Input{
+		Generation: set.Generation, LatestRevision: latest, Revisions: order, CollisionCount: set.Status.CollisionCount,
+		Pods: counted, Plan: plan, Stall: stall, RolledBackTo: rolledBackTo,
+	}, metav1.NewTime(in.Now))
+	d.decideWrite(&set.Status, in)
+	return d
+}
+
+// current takes each tracked pod as it is now: as the cache shows it, or, when the cache does not show an
+// update written a moment ago yet, as that write made it, so the pod holds its share of the budget and is
+// not planned again (inflight). It returns the revisions the pods run, which the history keeps.
+func current(setName string, in []Pod) ([]currentPod, map[string]bool) {
+	pods := make([]currentPod, 0, len(in))
+	inUse := map[string]bool{}
+	for _, p := range in {
+		if !Tracked(p.View) {
+			continue
+		}
+		c := currentPod{pod: p.View}
+		c.state, c.ok = p.View.State()[setName]
+		if p.Written != nil {
+			c.pod = inplace.Apply(p.View, *p.Written)
+			c.state, c.ok = p.Written.State, true
+		}
+		if c.ok {
+			inUse[c.state.Revision] = true
+		}
+		pods = append(pods, c)
+	}
+	return pods, inUse
+}
+
+// known returns the content of each revision a pod may be moved to, by name (the latest and the stored ones),
+// and their names, newest first, leaving out those the history deletes.
+func known(latest string, content revision.Injected, stored []revision.Stored, deleted []string) (map[string]revision.Injected, []string) {
+	contents := map[string]revision.Injected{latest: content}
+	order := []string{latest}
+	sorted := slices.Clone(stored)
+	slices.SortFunc(sorted, func(a, b revision.Stored) int { return int(b.Number - a.Number) })
+	for _, s := range sorted {
+		contents[s.Name] = s.Injected
+		if s.Name != latest && !slices.Contains(deleted, s.Name) {
+			order = append(order, s.Name)
+		}
+	}
+	return contents, order
+}
+
+// observeAndPlan observes every pod for a rollout to target and plans the step.
+func observeAndPlan(set *appsv1alpha1.SidecarSet, pods []currentPod, in Input, contents map[string]revision.Injected,
+	target string, deadline time.Duration) ([]observed, rollout.Plan, error) {
+	ob := newObserver(contents, deadline, in.Now)
+	observed := make([]observed, len(pods))
+	planned := make([]rollout.Pod, len(pods))
+	for i := range pods {
+		observed[i] = ob.observe(pods[i].pod, pods[i].state, pods[i].ok, target)
+		planned[i] = observed[i].counted.Pod
+		planned[i].Zone = in.Zones[pods[i].pod.Node()]
+	}
+	budgets := disruptionBudgets(in.Budgets, planned)
+	plan, err := rollout.ComputeWithBudgets(&set.Spec.UpdateStrategy, planned, budgets, in.Now)
+	return observed, plan, err
+}
+
+// currentPod is a tracked pod as it is now, with its state for the SidecarSet (ok false when it has none).
+type currentPod struct {
+	pod   *podview.View
+	state podstate.SidecarSetState
+	ok    bool
+}
+
+// disruptionBudgets works out what each budget allows now (rollout.BudgetAllowed, counting the healthy pods
+// it selects, a pod the operator is updating as unhealthy), and records in each planned pod the budgets
+// selecting it.
+func disruptionBudgets(in []Budget, pods []rollout.Pod) []rollout.Budget {
+	if len(in) == 0 {
+		return nil
+	}
+	type key struct{ namespace, name string }
+	updating := map[key]bool{}
+	byNamespace := map[string][]int{}
+	for i := range pods {
+		byNamespace[pods[i].Namespace] = append(byNamespace[pods[i].Namespace], i)
+		if pods[i].Updating {
+			updating[key{pods[i].Namespace, pods[i].Name}] = true
+		}
+	}
+	var out []rollout.Budget
+	for _, b := range in {
+		namespace, _, _ := strings.Cut(b.Name, "/")
+		matched := byNamespace[namespace]
+		if len(matched) == 0 || b.Selector == nil {
+			continue
+		}
+		healthy := 0
+		for _, v := range b.Selected {
+			if v.DeletionTimestamp == nil && v.Ready == corev1.ConditionTrue && !updating[key{v.Namespace, v.Name}] {
+				healthy++
+			}
+		}
+		idx := len(out)
+		out = append(out, rollout.Budget{Name: b.Name, Allowed: rollout.BudgetAllowed(b.Status, b.Generation, healthy)})
+		for _, j := range matched {
+			if b.Selector.Matches(labels.Set(pods[j].Labels)) {
+				pods[j].Budgets = append(pods[j].Budgets, idx)
+			}
+		}
+	}
+	return out
+}
+
+// updates works out the one write of each pod the plan updates.
+func updates(setName, target string, chosen []rollout.Decision, observed []observed, now time.Time) []PodUpdate {
+	if len(chosen) == 0 {
+		return nil
+	}
+	type key struct{ namespace, name string }
+	index := make(map[key]int, len(observed))
+	for i := range observed {
+		index[key{observed[i].pod.Namespace, observed[i].pod.Name}] = i
+	}
+	var out []PodUpdate
+	for _, c := range chosen {
+		i, ok := index[key{c.Namespace, c.Name}]
+		if !ok {
+			continue
+		}
+		o := &observed[i]
+		change, ok := inplace.Plan(o.pod, o.state, target, o.images, now)
+		if !ok {
+			continue
+		}
+		u := PodUpdate{Namespace: c.Namespace, Name: c.Name, ResourceVersion: o.pod.ResourceVersion, Change: change,
+			Containers: slices.Sorted(maps.Keys(change.Images)), Reason: c.Reason}
+		u.Patch, u.Err = inplace.Patch(o.pod, setName, change)
+		out = append(out, u)
+	}
+	return out
+}
+
+// decideWrite decides whether to write the computed status now (status.WriteDelay), and if so the events
+// its transitions announce; and when to look again.
+func (d *Decision) decideWrite(old *appsv1alpha1.SidecarSetStatus, in Input) {
+	if !d.Plan.Done() && d.Plan.Stopped == "" {
+		d.Requeue, d.RequeueReason = WhileRolling, "the rollout goes on: minReadySeconds and the progress deadline pass without an event"
+	}
+	if equality.Semantic.DeepEqual(d.Computed, *old) {
+		return
+	}
+	if wait := status.WriteDelay(old, &d.Computed, in.StatusWritten, in.Now, status.ProgressInterval); wait > 0 {
+		d.Requeue, d.RequeueReason = wait, "holding back a status that only reports progress"
+		return
+	}
+	d.Write = true
+	t := status.Transitions(old, &d.Computed, in.Now)
+	d.Events = t.Events
+	d.RolloutFinished, d.RolloutDuration = t.Finished, t.Duration
+}
