@@ -13,20 +13,6 @@ import (
 	"github.com/sidecarset/sidecarset-operator/internal/status"
 )
 
-// observed is one matched pod as one reconcile sees it for its SidecarSet.
-type observed struct {
-	// pod is the cache's view of the pod, or a copy of it as an update in flight makes it.
-	pod *podview.View
-	// state is the pod's state for the SidecarSet (zero when the pod has none of its sidecars).
-	state podstate.SidecarSetState
-	// counted is what the planner and the status read of the pod.
-	counted status.Pod
-	// images are the images an in-place update to the target changes, when the pod is updatable.
-	images map[string]string
-	// progress explains where an update in flight stands.
-	progress string
-}
-
 // Tracked says whether a pod a SidecarSet selects takes part in its counts and its rollout: not one being
 // deleted, nor one that finished (the pods of a completed Job), which runs no sidecar to update.
 func Tracked(pod *podview.View) bool {
@@ -53,35 +39,35 @@ func newObserver(contents map[string]revision.Injected, deadline time.Duration, 
 }
 
 // observe classifies a matched pod, with its state for the SidecarSet (ok false when it has none), for a
-// rollout to target. A pod whose revision is not stored runs content that is gone, so it cannot be compared
-// and is not updatable in place. The images of pods on the same revision are one map, shared: read, never
-// written.
-func (ob *observer) observe(pod *podview.View, st podstate.SidecarSetState, ok bool, target string) observed {
-	o := observed{pod: pod, counted: status.Pod{Pod: rollout.Pod{Namespace: pod.Namespace, Name: pod.Name,
-		Labels: pod.Labels, Workload: pod.Workload()}}}
+// rollout to target: what the planner and the status count of it, the images an in-place update to the target
+// changes when it is updatable, and where an update in flight stands. A pod whose revision is not stored runs
+// content that is gone, so it cannot be compared and is not updatable in place. The images of pods on the
+// same revision are one map, shared: read, never written.
+func (ob *observer) observe(pod *podview.View, st podstate.SidecarSetState, ok bool, target string) (
+	counted status.Pod, images map[string]string, progress string) {
+	counted = status.Pod{Pod: rollout.Pod{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels, Workload: pod.Workload()}}
 	if pod.Ready == corev1.ConditionTrue {
-		o.counted.Ready, o.counted.ReadySince = true, pod.ReadySince.Time
+		counted.Ready, counted.ReadySince = true, pod.ReadySince.Time
 	}
 	if !ok {
-		o.counted.Missing = true
-		return o
+		counted.Missing = true
+		return counted, nil, ""
 	}
-	o.state = st
-	o.counted.Revision = st.Revision
-	o.counted.Conflicted = len(st.Conflicts) > 0
-	o.counted.Skipped = st.Skipped
+	counted.Revision = st.Revision
+	counted.Conflicted = len(st.Conflicts) > 0
+	counted.Skipped = st.Skipped
 	if st.Revision == target {
-		o.counted.OnTarget = true
+		counted.OnTarget = true
 		if st.Update != nil {
-			o.counted.UpdateStartedAt = st.Update.StartedAt.Time
+			counted.UpdateStartedAt = st.Update.StartedAt.Time
 			phase, why := inplace.Progress(pod, st.Update, ob.deadline, ob.now)
-			o.counted.Updating = phase == inplace.Updating
-			o.counted.Failed = phase == inplace.Failed
-			o.progress = why
+			counted.Updating = phase == inplace.Updating
+			counted.Failed = phase == inplace.Failed
+			progress = why
 		}
-		return o
+		return counted, nil, progress
 	}
-	if !o.counted.Conflicted && o.counted.Skipped == "" {
+	if !counted.Conflicted && counted.Skipped == "" {
 		key := [2]string{st.Revision, target}
 		ip, seen := ob.images[key]
 		if !seen {
@@ -92,7 +78,7 @@ func (ob *observer) observe(pod *podview.View, st podstate.SidecarSetState, ok b
 			}
 			ob.images[key] = ip
 		}
-		o.images, o.counted.Updatable = ip.images, ip.ok
+		images, counted.Updatable = ip.images, ip.ok
 	}
-	return o
+	return counted, images, ""
 }

@@ -111,8 +111,8 @@ func TestObserve(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p, state := observedPod(t, tt.state)
 			st, ok := state["logs"]
-			o := newObserver(contentsOf(t), 10*time.Minute, now).observe(p, st, ok, tt.target)
-			tt.check(t, o.counted, o.images, o.progress)
+			counted, images, progress := newObserver(contentsOf(t), 10*time.Minute, now).observe(p, st, ok, tt.target)
+			tt.check(t, counted, images, progress)
 		})
 	}
 }

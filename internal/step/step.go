@@ -156,7 +156,7 @@ func Decide(in Input) Decision {
 		appsv1alpha1.DefaultProgressDeadlineSeconds)) * time.Second
 	d := Decision{History: history}
 	d.Target, _ = revision.Target(set, latest, stored)
-	observed, plan, err := observeAndPlan(set, pods, in, contents, d.Target, deadline)
+	seen, plan, err := observeAndPlan(set, pods, in, contents, d.Target, deadline)
 	if err != nil {
 		return Decision{Terminal: fmt.Errorf("planning the rollout: %w", err)}
 	}
@@ -165,15 +165,11 @@ func Decide(in Input) Decision {
 		set.Spec.UpdateStrategy.FailurePolicy.Action == appsv1alpha1.FailureActionRollback && history.Previous != "" {
 		d.Rollback = &Rollback{From: latest, To: history.Previous, Failed: plan.Failed}
 		d.Target, rolledBack = history.Previous, true
-		if observed, plan, err = observeAndPlan(set, pods, in, contents, d.Target, deadline); err != nil {
+		if seen, plan, err = observeAndPlan(set, pods, in, contents, d.Target, deadline); err != nil {
 			return Decision{Terminal: fmt.Errorf("planning the rollback: %w", err)}
 		}
 	}
-	counted := make([]status.Pod, len(observed))
-	for i := range observed {
-		counted[i] = observed[i].counted
-	}
-	stall, latched := stallOf(set, stallInput{plan: plan, pods: counted, rolledBack: rolledBack, latest: latest,
+	stall, latched := stallOf(set, stallInput{plan: plan, pods: seen.counted, rolledBack: rolledBack, latest: latest,
 		target: d.Target, pinned: pinned, stored: stored, known: order, deadline: deadline, now: in.Now})
 	if latched {
 		plan.Stopped = rollout.StopFailurePolicy
@@ -182,7 +178,7 @@ func Decide(in Input) Decision {
 	// A stall is a report: updates go on, and progress clears it. Only the failure policy, a pause and
 	// NotUpdate stop them.
 	if plan.Stopped == "" {
-		d.Updates = updates(set.Name, d.Target, plan.Update, observed, in.Now)
+		d.Updates = updates(set.Name, d.Target, plan.Update, pods, seen.images, in.Now)
 	}
 
 	rolledBackTo := ""
@@ -191,7 +187,7 @@ func Decide(in Input) Decision {
 	}
 	d.Computed = status.Compute(&set.Status, status.Input{
 		Generation: set.Generation, LatestRevision: latest, Revisions: order, CollisionCount: set.Status.CollisionCount,
-		Pods: counted, Plan: plan, Stall: stall, RolledBackTo: rolledBackTo,
+		Pods: seen.counted, Plan: plan, Stall: stall, RolledBackTo: rolledBackTo,
 	}, metav1.NewTime(in.Now))
 	d.decideWrite(&set.Status, in)
 	return d
@@ -237,20 +233,28 @@ func known(latest string, content revision.Injected, stored []revision.Stored, d
 	return contents, order
 }
 
+// observation is every pod observed for a rollout to one target, in the order of the pods.
+type observation struct {
+	// counted is what the planner and the status count of each pod.
+	counted []status.Pod
+	// images are the images an in-place update changes, of each updatable pod.
+	images []map[string]string
+}
+
 // observeAndPlan observes every pod for a rollout to target and plans the step.
 func observeAndPlan(set *appsv1alpha1.SidecarSet, pods []currentPod, in Input, contents map[string]revision.Injected,
-	target string, deadline time.Duration) ([]observed, rollout.Plan, error) {
+	target string, deadline time.Duration) (observation, rollout.Plan, error) {
 	ob := newObserver(contents, deadline, in.Now)
-	observed := make([]observed, len(pods))
+	seen := observation{counted: make([]status.Pod, len(pods)), images: make([]map[string]string, len(pods))}
 	planned := make([]rollout.Pod, len(pods))
 	for i := range pods {
-		observed[i] = ob.observe(pods[i].pod, pods[i].state, pods[i].ok, target)
-		planned[i] = observed[i].counted.Pod
+		seen.counted[i], seen.images[i], _ = ob.observe(pods[i].pod, pods[i].state, pods[i].ok, target)
+		planned[i] = seen.counted[i].Pod
 		planned[i].Zone = in.Zones[pods[i].pod.Node()]
 	}
 	budgets := disruptionBudgets(in.Budgets, planned)
 	plan, err := rollout.ComputeWithBudgets(&set.Spec.UpdateStrategy, planned, budgets, in.Now)
-	return observed, plan, err
+	return seen, plan, err
 }
 
 // currentPod is a tracked pod as it is now, with its state for the SidecarSet (ok false when it has none).
@@ -300,33 +304,34 @@ func disruptionBudgets(in []Budget, pods []rollout.Pod) []rollout.Budget {
 	return out
 }
 
-// updates works out the one write of each pod the plan updates.
-func updates(setName, target string, chosen []rollout.Decision, observed []observed, now time.Time) []PodUpdate {
+// updates works out the one write of each pod the plan updates, in the plan's order.
+func updates(setName, target string, chosen []rollout.Decision, pods []currentPod, images []map[string]string, now time.Time) []PodUpdate {
 	if len(chosen) == 0 {
 		return nil
 	}
 	type key struct{ namespace, name string }
-	index := make(map[key]int, len(observed))
-	for i := range observed {
-		index[key{observed[i].pod.Namespace, observed[i].pod.Name}] = i
+	order := make(map[key]int, len(chosen))
+	for i, c := range chosen {
+		order[key{c.Namespace, c.Name}] = i
 	}
-	var out []PodUpdate
-	for _, c := range chosen {
-		i, ok := index[key{c.Namespace, c.Name}]
+	out := make([]PodUpdate, len(chosen))
+	for i := range pods {
+		p := &pods[i]
+		j, ok := order[key{p.pod.Namespace, p.pod.Name}]
 		if !ok {
 			continue
 		}
-		o := &observed[i]
-		change, ok := inplace.Plan(o.pod, o.state, target, o.images, now)
+		change, ok := inplace.Plan(p.pod, p.state, target, images[i], now)
 		if !ok {
 			continue
 		}
-		u := PodUpdate{Namespace: c.Namespace, Name: c.Name, ResourceVersion: o.pod.ResourceVersion, Change: change,
-			Containers: slices.Sorted(maps.Keys(change.Images)), Reason: c.Reason}
-		u.Patch, u.Err = inplace.Patch(o.pod, setName, change)
-		out = append(out, u)
+		u := PodUpdate{Namespace: p.pod.Namespace, Name: p.pod.Name, ResourceVersion: p.pod.ResourceVersion, Change: change,
+			Containers: slices.Sorted(maps.Keys(change.Images)), Reason: chosen[j].Reason}
+		u.Patch, u.Err = inplace.Patch(p.pod, setName, change)
+		out[j] = u
 	}
-	return out
+	// A chosen pod that cannot be updated in place (a sidecar missing from it) leaves a gap.
+	return slices.DeleteFunc(out, func(u PodUpdate) bool { return u.Name == "" })
 }
 
 // decideWrite decides whether to write the computed status now (status.WriteDelay), and if so the events
