@@ -13,6 +13,7 @@ COPY main.go ./
 COPY api/ api/
 COPY controllers/ controllers/
 COPY internal/ internal/
+COPY serving/ serving/
 RUN CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -ldflags='-s -w' -o /sidecarset-operator .
 
 # A static binary needs no distribution: distroless "static", as its non-root user.

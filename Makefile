@@ -13,8 +13,9 @@ IMG ?= sidecarset-operator:latest
 VERSION ?= 0.1.0
 ARCH ?= amd64
 
-# The test control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok), built
-# from source once and cached outside the checkout; see hack/setup-control-plane.sh.
+# The control plane of the local cluster and of the tests (etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler, kubectl, kwok), built from source once and cached outside the checkout; see
+# hack/setup-control-plane.sh.
 SETUP_CONTROL_PLANE ?= hack/setup-control-plane.sh
 
 GO_TEST_FLAGS ?=
@@ -75,7 +76,7 @@ verify: manifests generate build-installer bundle vet ## Fail when generated cod
 	@echo "verify: generated code and manifests are current; gofmt and vet are clean"
 
 .PHONY: control-plane
-control-plane: ## Build (once) the test control plane binaries and print their directory.
+control-plane: ## Build (once) the control plane binaries of the local cluster and the tests, and print their directory.
 	@$(SETUP_CONTROL_PLANE)
 
 .PHONY: test

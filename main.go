@@ -37,11 +37,8 @@ import (
 	"github.com/sidecarset/sidecarset-operator/controllers"
 	"github.com/sidecarset/sidecarset-operator/internal/podvalidation"
 	"github.com/sidecarset/sidecarset-operator/internal/webhookconfig"
+	"github.com/sidecarset/sidecarset-operator/serving"
 )
-
-// The metrics endpoint authenticates and authorizes its callers with the API server.
-// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
-// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
 // Leader election among the replicas, in the operator's namespace.
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=sidecarset-system,resources=leases,verbs=get;list;watch;create;update;patch;delete
@@ -251,7 +248,7 @@ func run(ctx context.Context, restConfig *rest.Config, o *options) error {
 		TLSOpts:       tlsOpts,
 	}
 	if o.metricsSecure {
-		metricsOpts.FilterProvider = controllers.MetricsAuth
+		metricsOpts.FilterProvider = serving.MetricsAuth
 	}
 
 	restConfig = rest.CopyConfig(restConfig)
@@ -350,7 +347,7 @@ func setupWebhook(mgr ctrl.Manager, o *options, tlsOpts []func(*tls.Config)) err
 		}); err != nil {
 			return fmt.Errorf("adding the certificate rotator: %w", err)
 		}
-		if err := (&controllers.CertSecretSync{Client: mgr.GetClient(), Secret: secret, Dir: o.webhookCertDir}).SetupWithManager(mgr); err != nil {
+		if err := (&serving.CertSecretSync{Client: mgr.GetClient(), Secret: secret, Dir: o.webhookCertDir}).SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("adding the certificate sync: %w", err)
 		}
 	}
@@ -374,7 +371,7 @@ func setupWebhook(mgr ctrl.Manager, o *options, tlsOpts []func(*tls.Config)) err
 		return fmt.Errorf("watching namespaces: %w", err)
 	}
 	server.Register(webhookconfig.ValidatePath, &webhook.Admission{Handler: &controllers.SidecarSetValidator{}})
-	if err := mgr.Add(&controllers.ServeWhenCertsExist{Dir: o.webhookCertDir, Server: server}); err != nil {
+	if err := mgr.Add(&serving.ServeWhenCertsExist{Dir: o.webhookCertDir, Server: server}); err != nil {
 		return err
 	}
 	// Ready only once the webhook serves: a replica without its certificate must not get webhook traffic.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the Kubernetes control plane the tests run against, from source through the Go module proxy:
-# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok (the simulated kubelet).
+# Builds the Kubernetes control plane of the local cluster (localcluster: make demo, make bench, make test-e2e)
+# and of the envtest suites, from source through the Go module proxy: etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler, kubectl and kwok (the simulated kubelet).
 #
 # The binaries go into a cache directory outside the checkout, keyed by their versions, so a second run is
 # instant. Progress goes to stderr; the directory (for KUBEBUILDER_ASSETS) is the only thing on stdout.

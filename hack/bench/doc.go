@@ -14,8 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/sidecarset/sidecarset-operator/test/bench"
-	"github.com/sidecarset/sidecarset-operator/test/cluster"
+	"github.com/sidecarset/sidecarset-operator/localcluster"
+	"github.com/sidecarset/sidecarset-operator/localcluster/benchmark"
 )
 
 // The generated section of docs/benchmarks.md lies between these markers; the rest of the page is written by
@@ -25,7 +25,7 @@ const (
 	endMarker   = "<!-- END local-cluster results -->"
 )
 
-func waitNamespaceGone(ctx context.Context, local *cluster.Cluster, name string) error {
+func waitNamespaceGone(ctx context.Context, local *localcluster.Cluster, name string) error {
 	cs, err := kubernetes.NewForConfig(local.Config)
 	if err != nil {
 		return err
@@ -67,7 +67,7 @@ func render(r Report) string {
 		r.Version["kubernetes"], r.Version["etcd"], r.Version["kwok"], r.Settings["restartDelay"], r.Settings["maxUnavailable"],
 		r.Settings["operatorFlags"], r.Settings["nodes"], workersNote(r.Settings["kubeletWorkers"]))
 
-	row := func(name string, cell func(bench.Result) string, target string) {
+	row := func(name string, cell func(benchmark.Result) string, target string) {
 		fmt.Fprintf(&b, "| %s |", name)
 		for _, run := range r.Runs {
 			fmt.Fprintf(&b, " %s |", cell(run))
@@ -83,62 +83,62 @@ func render(r Report) string {
 		fmt.Fprint(&b, "---:|")
 	}
 	fmt.Fprint(&b, "---|\n")
-	row("pods in the cluster during the rollout", func(x bench.Result) string { return thousands(x.ClusterPods) }, "")
-	row("rollout time", func(x bench.Result) string { return fmt.Sprintf("%.2f s", x.RolloutSeconds) }, "")
-	row("bound: ceil(N / budget) × restart delay", func(x bench.Result) string {
+	row("pods in the cluster during the rollout", func(x benchmark.Result) string { return thousands(x.ClusterPods) }, "")
+	row("rollout time", func(x benchmark.Result) string { return fmt.Sprintf("%.2f s", x.RolloutSeconds) }, "")
+	row("bound: ceil(N / budget) × restart delay", func(x benchmark.Result) string {
 		return fmt.Sprintf("%.1f s (%d batches of %d)", x.BoundSeconds, (x.Pods+x.Budget-1)/x.Budget, x.Budget)
 	}, "")
-	row("rollout time / bound", func(x bench.Result) string {
+	row("rollout time / bound", func(x benchmark.Result) string {
 		return verdict(fmt.Sprintf("%.2f", x.RatioToBound), x.RatioToBound <= ratioTarget(x.Pods))
 	},
 		"≤ 1.15 (N = 1,000), ≤ 1.5 (N = 10,000)")
-	row("one pod's update, p50 / p90 (write to ready on the new image)", func(x bench.Result) string {
+	row("one pod's update, p50 / p90 (write to ready on the new image)", func(x benchmark.Result) string {
 		return fmt.Sprintf("%.2f / %.2f s", x.UpdateSecondsP50, x.UpdateSecondsP90)
 	}, "")
-	row("budget use (time-averaged pods in update / budget)", func(x bench.Result) string {
+	row("budget use (time-averaged pods in update / budget)", func(x benchmark.Result) string {
 		return fmt.Sprintf("%.0f%%", x.BudgetUse*100)
 	}, "")
-	row("most pods unavailable at once", func(x bench.Result) string {
+	row("most pods unavailable at once", func(x benchmark.Result) string {
 		return verdict(fmt.Sprintf("%d of %d allowed", x.MostUnavailable, x.Budget), x.MostUnavailable <= x.Budget)
 	}, "≤ maxUnavailable, at every sample")
-	row("pod writes per updated pod", func(x bench.Result) string {
+	row("pod writes per updated pod", func(x benchmark.Result) string {
 		return verdict(fmt.Sprintf("%.3f (%s writes)", x.WritesPerPod, thousands(x.PodWrites)), x.PodWrites == x.Pods)
 	}, "exactly 1")
-	row("pod writes the API server refused (409: the pod changed since it was read; nothing written)", func(x bench.Result) string {
+	row("pod writes the API server refused (409: the pod changed since it was read; nothing written)", func(x benchmark.Result) string {
 		return thousands(x.PodWriteConflicts)
 	}, "")
-	row("time to create the unmatched pods (no webhook call)", func(x bench.Result) string {
+	row("time to create the unmatched pods (no webhook call)", func(x benchmark.Result) string {
 		if x.UnmatchedPods == 0 {
 			return "-"
 		}
 		return fmt.Sprintf("%.1f s for %s", x.CreateUnmatchedSeconds, thousands(x.UnmatchedPods))
 	}, "")
-	row("time to create the matched pods (webhook called)", func(x bench.Result) string {
+	row("time to create the matched pods (webhook called)", func(x benchmark.Result) string {
 		return fmt.Sprintf("%.1f s for %s", x.CreateMatchedSeconds, thousands(x.Pods))
 	}, "")
-	row("webhook p50 / p99 per matched pod creation, all N at once (API server histogram)", func(x bench.Result) string {
+	row("webhook p50 / p99 per matched pod creation, all N at once (API server histogram)", func(x benchmark.Result) string {
 		return verdict(fmt.Sprintf("%.2f / %.2f ms", x.WebhookP50Ms, x.WebhookP99Ms), x.WebhookP99Ms <= 5)
 	}, "p99 ≤ 5 ms")
-	row("webhook p50 / p99 per matched pod creation, one pod at a time (API server histogram)", func(x bench.Result) string {
+	row("webhook p50 / p99 per matched pod creation, one pod at a time (API server histogram)", func(x benchmark.Result) string {
 		if x.WebhookSerialCalls == 0 {
 			return "-"
 		}
 		return verdict(fmt.Sprintf("%.2f / %.2f ms", x.WebhookSerialP50Ms, x.WebhookSerialP99Ms), x.WebhookSerialP99Ms <= 5)
 	}, "p99 ≤ 5 ms")
-	row("one pod at a time: mean, and share within the 5 ms bucket (API server histogram)", func(x bench.Result) string {
+	row("one pod at a time: mean, and share within the 5 ms bucket (API server histogram)", func(x benchmark.Result) string {
 		if x.WebhookSerialMeanMs == 0 {
 			return "-"
 		}
 		return fmt.Sprintf("%.2f ms, %.0f%%", x.WebhookSerialMeanMs, x.WebhookSerialWithin5ms*100)
 	}, "")
-	row("the same for a do-nothing webhook (the control): p50 / p99, mean, share within 5 ms", func(x bench.Result) string {
+	row("the same for a do-nothing webhook (the control): p50 / p99, mean, share within 5 ms", func(x benchmark.Result) string {
 		if x.ControlSerialCalls == 0 {
 			return "-"
 		}
 		return fmt.Sprintf("%.2f / %.2f ms, %.2f ms, %.0f%%", x.ControlSerialP50Ms, x.ControlSerialP99Ms, x.ControlSerialMeanMs,
 			x.ControlSerialWithin5ms*100)
 	}, "")
-	row("one pod at a time: create latency p50 / p99, matched vs control vs no webhook (client)", func(x bench.Result) string {
+	row("one pod at a time: create latency p50 / p99, matched vs control vs no webhook (client)", func(x benchmark.Result) string {
 		if x.WebhookSerialCalls == 0 {
 			return "-"
 		}
@@ -149,36 +149,36 @@ func render(r Report) string {
 		return fmt.Sprintf("%.2f / %.2f vs %.2f / %.2f vs %.2f / %.2f ms", x.CreateSerialMatchedP50Ms, x.CreateSerialMatchedP99Ms,
 			x.CreateSerialControlP50Ms, x.CreateSerialControlP99Ms, x.CreateSerialUnmatchedP50Ms, x.CreateSerialUnmatchedP99Ms)
 	}, "")
-	row("the webhook's own answer, p50 / p99 (AdmissionReviews posted to it one at a time)", func(x bench.Result) string {
+	row("the webhook's own answer, p50 / p99 (AdmissionReviews posted to it one at a time)", func(x benchmark.Result) string {
 		if x.WebhookDirectP50Ms == 0 {
 			return "-"
 		}
 		return fmt.Sprintf("%.2f / %.2f ms", x.WebhookDirectP50Ms, x.WebhookDirectP99Ms)
 	}, "")
-	row("webhook calls for pods no SidecarSet selects", func(x bench.Result) string {
+	row("webhook calls for pods no SidecarSet selects", func(x benchmark.Result) string {
 		if x.UnmatchedPods == 0 {
 			return "-"
 		}
 		return verdict(fmt.Sprintf("%d of %s pods", x.WebhookCallsUnmatched, thousands(x.UnmatchedPods)), x.WebhookCallsUnmatched == 0)
 	}, "0")
-	row("operator RSS idle, before the rollout", func(x bench.Result) string {
+	row("operator RSS idle, before the rollout", func(x benchmark.Result) string {
 		return verdict(fmt.Sprintf("%.1f MiB", x.RSSIdleMiB), x.RSSIdleMiB <= 64)
 	}, "≤ 64 MiB")
-	row("operator RSS peak, during the rollout", func(x bench.Result) string { return fmt.Sprintf("%.1f MiB", x.RSSPeakMiB) }, "")
-	row("operator RSS growth per pod over an empty cluster", func(x bench.Result) string {
+	row("operator RSS peak, during the rollout", func(x benchmark.Result) string { return fmt.Sprintf("%.1f MiB", x.RSSPeakMiB) }, "")
+	row("operator RSS growth per pod over an empty cluster", func(x benchmark.Result) string {
 		perPod := (x.RSSIdleMiB - r.RSSEmptyMiB) * 1024 / float64(x.ClusterPods)
 		return verdict(fmt.Sprintf("%.2f KiB", perPod), perPod < 2)
 	}, "< 2 KiB")
-	row("operator CPU during the rollout", func(x bench.Result) string { return fmt.Sprintf("%.2f s", x.CPUSeconds) }, "")
-	row("the cluster's CPU during the rollout, by process", func(x bench.Result) string { return cpuByProcess(x.ClusterCPUSeconds) }, "")
-	row("the machine's floor: the cluster's CPU for the rollout / cores; rollout time / floor", func(x bench.Result) string {
+	row("operator CPU during the rollout", func(x benchmark.Result) string { return fmt.Sprintf("%.2f s", x.CPUSeconds) }, "")
+	row("the cluster's CPU during the rollout, by process", func(x benchmark.Result) string { return cpuByProcess(x.ClusterCPUSeconds) }, "")
+	row("the machine's floor: the cluster's CPU for the rollout / cores; rollout time / floor", func(x benchmark.Result) string {
 		floor := cpuFloor(x.ClusterCPUSeconds, r.Machine.Cores)
 		if floor == 0 {
 			return "-"
 		}
 		return fmt.Sprintf("%.1f s; %.2f", floor, x.RolloutSeconds/floor)
 	}, "")
-	row("SidecarSet reconciles during the rollout; mean time each, and queued before it", func(x bench.Result) string {
+	row("SidecarSet reconciles during the rollout; mean time each, and queued before it", func(x benchmark.Result) string {
 		if x.Reconciles == 0 {
 			return "-"
 		}

@@ -1,7 +1,7 @@
-// Command bench runs the local-cluster benchmarks of make bench: it starts the local cluster with enough
-// simulated nodes, runs the operator as a separate process as its users run it, measures a run at each size
-// (test/bench), and writes the results to docs/benchmarks.json and the generated section of
-// docs/benchmarks.md.
+// Command bench runs the local-cluster benchmarks of make bench: it starts the local cluster (localcluster)
+// with enough simulated nodes, runs the operator as a separate process as its users run it, measures a run at
+// each size (localcluster/benchmark), and writes the results to docs/benchmarks.json and the generated section
+// of docs/benchmarks.md.
 package main
 
 import (
@@ -21,8 +21,8 @@ import (
 	"github.com/go-logr/logr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/sidecarset/sidecarset-operator/test/bench"
-	"github.com/sidecarset/sidecarset-operator/test/cluster"
+	"github.com/sidecarset/sidecarset-operator/localcluster"
+	"github.com/sidecarset/sidecarset-operator/localcluster/benchmark"
 )
 
 // Report is docs/benchmarks.json.
@@ -33,8 +33,8 @@ type Report struct {
 	// Settings are the operator's and the cluster's settings the runs used.
 	Settings map[string]string `json:"settings"`
 	// RSSEmptyMiB is the operator's resident memory in a cluster with no pods, ready.
-	RSSEmptyMiB float64        `json:"operatorRSSEmptyClusterMiB"`
-	Runs        []bench.Result `json:"runs"`
+	RSSEmptyMiB float64            `json:"operatorRSSEmptyClusterMiB"`
+	Runs        []benchmark.Result `json:"runs"`
 }
 
 // Machine describes where the benchmark ran.
@@ -97,7 +97,7 @@ func run(ctx context.Context, sizesFlag string, clusterPods int, restartDelay ti
 	const podsPerNode = 500
 	nodes := most/podsPerNode + 2
 	fmt.Printf("Local cluster with %d simulated nodes of %d pods; files and logs in %s\n", nodes, podsPerNode, dir)
-	local, err := cluster.Start(ctx, cluster.Options{Dir: dir, Nodes: nodes, PodsPerNode: podsPerNode, RestartDelay: restartDelay,
+	local, err := localcluster.Start(ctx, localcluster.Options{Dir: dir, Nodes: nodes, PodsPerNode: podsPerNode, RestartDelay: restartDelay,
 		Progress: os.Stdout, ClientQPS: 2000, ClientBurst: 4000, KubeletWorkers: workers})
 	if err != nil {
 		return err
@@ -126,7 +126,7 @@ func run(ctx context.Context, sizesFlag string, clusterPods int, restartDelay ti
 		},
 	}
 	time.Sleep(3 * time.Second)
-	if rss, err := bench.ResidentMiB(operator.Pid()); err == nil {
+	if rss, err := benchmark.ResidentMiB(operator.Pid()); err == nil {
 		report.RSSEmptyMiB = rss
 	}
 	for i, n := range sizes {
@@ -134,7 +134,7 @@ func run(ctx context.Context, sizesFlag string, clusterPods int, restartDelay ti
 		if i == 0 {
 			unmatched = max(clusterPods-n, 0)
 		}
-		res, err := bench.Run(ctx, local, operator, bench.Options{
+		res, err := benchmark.Run(ctx, local, operator, benchmark.Options{
 			Name: fmt.Sprintf("bench-%d", n), Pods: n, UnmatchedPods: unmatched, MaxUnavailable: "10%",
 			RestartDelay: restartDelay, Timeout: 20 * time.Minute, Progress: os.Stdout,
 		})

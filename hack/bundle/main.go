@@ -25,7 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
-	"github.com/sidecarset/sidecarset-operator/test/cluster"
+	"github.com/sidecarset/sidecarset-operator/localcluster"
 )
 
 const (
@@ -56,7 +56,7 @@ func run(version, image, install, out string) error {
 	if err := yaml.UnmarshalStrict(data, &csv); err != nil {
 		return fmt.Errorf("%s: %w", baseCSV, err)
 	}
-	objs, err := cluster.ReadObjects(install)
+	objs, err := localcluster.ReadObjects(install)
 	if err != nil {
 		return err
 	}
@@ -209,7 +209,7 @@ func samples(dir string) (string, error) {
 		if filepath.Base(f) == "kustomization.yaml" {
 			continue
 		}
-		objs, err := cluster.ReadObjects(f)
+		objs, err := localcluster.ReadObjects(f)
 		if err != nil {
 			return "", err
 		}

@@ -33,7 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
-	"github.com/sidecarset/sidecarset-operator/test/cluster"
+	"github.com/sidecarset/sidecarset-operator/localcluster"
 )
 
 const (
@@ -71,7 +71,7 @@ func run(ctx context.Context, binary, dir string, restartDelay time.Duration, ex
 		}
 	}
 	step("Starting a local cluster: the Kubernetes API server, controller-manager and scheduler, and 4 simulated nodes (kwok)")
-	local, err := cluster.Start(ctx, cluster.Options{Dir: dir, Nodes: 4, RestartDelay: restartDelay, Progress: os.Stdout})
+	local, err := localcluster.Start(ctx, localcluster.Options{Dir: dir, Nodes: 4, RestartDelay: restartDelay, Progress: os.Stdout})
 	if err != nil {
 		return err
 	}
@@ -109,7 +109,7 @@ func run(ctx context.Context, binary, dir string, restartDelay time.Duration, ex
 	fmt.Printf("Operator running (pid %d), log: %s\n", operator.Pid(), operator.LogPath)
 
 	step("Applying the SidecarSet %s: a fluent-bit log shipper for every pod labelled log-shipping=enabled", sampleFile)
-	objs, err := cluster.ReadObjects(sampleFile)
+	objs, err := localcluster.ReadObjects(sampleFile)
 	if err != nil {
 		return err
 	}
@@ -124,7 +124,7 @@ func run(ctx context.Context, binary, dir string, restartDelay time.Duration, ex
 		return err
 	}
 	probe := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "probe", Labels: podLabels}, Spec: podSpec()}
-	if err := cluster.WaitInjecting(ctx, c, probe, 30*time.Second); err != nil {
+	if err := localcluster.WaitInjecting(ctx, c, probe, 30*time.Second); err != nil {
 		return err
 	}
 
@@ -251,7 +251,7 @@ func waitPods(ctx context.Context, c client.Client, n int) ([]corev1.Pod, error)
 		}
 		ready := 0
 		for i := range list.Items {
-			if cluster.PodReady(&list.Items[i]) {
+			if localcluster.PodReady(&list.Items[i]) {
 				ready++
 			}
 		}

@@ -8,14 +8,14 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/sidecarset/sidecarset-operator/test/bench"
+	"github.com/sidecarset/sidecarset-operator/localcluster/benchmark"
 )
 
 // The benchmark of make bench at N = 100, so that it never rots. Only what must hold at any speed is asserted:
 // timings are printed, never judged, on these shared machines.
 var _ = Describe("The local-cluster benchmark at N = 100", func() {
 	It("measures a rollout within its budget, with one write per pod and no webhook call for unmatched pods", func() {
-		res, err := bench.Run(ctx, local, operator, bench.Options{
+		res, err := benchmark.Run(ctx, local, operator, benchmark.Options{
 			Name: uniqueName("bench"), Pods: 100, UnmatchedPods: 100, MaxUnavailable: "10%",
 			SerialPods: 20, RestartDelay: restartDelay, Progress: GinkgoWriter,
 		})

@@ -24,7 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
-	"github.com/sidecarset/sidecarset-operator/test/cluster"
+	"github.com/sidecarset/sidecarset-operator/localcluster"
 )
 
 // root is the repository root, from this package.
@@ -36,8 +36,8 @@ const restartDelay = 500 * time.Millisecond
 var (
 	ctx       context.Context
 	cancel    context.CancelFunc
-	local     *cluster.Cluster
-	operator  *cluster.Operator
+	local     *localcluster.Cluster
+	operator  *localcluster.Operator
 	k8sClient client.Client
 	clientset kubernetes.Interface
 	scheme    = runtime.NewScheme()
@@ -67,7 +67,7 @@ var _ = BeforeSuite(func() {
 	build.Stdout, build.Stderr = GinkgoWriter, GinkgoWriter
 	Expect(build.Run()).To(Succeed(), "building the operator")
 
-	local, err = cluster.Start(ctx, cluster.Options{Dir: dir, Nodes: 6, RestartDelay: restartDelay, Progress: GinkgoWriter})
+	local, err = localcluster.Start(ctx, localcluster.Options{Dir: dir, Nodes: 6, RestartDelay: restartDelay, Progress: GinkgoWriter})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(local.Install(ctx, root)).To(Succeed())
 	// SIDECARSET_E2E_OPERATOR_ARGS adds flags to the operator under test, to compare settings.

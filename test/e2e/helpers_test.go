@@ -29,7 +29,7 @@ import (
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 	"github.com/sidecarset/sidecarset-operator/internal/webhookconfig"
-	"github.com/sidecarset/sidecarset-operator/test/cluster"
+	"github.com/sidecarset/sidecarset-operator/localcluster"
 	"github.com/sidecarset/sidecarset-operator/test/gitops"
 )
 
@@ -159,7 +159,7 @@ func waitPodsReady(namespace string, labels map[string]string, n int) []corev1.P
 		pods = listPods(namespace, labels)
 		g.Expect(pods).To(HaveLen(n))
 		for i := range pods {
-			g.Expect(cluster.PodReady(&pods[i])).To(BeTrue(), "pod %s is not ready", pods[i].Name)
+			g.Expect(localcluster.PodReady(&pods[i])).To(BeTrue(), "pod %s is not ready", pods[i].Name)
 		}
 	}).WithTimeout(2 * time.Minute).Should(Succeed())
 	return pods
@@ -282,7 +282,7 @@ func watchUnavailability(namespace string) *unavailability {
 		}
 		u.mu.Lock()
 		defer u.mu.Unlock()
-		if cluster.PodReady(p) {
+		if localcluster.PodReady(p) {
 			delete(u.notReady, p.Name)
 		} else {
 			u.notReady[p.Name] = true

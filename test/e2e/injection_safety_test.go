@@ -19,7 +19,7 @@ import (
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 	"github.com/sidecarset/sidecarset-operator/internal/webhookconfig"
-	"github.com/sidecarset/sidecarset-operator/test/cluster"
+	"github.com/sidecarset/sidecarset-operator/localcluster"
 )
 
 var _ = Describe("Injection the API server would refuse the pod for", func() {
@@ -205,7 +205,7 @@ containers:
 			if filepath.Base(f) == "kustomization.yaml" {
 				continue
 			}
-			objs, err := cluster.ReadObjects(f)
+			objs, err := localcluster.ReadObjects(f)
 			Expect(err).NotTo(HaveOccurred())
 			for _, obj := range objs {
 				Expect(obj.GetKind()).To(Equal("SidecarSet"), f)

@@ -10,7 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
-	"github.com/sidecarset/sidecarset-operator/test/cluster"
+	"github.com/sidecarset/sidecarset-operator/localcluster"
 )
 
 var _ = Describe("Rolling a sidecar out in place", func() {
@@ -137,7 +137,7 @@ updateStrategy: {maxUnavailable: 2, failurePolicy: {maxFailedPods: 1, action: Ro
 			g.Expect(condition(st, appsv1alpha1.ConditionStalled).Reason).To(Equal(appsv1alpha1.ReasonRolledBack))
 			for _, p := range listPods(ns, labels) {
 				g.Expect(container(&p, "shipper").Image).To(Equal("example.com/shipper:1"), "pod %s", p.Name)
-				g.Expect(cluster.PodReady(&p)).To(BeTrue(), "pod %s is not ready", p.Name)
+				g.Expect(localcluster.PodReady(&p)).To(BeTrue(), "pod %s is not ready", p.Name)
 			}
 		}).WithTimeout(time.Minute).Should(Succeed())
 		// The same pods, app containers untouched.

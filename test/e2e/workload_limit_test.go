@@ -20,7 +20,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/sidecarset/sidecarset-operator/test/cluster"
+	"github.com/sidecarset/sidecarset-operator/localcluster"
 )
 
 // Ten Deployments of 3 pods, one SidecarSet over the 30 with maxUnavailable: 50% (15 pods at once). The
@@ -250,7 +250,7 @@ func (w *deploymentReadiness) tally() {
 	ready := map[string]int{}
 	notReady, onImage := 0, 0
 	for _, p := range w.pods {
-		if !cluster.PodReady(p) {
+		if !localcluster.PodReady(p) {
 			notReady++
 			continue
 		}
@@ -284,7 +284,7 @@ func (w *deploymentReadiness) tally() {
 func (w *deploymentReadiness) notReadyPods(d string) string {
 	var names []string
 	for _, p := range w.pods {
-		if p.Labels["deployment"] == d && !cluster.PodReady(p) {
+		if p.Labels["deployment"] == d && !localcluster.PodReady(p) {
 			names = append(names, p.Name)
 		}
 	}

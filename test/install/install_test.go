@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/sidecarset/sidecarset-operator/test/cluster"
+	"github.com/sidecarset/sidecarset-operator/localcluster"
 )
 
 const installYAML = "../../dist/install.yaml"
@@ -28,7 +28,7 @@ func TestInstallManifestAppliesToARealAPIServer(t *testing.T) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		t.Fatal("KUBEBUILDER_ASSETS is not set: run the tests with make test")
 	}
-	objs, err := cluster.ReadObjects(installYAML)
+	objs, err := localcluster.ReadObjects(installYAML)
 	if err != nil {
 		t.Fatal(err)
 	}

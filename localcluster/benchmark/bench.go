@@ -1,9 +1,9 @@
-// Package bench measures the operator on the local cluster, running as a separate process as its users run
-// it: how long an in-place rollout of N pods takes against its physical bound, the most pods unavailable at
-// once, API writes per updated pod, what the webhook costs pod creation, and the operator's memory and CPU.
-// make bench runs it at N = 1,000 and 10,000 (hack/bench); the end-to-end suite runs it at N = 100, so it
-// never rots.
-package bench
+// Package benchmark measures the operator on the local cluster (package localcluster), running as a separate
+// process as its users run it: how long an in-place rollout of N pods takes against its physical bound, the
+// most pods unavailable at once, API writes per updated pod, what the webhook costs pod creation, and the
+// operator's memory and CPU. make bench runs it at N = 1,000 and 10,000 (hack/bench); the end-to-end suite
+// runs it at N = 100, so it never rots.
+package benchmark
 
 import (
 	"bytes"
@@ -39,7 +39,7 @@ import (
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 	"github.com/sidecarset/sidecarset-operator/internal/webhookconfig"
-	"github.com/sidecarset/sidecarset-operator/test/cluster"
+	"github.com/sidecarset/sidecarset-operator/localcluster"
 )
 
 // Options is one benchmark run.
@@ -56,7 +56,7 @@ type Options struct {
 	SerialPods int
 	// MaxUnavailable is the rollout's budget, for example "10%".
 	MaxUnavailable string
-	// RestartDelay is the simulated kubelet's restart delay (cluster.Options.RestartDelay).
+	// RestartDelay is the simulated kubelet's restart delay (localcluster.Options.RestartDelay).
 	RestartDelay time.Duration
 	// Timeout bounds each wait.
 	Timeout  time.Duration
@@ -153,7 +153,7 @@ const (
 )
 
 // Run runs one benchmark on a local cluster with the operator running, and removes what it created.
-func Run(ctx context.Context, local *cluster.Cluster, operator *cluster.Operator, o Options) (Result, error) {
+func Run(ctx context.Context, local *localcluster.Cluster, operator *localcluster.Operator, o Options) (Result, error) {
 	if o.Timeout == 0 {
 		o.Timeout = 10 * time.Minute
 	}
@@ -177,8 +177,8 @@ func Run(ctx context.Context, local *cluster.Cluster, operator *cluster.Operator
 
 type runner struct {
 	Options
-	local    *cluster.Cluster
-	operator *cluster.Operator
+	local    *localcluster.Cluster
+	operator *localcluster.Operator
 	c        client.Client
 	cs       kubernetes.Interface
 	res      Result
@@ -239,7 +239,7 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	probe := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "probe", Labels: map[string]string{"app": "matched"}},
 		Spec: podSpec()}
-	if err := cluster.WaitInjecting(ctx, r.c, probe, r.Timeout); err != nil {
+	if err := localcluster.WaitInjecting(ctx, r.c, probe, r.Timeout); err != nil {
 		return err
 	}
 
@@ -627,7 +627,7 @@ func (r *runner) waitPodsReady(ctx context.Context, ns string, n int) error {
 		}
 		ready := 0
 		for i := range list.Items {
-			if cluster.PodReady(&list.Items[i]) {
+			if localcluster.PodReady(&list.Items[i]) {
 				ready++
 			}
 		}
@@ -678,7 +678,7 @@ func (r *runner) watchPods(ctx context.Context, ns string) (*podWatch, error) {
 		}
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		ready := cluster.PodReady(p)
+		ready := localcluster.PodReady(p)
 		if ready {
 			delete(w.notReady, p.Name)
 		} else {
@@ -844,19 +844,19 @@ const metricsReader = "sidecarset-bench-metrics"
 
 // metricsToken returns a token of the metrics reader, creating it and its binding the first time.
 func (r *runner) metricsToken(ctx context.Context) (string, error) {
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: cluster.OperatorNamespace, Name: metricsReader}}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: localcluster.OperatorNamespace, Name: metricsReader}}
 	if err := r.c.Create(ctx, sa); err != nil && !apierrors.IsAlreadyExists(err) {
 		return "", fmt.Errorf("creating ServiceAccount %s: %w", metricsReader, err)
 	}
 	binding := &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: metricsReader},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "sidecarset-operator-metrics-reader"},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: cluster.OperatorNamespace, Name: metricsReader}},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: localcluster.OperatorNamespace, Name: metricsReader}},
 	}
 	if err := r.c.Create(ctx, binding); err != nil && !apierrors.IsAlreadyExists(err) {
 		return "", fmt.Errorf("creating ClusterRoleBinding %s: %w", metricsReader, err)
 	}
-	tr, err := r.cs.CoreV1().ServiceAccounts(cluster.OperatorNamespace).CreateToken(ctx, metricsReader,
+	tr, err := r.cs.CoreV1().ServiceAccounts(localcluster.OperatorNamespace).CreateToken(ctx, metricsReader,
 		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
 	if err != nil {
 		return "", fmt.Errorf("requesting a token for %s: %w", metricsReader, err)

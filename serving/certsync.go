@@ -1,4 +1,4 @@
-package controllers
+package serving
 
 import (
 	"bytes"
@@ -20,6 +20,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
+// The serving certificate's Secret, in the operator's namespace only: the operator creates it, the rotator
+// writes it, and every replica reads it.
 // +kubebuilder:rbac:groups="",namespace=sidecarset-system,resources=secrets,verbs=get;list;watch;create;update;patch
 
 // CertSecretSync writes the webhook serving certificate from the rotator's Secret into the certificate

@@ -1,10 +1,11 @@
-// Package cluster runs the local cluster that the demo, the end-to-end suite and the benchmarks use: etcd and
-// the test kube-apiserver (through controller-runtime's envtest), kube-controller-manager, kube-scheduler, and
-// kwok as the kubelet of a set of simulated nodes, all from the binaries hack/setup-control-plane.sh builds. On
-// it, Deployments, StatefulSets, DaemonSets and Jobs create real pods that are scheduled, started and, when
-// their images change in place, restarted container by container (see stages.yaml). The operator runs beside it
-// as a separate process, as its users run it (operator.go).
-package cluster
+// Package localcluster runs a Kubernetes cluster on the local machine, for the demo (make demo), the
+// benchmarks (make bench) and the end-to-end suite: etcd and kube-apiserver (through controller-runtime's
+// envtest), kube-controller-manager, kube-scheduler, and kwok as the kubelet of a set of simulated nodes, all
+// from the binaries hack/setup-control-plane.sh builds. On it, Deployments, StatefulSets, DaemonSets and Jobs
+// create real pods that are scheduled, started and, when their images change in place, restarted container by
+// container (see stages.yaml). The operator runs beside it as a separate process, as its users run it
+// (operator.go).
+package localcluster
 
 import (
 	"context"
@@ -55,7 +56,7 @@ type Options struct {
 
 func (o *Options) defaults() error {
 	if o.Dir == "" {
-		return errors.New("cluster: Options.Dir is required")
+		return errors.New("localcluster: Options.Dir is required")
 	}
 	if o.AssetsDir == "" {
 		o.AssetsDir = os.Getenv("KUBEBUILDER_ASSETS")

@@ -1,4 +1,4 @@
-package controllers
+package serving
 
 import (
 	"context"
@@ -18,6 +18,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 )
+
+// The metrics endpoint authenticates and authorizes its callers with the API server.
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
 // Decisions are remembered for these long, so that a scraper every few seconds costs the API server two
 // reviews a minute, and a revoked binding or token stops working within a minute.
