@@ -1,5 +1,5 @@
 // Package rollout decides which matched pods a SidecarSet updates in place, and how many at a time. It has no
-// client: it takes what the controller observed and returns numbers and decisions with their reasons.
+// client: it takes what step.Decide observed and returns numbers and decisions with their reasons.
 package rollout
 
 import (

@@ -10,11 +10,10 @@ import (
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 )
 
-// Event reasons on a SidecarSet.
+// Event reasons on a SidecarSet. A stall is recorded as a Warning with the Stalled condition's own reason.
 const (
 	EventRolloutStarted  = "RolloutStarted"
 	EventRolloutFinished = "RolloutFinished"
-	EventRolloutStalled  = "RolloutStalled"
 )
 
 // Event is something to record on the SidecarSet.

@@ -1,4 +1,4 @@
-// Package status computes a SidecarSet's status from what the controller observed: the counts, the
+// Package status computes a SidecarSet's status from what one reconcile observed (internal/step): the counts, the
 // per-revision histogram and the Ready, Reconciling, Stalled and Drifted conditions, in the form kstatus, kubectl
 // wait, Argo CD and Flux read. It has no client; the controller writes the result once, if it changed.
 package status
@@ -37,7 +37,7 @@ type Pod struct {
 	UpdateStartedAt time.Time
 }
 
-// Stall is why progress needs a human, set by the controller: the pinned revision does not exist, the
+// Stall is why progress needs a human, as step.Decide decides it: the pinned revision does not exist, the
 // progress deadline passed, or the failure policy rolled back. (A failure policy that pauses is derived
 // from the plan.)
 type Stall struct {
