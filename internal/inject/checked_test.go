@@ -7,6 +7,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+
+	"github.com/sidecarset/sidecarset-operator/internal/fixture"
 )
 
 // hostPortCheck stands in for the API server: it refuses a pod with a container named "bad", or two
@@ -57,7 +59,7 @@ func TestChecked(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := pod(t, tt.pod)
+			p := fixture.Pod(t, tt.pod)
 			original := p.DeepCopy()
 			calls := 0
 			got, results, err := Checked(p, tt.sets, hostPortCheck(&calls))

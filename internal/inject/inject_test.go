@@ -10,38 +10,20 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/yaml"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/fixture"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 )
-
-// pod builds a pod from a YAML spec (and optional metadata).
-func pod(t testing.TB, manifest string) *corev1.Pod {
-	t.Helper()
-	p := &corev1.Pod{}
-	if err := yaml.UnmarshalStrict([]byte(manifest), p); err != nil {
-		t.Fatalf("pod: %v", err)
-	}
-	return p
-}
 
 // sidecars builds one SidecarSet's injection at revision "<name>-r1" from a YAML spec.
 func sidecars(t testing.TB, name, spec string) Sidecars {
 	t.Helper()
-	s := &appsv1alpha1.SidecarSetSpec{}
-	if err := yaml.UnmarshalStrict([]byte(spec), s); err != nil {
-		t.Fatalf("sidecarset %s: %v", name, err)
-	}
-	return Sidecars{SidecarSet: name, Revision: name + "-r1", Spec: s}
+	return Sidecars{SidecarSet: name, Revision: name + "-r1", Spec: fixture.Spec(t, spec)}
 }
 
 func names(cs []corev1.Container) string {
-	var out []string
-	for _, c := range cs {
-		out = append(out, c.Name)
-	}
-	return strings.Join(out, ",")
+	return fixture.Names(cs, func(c corev1.Container) string { return c.Name })
 }
 
 func container(p *corev1.Pod, name string) *corev1.Container {
@@ -210,12 +192,8 @@ initContainers: [{name: proxy, image: proxy:1, restartPolicy: Always}, {name: se
 			pod:  appPod,
 			sets: func(t testing.TB) []Sidecars { return []Sidecars{sidecars(t, "logs", shipper)} },
 			check: func(t *testing.T, got *corev1.Pod, _ []Result) {
-				var vs []string
-				for _, v := range got.Spec.Volumes {
-					vs = append(vs, v.Name)
-				}
-				if strings.Join(vs, ",") != "data,logs,shipper-config" {
-					t.Errorf("volumes = %v", vs)
+				if vs := fixture.Names(got.Spec.Volumes, func(v corev1.Volume) string { return v.Name }); vs != "data,logs,shipper-config" {
+					t.Errorf("volumes = %s", vs)
 				}
 			},
 		},
@@ -628,7 +606,7 @@ containers: [{name: agent, image: agent:1, shareVolumePolicy: Enabled, transferE
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in := pod(t, tt.pod)
+			in := fixture.Pod(t, tt.pod)
 			original := in.DeepCopy()
 			sets := tt.sets(t)
 			setsBefore := make([]*appsv1alpha1.SidecarSetSpec, len(sets))
@@ -768,7 +746,7 @@ func applyPatch(t testing.TB, raw []byte, ops any) []byte {
 }
 
 func TestInjectRefusesAnUnreadableState(t *testing.T) {
-	p := pod(t, `{metadata: {annotations: {sidecarset.io/state: "not json"}}, spec: {containers: [{name: app, image: a}]}}`)
+	p := fixture.Pod(t, `{metadata: {annotations: {sidecarset.io/state: "not json"}}, spec: {containers: [{name: app, image: a}]}}`)
 	got, res, err := Inject(p, []Sidecars{sidecars(t, "logs", shipper)})
 	if err == nil || !strings.Contains(err.Error(), "sidecarset.io/state") {
 		t.Fatalf("err = %v", err)
@@ -798,7 +776,7 @@ func TestPatchKeepsFieldsTheTypesDoNotKnow(t *testing.T) {
 }
 
 func TestPatchEscapesMapKeys(t *testing.T) {
-	original := pod(t, `{metadata: {labels: {app: web}}, spec: {containers: [{name: app, image: a}]}}`)
+	original := fixture.Pod(t, `{metadata: {labels: {app: web}}, spec: {containers: [{name: app, image: a}]}}`)
 	injected := original.DeepCopy()
 	injected.Labels["example.com/team~x"] = "a"
 	ops := Patch(original, injected)

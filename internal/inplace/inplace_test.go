@@ -12,35 +12,11 @@ import (
 	"sigs.k8s.io/yaml"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/fixture"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
-	"github.com/sidecarset/sidecarset-operator/internal/podview"
-	"github.com/sidecarset/sidecarset-operator/internal/revision"
 )
 
 var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-
-// view is the pod as the operator's pod cache keeps it once a SidecarSet injected it.
-func view(t *testing.T, p *corev1.Pod) *podview.View {
-	t.Helper()
-	p = p.DeepCopy()
-	if _, ok := p.Annotations[appsv1alpha1.StateAnnotation]; !ok {
-		metav1.SetMetaDataAnnotation(&p.ObjectMeta, appsv1alpha1.StateAnnotation, "{}")
-	}
-	v, err := podview.Compact(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v.(*podview.View)
-}
-
-func injected(t *testing.T, spec string) revision.Injected {
-	t.Helper()
-	s := &appsv1alpha1.SidecarSetSpec{}
-	if err := yaml.UnmarshalStrict([]byte(spec), s); err != nil {
-		t.Fatal(err)
-	}
-	return revision.InjectedOf(s)
-}
 
 const from = `
 containers: [{name: shipper, image: shipper:1, args: [--fast]}, {name: agent, image: agent:1}]
@@ -68,7 +44,7 @@ func TestImages(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			images, ok := Images(injected(t, from), injected(t, tt.to))
+			images, ok := Images(fixture.Injected(t, from), fixture.Injected(t, tt.to))
 			got := "not updatable"
 			if ok {
 				var parts []string
@@ -84,10 +60,12 @@ func TestImages(t *testing.T) {
 	}
 }
 
+// runningPod is a pod running proxy:1 (a native sidecar), shipper:1 and its app. The tests read it through
+// fixture.View(t, p, podstate.State{}): an empty state annotation, which makes the pod cache keep the pod's
+// containers, as it does once a SidecarSet injected a pod.
 func runningPod(t *testing.T) *corev1.Pod {
 	t.Helper()
-	p := &corev1.Pod{}
-	if err := yaml.UnmarshalStrict([]byte(`
+	return fixture.Pod(t, `
 spec:
   initContainers: [{name: proxy, image: proxy:1, restartPolicy: Always}]
   containers: [{name: shipper, image: shipper:1}, {name: app, image: web:1}]
@@ -97,16 +75,13 @@ status:
   containerStatuses:
   - {name: shipper, image: shipper:1, imageID: "sha256:s1", containerID: "c://s-1", restartCount: 2, ready: true, state: {running: {}}}
   - {name: app, image: web:1, imageID: "sha256:w1", containerID: "c://a-1", restartCount: 0, ready: true, state: {running: {}}}
-`), p); err != nil {
-		t.Fatal(err)
-	}
-	return p
+`)
 }
 
 func TestPlan(t *testing.T) {
 	p := runningPod(t)
 	current := podstate.SidecarSetState{Revision: "logs-r1", Images: map[string]string{"shipper": "shipper:1", "proxy": "proxy:1"}}
-	change, ok := Plan(view(t, p), current, "logs-r2", map[string]string{"shipper": "shipper:2", "proxy": "proxy:2"}, now)
+	change, ok := Plan(fixture.View(t, p, podstate.State{}), current, "logs-r2", map[string]string{"shipper": "shipper:2", "proxy": "proxy:2"}, now)
 	if !ok {
 		t.Fatal("not updatable")
 	}
@@ -128,13 +103,13 @@ func TestPlan(t *testing.T) {
 	}
 
 	// A container whose spec already has the image (a write that landed, then a retry) is not changed again.
-	change, ok = Plan(view(t, p), current, "logs-r2", map[string]string{"shipper": "shipper:1"}, now)
+	change, ok = Plan(fixture.View(t, p, podstate.State{}), current, "logs-r2", map[string]string{"shipper": "shipper:1"}, now)
 	if !ok || len(change.Images) != 0 || change.State.Update != nil || change.State.Revision != "logs-r2" {
 		t.Errorf("change %+v", change)
 	}
 
 	// A sidecar the pod lacks (skipped for a conflict) makes the pod not updatable.
-	if _, ok := Plan(view(t, p), current, "logs-r2", map[string]string{"gone": "gone:2"}, now); ok {
+	if _, ok := Plan(fixture.View(t, p, podstate.State{}), current, "logs-r2", map[string]string{"gone": "gone:2"}, now); ok {
 		t.Error("a missing sidecar must make the pod not updatable")
 	}
 }
@@ -142,7 +117,7 @@ func TestPlan(t *testing.T) {
 // updated returns the running pod after Plan wrote shipper:2, and the recorded update.
 func updated(t *testing.T) (*corev1.Pod, *podstate.Update) {
 	p := runningPod(t)
-	change, _ := Plan(view(t, p), podstate.SidecarSetState{Revision: "r1"}, "r2", map[string]string{"shipper": "shipper:2"}, now)
+	change, _ := Plan(fixture.View(t, p, podstate.State{}), podstate.SidecarSetState{Revision: "r1"}, "r2", map[string]string{"shipper": "shipper:2"}, now)
 	p.Spec.Containers[0].Image = "shipper:2"
 	return p, change.State.Update
 }
@@ -210,7 +185,7 @@ func TestProgress(t *testing.T) {
 			} else {
 				tt.edit(&p.Status.ContainerStatuses[0])
 			}
-			phase, why := Progress(view(t, p), update, 10*time.Minute, now.Add(tt.after))
+			phase, why := Progress(fixture.View(t, p, podstate.State{}), update, 10*time.Minute, now.Add(tt.after))
 			if phase != tt.want || (tt.why != "" && !strings.Contains(why, tt.why)) {
 				t.Errorf("Progress = %s (%s), want %s (%s)", phase, why, tt.want, tt.why)
 			}
@@ -220,26 +195,26 @@ func TestProgress(t *testing.T) {
 
 func TestProgressOfANativeSidecarAndWithoutUpdate(t *testing.T) {
 	p := runningPod(t)
-	change, _ := Plan(view(t, p), podstate.SidecarSetState{Revision: "r1"}, "r2", map[string]string{"proxy": "proxy:2"}, now)
+	change, _ := Plan(fixture.View(t, p, podstate.State{}), podstate.SidecarSetState{Revision: "r1"}, "r2", map[string]string{"proxy": "proxy:2"}, now)
 	p.Spec.InitContainers[0].Image = "proxy:2"
-	if phase, _ := Progress(view(t, p), change.State.Update, time.Minute, now); phase != Updating {
+	if phase, _ := Progress(fixture.View(t, p, podstate.State{}), change.State.Update, time.Minute, now); phase != Updating {
 		t.Errorf("before the restart: %s", phase)
 	}
 	s := &p.Status.InitContainerStatuses[0]
 	s.Image, s.ContainerID, s.RestartCount = "proxy:2", "c://p-2", 1
-	if phase, why := Progress(view(t, p), change.State.Update, time.Minute, now); phase != Done {
+	if phase, why := Progress(fixture.View(t, p, podstate.State{}), change.State.Update, time.Minute, now); phase != Done {
 		t.Errorf("after the restart: %s (%s)", phase, why)
 	}
-	if phase, _ := Progress(view(t, p), nil, time.Minute, now); phase != Done {
+	if phase, _ := Progress(fixture.View(t, p, podstate.State{}), nil, time.Minute, now); phase != Done {
 		t.Errorf("no update: %s", phase)
 	}
 }
 
 func TestApplySetsTheChangedImagesOnly(t *testing.T) {
-	pod := view(t, &corev1.Pod{Spec: corev1.PodSpec{
+	pod := fixture.View(t, &corev1.Pod{Spec: corev1.PodSpec{
 		InitContainers: []corev1.Container{{Name: "proxy", Image: "proxy:1"}},
 		Containers:     []corev1.Container{{Name: "app", Image: "app:1"}, {Name: "shipper", Image: "shipper:1"}},
-	}})
+	}}, podstate.State{})
 	got := Apply(pod, Change{Images: map[string]string{"proxy": "proxy:2", "shipper": "shipper:2", "gone": "gone:2"}})
 	if img := got.Injected.InitContainers[0].Image; img != "proxy:2" {
 		t.Errorf("native sidecar image = %s, want proxy:2", img)
@@ -270,7 +245,7 @@ func TestPatch(t *testing.T) {
 	change := Change{Images: map[string]string{"shipper": "shipper:2", "proxy": "proxy:2"},
 		State: podstate.SidecarSetState{Revision: "logs-2", Images: map[string]string{"shipper": "shipper:2", "proxy": "proxy:2"}}}
 
-	raw, err := Patch(view(t, pod), "logs", change)
+	raw, err := Patch(fixture.View(t, pod, nil), "logs", change)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +279,7 @@ func TestPatch(t *testing.T) {
 	}
 
 	pod.Annotations[appsv1alpha1.StateAnnotation] = "{broken"
-	if _, err := Patch(view(t, pod), "logs", change); err == nil {
+	if _, err := Patch(fixture.View(t, pod, nil), "logs", change); err == nil {
 		t.Errorf("a pod with an unreadable state annotation was patched, losing the other SidecarSets' entries")
 	}
 }

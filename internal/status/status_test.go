@@ -10,9 +10,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
-	"sigs.k8s.io/yaml"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/fixture"
 	"github.com/sidecarset/sidecarset-operator/internal/rollout"
 )
 
@@ -61,15 +61,6 @@ func podsOf(n int, prefix string, opts ...podOption) []Pod {
 	return out
 }
 
-func strategy(t testing.TB, manifest string) *appsv1alpha1.UpdateStrategy {
-	t.Helper()
-	s := &appsv1alpha1.UpdateStrategy{}
-	if err := yaml.UnmarshalStrict([]byte(manifest), s); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // input plans over the pods with the strategy, as the controller does, and returns the status input.
 func input(t *testing.T, strategyManifest string, pods []Pod, stall *Stall) Input {
 	t.Helper()
@@ -77,7 +68,7 @@ func input(t *testing.T, strategyManifest string, pods []Pod, stall *Stall) Inpu
 	for i := range pods {
 		view[i] = pods[i].Pod
 	}
-	plan, err := rollout.Compute(strategy(t, strategyManifest), view, now)
+	plan, err := rollout.Compute(fixture.Decode[appsv1alpha1.UpdateStrategy](t, strategyManifest), view, now)
 	if err != nil {
 		t.Fatal(err)
 	}

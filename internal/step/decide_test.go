@@ -13,6 +13,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	fx "github.com/sidecarset/sidecarset-operator/internal/fixture" // renamed: fixture is this package's fixture type
 	"github.com/sidecarset/sidecarset-operator/internal/inplace"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 	"github.com/sidecarset/sidecarset-operator/internal/podview"
@@ -46,11 +47,7 @@ func (f *fixture) pods(t testing.TB, n int, rev string) []Pod {
 }
 
 func names(us []PodUpdate) string {
-	var out []string
-	for _, u := range us {
-		out = append(out, u.Name)
-	}
-	return strings.Join(out, ",")
+	return fx.Names(us, func(u PodUpdate) string { return u.Name })
 }
 
 func withCondition(st appsv1alpha1.SidecarSetStatus, condType, reason string, generation int64, since time.Time) appsv1alpha1.SidecarSetStatus {

@@ -7,9 +7,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/yaml"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	fx "github.com/sidecarset/sidecarset-operator/internal/fixture" // renamed: fixture is this package's fixture type
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 	"github.com/sidecarset/sidecarset-operator/internal/podview"
 	"github.com/sidecarset/sidecarset-operator/internal/revision"
@@ -17,28 +17,12 @@ import (
 
 var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
-func spec(t testing.TB, manifest string) *appsv1alpha1.SidecarSetSpec {
-	t.Helper()
-	s := &appsv1alpha1.SidecarSetSpec{}
-	if err := yaml.UnmarshalStrict([]byte(manifest), s); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// view is the pod as the pod cache keeps it, with the given state annotation (none when state is nil).
-func view(t testing.TB, p *corev1.Pod, state podstate.State) *podview.View {
-	t.Helper()
-	p = p.DeepCopy()
-	if state != nil {
-		metav1.SetMetaDataAnnotation(&p.ObjectMeta, appsv1alpha1.StateAnnotation, state.Encode())
-	}
-	v, err := podview.Compact(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v.(*podview.View)
-}
+// spec is the SidecarSet spec of the manifest, and view the pod as the pod cache keeps it, with the given
+// state annotation (none when state is nil).
+var (
+	spec = fx.Spec
+	view = fx.View
+)
 
 // fixture is a SidecarSet "logs" injecting one sidecar, shipper, at shipper:2 (its latest revision), with the
 // revision before it, shipper:1, stored too.

@@ -6,8 +6,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/yaml"
 
+	fx "github.com/sidecarset/sidecarset-operator/internal/fixture" // renamed: fixture is this package's fixture type
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 	"github.com/sidecarset/sidecarset-operator/internal/podview"
 	"github.com/sidecarset/sidecarset-operator/internal/revision"
@@ -16,8 +16,7 @@ import (
 
 func observedPod(t *testing.T, state string) (*podview.View, podstate.State) {
 	t.Helper()
-	p := &corev1.Pod{}
-	if err := yaml.UnmarshalStrict([]byte(`
+	p := fx.Pod(t, `
 metadata: {namespace: ns, name: web-1, labels: {app: web}}
 spec:
   containers: [{name: shipper, image: shipper:1}, {name: app, image: web:1}]
@@ -26,9 +25,7 @@ status:
   containerStatuses:
   - {name: shipper, image: shipper:1, imageID: "sha256:s1", containerID: "c://s-1", ready: true, state: {running: {}}}
   - {name: app, image: web:1, containerID: "c://a-1", ready: true, state: {running: {}}}
-`), p); err != nil {
-		t.Fatal(err)
-	}
+`)
 	if state != "" {
 		p.Annotations = map[string]string{"sidecarset.io/state": state}
 	}
@@ -36,21 +33,14 @@ status:
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := podview.Compact(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v.(*podview.View), s
+	return view(t, p, nil), s
 }
 
 func contentsOf(t testing.TB) map[string]revision.Injected {
-	injected := func(manifest string) revision.Injected {
-		return revision.InjectedOf(spec(t, manifest))
-	}
 	return map[string]revision.Injected{
-		"logs-r1": injected(`{containers: [{name: shipper, image: shipper:1}]}`),
-		"logs-r2": injected(`{containers: [{name: shipper, image: shipper:2}]}`),
-		"logs-r3": injected(`{containers: [{name: shipper, image: shipper:2, args: [--new]}]}`),
+		"logs-r1": fx.Injected(t, `{containers: [{name: shipper, image: shipper:1}]}`),
+		"logs-r2": fx.Injected(t, `{containers: [{name: shipper, image: shipper:2}]}`),
+		"logs-r3": fx.Injected(t, `{containers: [{name: shipper, image: shipper:2, args: [--new]}]}`),
 	}
 }
 

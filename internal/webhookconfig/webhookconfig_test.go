@@ -10,15 +10,12 @@ import (
 	"sigs.k8s.io/yaml"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/fixture"
 )
 
 func sidecarSet(t *testing.T, name, spec string) appsv1alpha1.SidecarSet {
 	t.Helper()
-	s := appsv1alpha1.SidecarSet{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	if err := yaml.UnmarshalStrict([]byte(spec), &s.Spec); err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return appsv1alpha1.SidecarSet{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: *fixture.Spec(t, spec)}
 }
 
 var params = Params{
@@ -38,11 +35,8 @@ func TestDesired(t *testing.T) {
 	}
 	entries, skipped := Desired(sets, params)
 
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name)
-	}
-	if got := strings.Join(names, ","); got != "logs.inject.sidecarset.io,metrics.inject.sidecarset.io" {
+	got := fixture.Names(entries, func(e admissionregistrationv1.MutatingWebhook) string { return e.Name })
+	if got != "logs.inject.sidecarset.io,metrics.inject.sidecarset.io" {
 		t.Fatalf("entries = %s", got)
 	}
 	wantSkipped := map[string]string{
