@@ -1,10 +1,8 @@
 package rollout
 
 import (
-	"flag"
 	"fmt"
 	"math/rand"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,9 +11,8 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/test/golden"
 )
-
-var updateGolden = flag.Bool("update", false, "rewrite the golden rollout logs in testdata/sequences")
 
 // TestRolloutSequences runs whole rollouts: the planner decides each step, a fake kubelet finishes each
 // update after a random number of steps, and random outside disruptions make available pods unready for a
@@ -59,22 +56,7 @@ func TestRolloutSequences(t *testing.T) {
 					t.Fatalf("handing the pods over in another order (seed %d) changed the rollout", order)
 				}
 			}
-			golden := filepath.Join("testdata", "sequences", sc.name+".golden")
-			if *updateGolden {
-				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(golden, []byte(log), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./internal/rollout -run TestRolloutSequences -update to create it)", err)
-			}
-			if log != string(want) {
-				t.Errorf("the rollout differs from %s (rerun with -update if the change is intended):\n%s", golden, log)
-			}
+			golden.Compare(t, filepath.Join("testdata", "sequences", sc.name+".golden"), log, "go test ./internal/rollout -run TestRolloutSequences")
 		})
 	}
 }

@@ -1,10 +1,8 @@
 package step
 
 import (
-	"flag"
 	"fmt"
 	"math/rand"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,9 +16,8 @@ import (
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 	"github.com/sidecarset/sidecarset-operator/internal/revision"
+	"github.com/sidecarset/sidecarset-operator/test/golden"
 )
-
-var updateGolden = flag.Bool("update", false, "rewrite the golden decision logs in testdata/sequences")
 
 // TestFailurePolicySequences plays whole rollouts of a bad image through Decide, reconcile after reconcile:
 // the decision's revisions, pod writes and status are applied as the controller applies them, and a
@@ -48,22 +45,7 @@ func TestFailurePolicySequences(t *testing.T) {
 					t.Fatalf("handing the pods over in another order (seed %d) changed the decisions:\n%s", seed, again)
 				}
 			}
-			golden := filepath.Join("testdata", "sequences", sc.name+".golden")
-			if *updateGolden {
-				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(golden, []byte(log), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./internal/step -run TestFailurePolicySequences -update to create it)", err)
-			}
-			if log != string(want) {
-				t.Errorf("the decisions differ from %s (rerun with -update if the change is intended):\n%s", golden, log)
-			}
+			golden.Compare(t, filepath.Join("testdata", "sequences", sc.name+".golden"), log, "go test ./internal/step -run TestFailurePolicySequences")
 		})
 	}
 }
