@@ -233,7 +233,17 @@ var _ = Describe("Rolling a sidecar out in place", func() {
 		for i := range 2 {
 			Expect(k8sClient.Create(ctx, podSpec(ns, fmt.Sprintf("web-%d", i), map[string]string{"app": name}, "app"))).To(Succeed())
 		}
-		waitReady(name, 2)
+		// The pod from before the SidecarSet has none of its sidecars: the change did not land on it, so the
+		// SidecarSet is not Ready but Stalled, saying to recreate it.
+		Eventually(func(g Gomega) {
+			st := sidecarSetStatus(name)()
+			g.Expect(st.UpdatedPods).To(Equal(int32(2)))
+			stalled := condition(st, appsv1alpha1.ConditionStalled)
+			g.Expect(stalled).NotTo(BeNil())
+			g.Expect(stalled.Reason).To(Equal(appsv1alpha1.ReasonMissingSidecar))
+			g.Expect(stalled.Message).To(ContainSubstring(stuck.Namespace + "/stuck; recreate them"))
+			g.Expect(condition(st, appsv1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionFalse))
+		}).WithTimeout(30 * time.Second).Should(Succeed())
 
 		setImage(name, "example.com/shipper:2")
 		Eventually(func(g Gomega) {
@@ -404,7 +414,8 @@ var _ = Describe("Rolling a sidecar out in place", func() {
 			stalled := condition(st, appsv1alpha1.ConditionStalled)
 			g.Expect(stalled).NotTo(BeNil())
 			g.Expect(stalled.Reason).To(Equal(appsv1alpha1.ReasonFailurePolicyPaused))
-			g.Expect(stalled.Message).To(ContainSubstring("1 pods failed, maxFailedPods is 1"))
+			g.Expect(stalled.Message).To(ContainSubstring("failurePolicy.maxFailedPods (1) reached"))
+			g.Expect(stalled.Message).To(ContainSubstring("1 pods failing"))
 			g.Expect(st.FailedPods).To(Equal(int32(1)))
 		}).WithTimeout(60 * time.Second).Should(Succeed())
 		Consistently(sidecarSetStatus(name)).WithTimeout(2*time.Second).Should(HaveField("UpdatedPods", int32(1)),

@@ -22,15 +22,17 @@ const (
 
 // Reasons of the Ready condition.
 const (
-	// ReasonRolloutComplete: every pod the update strategy allows to be updated runs the latest revision and
-	// is available.
+	// ReasonRolloutComplete: every matched pod runs the latest revision or is held back on purpose
+	// (updateStrategy.partition or selector), and every update made has landed.
 	ReasonRolloutComplete = "RolloutComplete"
 
 	// ReasonRollingOut: pods are being updated.
 	ReasonRollingOut = "RollingOut"
 )
 
-// Reasons of the Stalled condition (ReasonRolledBack is also a Drifted reason).
+// Reasons of the Stalled condition. Besides these, pods that cannot reach the latest revision without help
+// stall a SidecarSet with the Drifted reason that names them (ReasonNotUpgradable, ReasonMissingSidecar,
+// ReasonConflict, ReasonInjectionSkipped), and so does a rollback (ReasonRolledBack).
 const (
 	// ReasonProgressDeadlineExceeded: no pod became updated and available for progressDeadlineSeconds.
 	ReasonProgressDeadlineExceeded = "ProgressDeadlineExceeded"

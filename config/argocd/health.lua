@@ -4,7 +4,8 @@
 --                purpose by a partition or an update selector.
 --   Suspended    the rollout is paused (updateStrategy.paused) with pods left to update.
 --   Degraded     Stalled is True: the failure policy paused or rolled back the rollout, no progress for
---                progressDeadlineSeconds, or a pinned revision that does not exist.
+--                progressDeadlineSeconds, a pinned revision that does not exist, or pods the rollout cannot
+--                bring to the latest revision (NotUpgradable, MissingSidecar, Conflict, InjectionSkipped).
 --   Progressing  the operator has not observed the latest spec yet, or the rollout is under way.
 local hs = {}
 local generation = 0

@@ -10,6 +10,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/ptr"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 )
@@ -37,6 +38,9 @@ type Pod struct {
 	// Updating: an in-place update was written and the kubelet has not yet restarted the sidecars with the
 	// new images.
 	Updating bool
+	// UpdatedAt is when the in-place update that brought the pod to the target was written; zero for a pod
+	// created on the target.
+	UpdatedAt time.Time
 	// Ready and ReadySince: the pod's Ready condition and when it last became true.
 	Ready      bool
 	ReadySince time.Time
@@ -75,9 +79,14 @@ type Plan struct {
 	Stopped StopReason
 
 	Matched, OnTarget, Unavailable, Failed int
-	// OnTargetUnavailable are pods on target not yet available: being updated, or not ready (for
-	// minReadySeconds) since.
+	// OnTargetUnavailable are pods on target not available: being updated, not ready (for
+	// minReadySeconds) since, or not ready for reasons of their own.
 	OnTargetUnavailable int
+	// InProgress are the updates the rollout still waits for: pods being updated, and pods updated in place
+	// that became ready less than minReadySeconds ago. A pod on target that is not ready for reasons of its
+	// own (its app failing, a pod just created) is not among them: it takes budget, but a rollout does not
+	// wait for it to finish.
+	InProgress int
 	// Candidates are off-target, updatable, not held by updateStrategy.selector.
 	Candidates int
 	// HeldByPartition and HeldBySelector are updatable pods left behind on purpose.
@@ -101,11 +110,20 @@ type Plan struct {
 	BudgetReason string
 }
 
-// Done reports whether the rollout reached its target: every pod the strategy allows to be on target is on
-// target and available, and nothing failed. Pods held back by a partition or a selector, and pods that are
-// not upgradable, do not count against it, whatever their readiness.
+// Done reports whether the rollout reached its target: every pod the strategy allows to be updated in place
+// is on target, no update is in progress, and nothing failed. Pods held back by a partition or a selector,
+// pods that are not upgradable, and pods on target not ready for reasons of their own do not count against
+// it.
 func (p *Plan) Done() bool {
-	return p.Candidates == 0 && p.OnTargetUnavailable == 0 && p.Failed == 0
+	return p.Candidates == 0 && p.InProgress == 0 && p.Failed == 0
+}
+
+// settling says whether a pod the rollout updated in place became ready after its update and less than
+// minReadySeconds ago, within the progress deadline of the update: the rollout waits for it to become
+// available. Readiness gained later (the app recovering from a crash of its own) is not the update's.
+func (p *Pod) settling(minReady, deadline time.Duration, now time.Time) bool {
+	return p.OnTarget && !p.Updating && p.Ready && !p.UpdatedAt.IsZero() && !p.ReadySince.Before(p.UpdatedAt) &&
+		p.ReadySince.Sub(p.UpdatedAt) <= deadline && now.Before(p.ReadySince.Add(minReady))
 }
 
 // Compute plans one step of a rollout of the target revision over the matched pods.
@@ -197,6 +215,7 @@ func ComputeWithBudgets(s *appsv1alpha1.UpdateStrategy, pods []Pod, budgets []Bu
 	}
 	weights := weightTerms(s.PriorityStrategy)
 	minReady := time.Duration(s.MinReadySeconds) * time.Second
+	deadline := time.Duration(ptr.Deref(s.ProgressDeadlineSeconds, appsv1alpha1.DefaultProgressDeadlineSeconds)) * time.Second
 
 	// The workloads of the pods that have one; a pod without is a workload of its own (one pod, limit 1),
 	// which its own unavailability alone can fill, so it needs no counting.
@@ -228,6 +247,9 @@ func ComputeWithBudgets(s *appsv1alpha1.UpdateStrategy, pods []Pod, budgets []Bu
 			p.OnTarget++
 			if unavailable {
 				p.OnTargetUnavailable++
+			}
+			if pod.Updating || pod.settling(minReady, deadline, now) {
+				p.InProgress++
 			}
 		case !pod.Updatable:
 			p.NotUpgradable++

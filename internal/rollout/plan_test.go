@@ -333,3 +333,44 @@ func TestComputeRefusesAnInvalidStrategy(t *testing.T) {
 		}
 	}
 }
+
+// TestDoneWaitsForUpdatesOnly: a rollout is done once every update it made has landed; pods on target that
+// are not ready for reasons of their own take budget but are not waited for.
+func TestDoneWaitsForUpdatesOnly(t *testing.T) {
+	updatedAt := func(ago time.Duration) podOption {
+		return func(p *Pod) { p.OnTarget, p.UpdatedAt = true, now.Add(-ago) }
+	}
+	tests := []struct {
+		name       string
+		strategy   string
+		pods       []Pod
+		done       bool
+		inProgress int
+	}{
+		{"every pod on target and ready", `{}`, pods("p", 3, onTarget()), true, 0},
+		{"an update in flight", `{}`, append(pods("p", 2, onTarget()), pod("u", updating())), false, 1},
+		{"a pod on target not ready for reasons of its own", `{}`,
+			append(pods("p", 2, onTarget()), pod("crashing", onTarget(), unready())), true, 0},
+		{"a pod updated in place, not ready for its app's reasons once its sidecar restarted", `{}`,
+			append(pods("p", 2, onTarget()), pod("u", updatedAt(time.Minute), unready())), true, 0},
+		{"a pod updated in place and ready for less than minReadySeconds", `{minReadySeconds: 30}`,
+			append(pods("p", 2, onTarget()), pod("u", updatedAt(time.Minute), readyFor(10*time.Second))), false, 1},
+		{"a pod updated in place and ready for minReadySeconds", `{minReadySeconds: 30}`,
+			append(pods("p", 2, onTarget()), pod("u", updatedAt(time.Minute), readyFor(40*time.Second))), true, 0},
+		{"ready again long after its update: the app recovered, the update had landed", `{minReadySeconds: 30, progressDeadlineSeconds: 60}`,
+			append(pods("p", 2, onTarget()), pod("u", updatedAt(time.Hour), readyFor(10*time.Second))), true, 0},
+		{"a pod created on target, ready for less than minReadySeconds", `{minReadySeconds: 30}`,
+			append(pods("p", 2, onTarget()), pod("new", onTarget(), readyFor(10*time.Second))), true, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Compute(strategy(t, tt.strategy), tt.pods, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Done() != tt.done || p.InProgress != tt.inProgress {
+				t.Errorf("done %v with %d in progress, want %v with %d (plan %+v)", p.Done(), p.InProgress, tt.done, tt.inProgress, p)
+			}
+		})
+	}
+}

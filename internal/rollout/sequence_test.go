@@ -162,7 +162,7 @@ func simulate(t *testing.T, seed int64, s *appsv1alpha1.UpdateStrategy, n int, d
 			if p.Pod.available(time.Duration(s.MinReadySeconds)*time.Second, clock) {
 				newlyUnavailable++
 			}
-			p.OnTarget, p.Updating, p.Ready = true, true, false
+			p.OnTarget, p.Updating, p.Ready, p.UpdatedAt = true, true, false, clock
 			p.disruptedUntil = 0
 			p.updateDoneAt = tick + 1 + rng.Intn(3)
 			fmt.Fprintf(&log, "t=%03d update  %s: %s\n", tick, p.Name, d.Reason)

@@ -38,8 +38,8 @@ func ProgressStall(old *appsv1alpha1.SidecarSetStatus, generation int64, pods []
 		if p.Ready && !p.Updating && p.ReadySince.After(last) {
 			last = p.ReadySince
 		}
-		if p.UpdateStartedAt.After(last) {
-			last = p.UpdateStartedAt
+		if p.UpdatedAt.After(last) {
+			last = p.UpdatedAt
 		}
 	}
 	if wasStalled && !last.After(stalled.LastTransitionTime.Time) {

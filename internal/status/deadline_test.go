@@ -27,7 +27,7 @@ func TestProgressStall(t *testing.T) {
 		return Pod{Pod: rollout.Pod{Name: "p", OnTarget: true, Ready: true, ReadySince: ts}}
 	}
 	updateWrittenAt := func(ts time.Time) Pod {
-		return Pod{Pod: rollout.Pod{Name: "u", OnTarget: true, Updating: true}, UpdateStartedAt: ts}
+		return Pod{Pod: rollout.Pod{Name: "u", OnTarget: true, Updating: true, UpdatedAt: ts}}
 	}
 	tests := []struct {
 		name string

@@ -50,9 +50,12 @@ func Transitions(old, new *appsv1alpha1.SidecarSetStatus, now time.Time) Transit
 	}
 	// Pods created without the SidecarSet's sidecars: their creators got an admission warning, which for a
 	// workload's pods reaches the workload's controller, not a person.
+	// A Stalled condition with the same reason already announced it.
 	oldDrift := meta.FindStatusCondition(old.Conditions, appsv1alpha1.ConditionDrifted)
+	stalled := meta.FindStatusCondition(new.Conditions, appsv1alpha1.ConditionStalled)
 	if drift := meta.FindStatusCondition(new.Conditions, appsv1alpha1.ConditionDrifted); drift != nil &&
-		drift.Reason == appsv1alpha1.ReasonInjectionSkipped && (oldDrift == nil || oldDrift.Reason != drift.Reason) {
+		drift.Reason == appsv1alpha1.ReasonInjectionSkipped && (oldDrift == nil || oldDrift.Reason != drift.Reason) &&
+		(stalled == nil || stalled.Reason != drift.Reason) {
 		t.Events = append(t.Events, Event{corev1.EventTypeWarning, drift.Reason, drift.Message})
 	}
 	return t

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,8 +32,6 @@ type Pod struct {
 	// Skipped says why none of its sidecars were injected: with them the API server would have refused the
 	// pod. "" when they were injected.
 	Skipped string
-	// UpdateStartedAt is when the in-place update recorded on the pod was written; zero when none is.
-	UpdateStartedAt time.Time
 }
 
 // Stall is why progress needs a human, as step.Decide decides it: the pinned revision does not exist, the
@@ -73,20 +70,22 @@ func Compute(old *appsv1alpha1.SidecarSetStatus, in Input, now metav1.Time) apps
 		ReadyPods:          int32(c.ready),
 		UpdatedReadyPods:   int32(c.updatedReady),
 		DriftedPods:        int32(len(c.drifted)),
-		OutdatedPods:       int32(c.outdated),
-		NotUpgradablePods:  int32(c.notUpgradable),
-		MissingPods:        int32(c.missing),
-		FailedPods:         int32(len(c.failed)),
-		Revisions:          histogram(in),
-		CollisionCount:     in.CollisionCount,
-		Conditions:         slices.Clone(old.Conditions),
+		// Pods the failure policy returned to an older revision are held back, not broken: outdated.
+		OutdatedPods:      int32(c.outdated + c.rolledBack),
+		NotUpgradablePods: int32(c.notUpgradable),
+		MissingPods:       int32(c.missing),
+		FailedPods:        int32(len(c.failed)),
+		Revisions:         histogram(in),
+		CollisionCount:    in.CollisionCount,
+		Conditions:        slices.Clone(old.Conditions),
 	}
 
 	stall := in.Stall
 	if stall == nil && in.Plan.Stopped == rollout.StopFailurePolicy {
-		stall = &Stall{Reason: appsv1alpha1.ReasonFailurePolicyPaused, Message: fmt.Sprintf(
-			"%d pods failed, maxFailedPods is %d: the rollout is paused until the spec changes; failed: %s",
-			len(c.failed), in.Plan.MaxFailed, examples(c.failed))}
+		stall = failurePolicyPaused(in, c)
+	}
+	if stall == nil && (in.Plan.Done() || in.Plan.Stopped != "") {
+		stall = leftBehind(in, c)
 	}
 	set := func(condType string, s metav1.ConditionStatus, reason, message string) {
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: condType, Status: s, Reason: reason,
@@ -104,7 +103,11 @@ func Compute(old *appsv1alpha1.SidecarSetStatus, in Input, now metav1.Time) apps
 		if in.Plan.Stopped != "" && in.Plan.Candidates > 0 {
 			reason = appsv1alpha1.ReasonPaused
 		}
-		set(appsv1alpha1.ConditionReady, metav1.ConditionTrue, reason, progress)
+		message := progress
+		if c.outdated > 0 {
+			message += fmt.Sprintf(", %d held back by %s", c.outdated, heldBy(in.Plan))
+		}
+		set(appsv1alpha1.ConditionReady, metav1.ConditionTrue, reason, message)
 		meta.RemoveStatusCondition(&st.Conditions, appsv1alpha1.ConditionReconciling)
 		meta.RemoveStatusCondition(&st.Conditions, appsv1alpha1.ConditionStalled)
 	default:
@@ -146,9 +149,14 @@ func rank(order []string, t string) int {
 type counts struct {
 	updated, ready, updatedReady     int
 	outdated, notUpgradable, missing int
-	conflicted                       int
-	drifted, failed                  []string // "namespace/name", sorted
-	skipped                          []skippedPod
+	// rolledBack are the pods on the revision the failure policy rolled back to.
+	rolledBack int
+	conflicted int
+	// The pods by name, "namespace/name", sorted: drifted (not on the latest revision), failed, and of the
+	// drifted those that no rollout moves to it.
+	drifted, failed                                []string
+	conflictedPods, notUpgradablePods, missingPods []string
+	skipped                                        []skippedPod
 }
 
 // skippedPod is a pod injection skipped, and why.
@@ -167,13 +175,20 @@ func count(in Input) counts {
 			c.updated++
 		case p.Missing || p.Conflicted || p.Skipped != "":
 			c.missing++
+			if p.Missing {
+				c.missingPods = append(c.missingPods, name)
+			}
+		case p.OnTarget:
+			c.rolledBack++ // on the target without being on the latest revision: rolled back
 		case p.Updatable:
 			c.outdated++
 		default:
 			c.notUpgradable++
+			c.notUpgradablePods = append(c.notUpgradablePods, name)
 		}
 		if p.Conflicted {
 			c.conflicted++
+			c.conflictedPods = append(c.conflictedPods, name)
 		}
 		if p.Skipped != "" {
 			c.skipped = append(c.skipped, skippedPod{name, p.Skipped})
@@ -192,8 +207,9 @@ func count(in Input) counts {
 			c.failed = append(c.failed, name)
 		}
 	}
-	slices.Sort(c.drifted)
-	slices.Sort(c.failed)
+	for _, names := range [][]string{c.drifted, c.failed, c.conflictedPods, c.notUpgradablePods, c.missingPods} {
+		slices.Sort(names)
+	}
 	slices.SortFunc(c.skipped, func(a, b skippedPod) int { return strings.Compare(a.name, b.name) })
 	return c
 }
@@ -232,6 +248,7 @@ func driftMessage(in Input, c counts) string {
 		n    int
 		what string
 	}{
+		{c.rolledBack, fmt.Sprintf("returned to revision %s by the failure policy", in.RolledBackTo)},
 		{c.outdated, "outdated (updatable in place)"},
 		{c.notUpgradable, "not upgradable (need recreating)"},
 		{c.missing, "missing sidecars"},
@@ -252,6 +269,61 @@ func driftMessage(in Input, c counts) string {
 		msg += fmt.Sprintf("; skipped at injection, for example %s: %s", c.skipped[0].name, c.skipped[0].why)
 	}
 	return msg
+}
+
+// failurePolicyPaused is the stall of a rollout the failure policy paused, with the pods failing now: the
+// pause holds until the spec changes, even once they recover.
+func failurePolicyPaused(in Input, c counts) *Stall {
+	msg := fmt.Sprintf("failurePolicy.maxFailedPods (%d) reached: the rollout is paused until the spec changes", in.Plan.MaxFailed)
+	if len(c.failed) > 0 {
+		msg += fmt.Sprintf("; %d pods failing: %s", len(c.failed), examples(c.failed))
+	} else {
+		msg += "; no pod is failing now"
+	}
+	return &Stall{Reason: appsv1alpha1.ReasonFailurePolicyPaused, Message: msg}
+}
+
+// leftBehind is the stall of a rollout that did all it can while pods still cannot reach the latest revision
+// without help, or nil: the change did not land on them, and no rollout will make it land. The reason is the
+// one a user can act on most directly; the message says what to do.
+func leftBehind(in Input, c counts) *Stall {
+	switch {
+	case len(c.skipped) > 0:
+		return &Stall{Reason: appsv1alpha1.ReasonInjectionSkipped, Message: fmt.Sprintf(
+			"%d pods were created without the sidecars because the API server would have refused them with them, for example %s: %s; "+
+				"fix the sidecars in the spec, then recreate the pods", len(c.skipped), c.skipped[0].name, c.skipped[0].why)}
+	case c.conflicted > 0:
+		return &Stall{Reason: appsv1alpha1.ReasonConflict, Message: fmt.Sprintf(
+			"%d pods did not get sidecars whose names their containers or another SidecarSet's sidecars already use, for example %s; "+
+				"rename the container or the sidecar, then recreate the pods", c.conflicted, examples(c.conflictedPods))}
+	case c.notUpgradable > 0:
+		return &Stall{Reason: appsv1alpha1.ReasonNotUpgradable, Message: fmt.Sprintf(
+			"%d pods run a revision that differs from %s by more than images, which cannot be updated in place, for example %s; "+
+				"recreate them (for example kubectl rollout restart of their workloads) to get it", c.notUpgradable, in.LatestRevision,
+			examples(c.notUpgradablePods))}
+	case c.missing > 0:
+		return &Stall{Reason: appsv1alpha1.ReasonMissingSidecar, Message: fmt.Sprintf(
+			"%d pods have none of the sidecars (created before the SidecarSet, while its injection was paused, or while the webhook was unavailable), "+
+				"for example %s; recreate them to get revision %s", c.missing, examples(c.missingPods), in.LatestRevision)}
+	}
+	return nil
+}
+
+// heldBy names what holds outdated pods back on purpose.
+func heldBy(p rollout.Plan) string {
+	switch {
+	case p.Stopped == rollout.StopPaused:
+		return "updateStrategy.paused"
+	case p.Stopped == rollout.StopNotUpdate:
+		return "updateStrategy.type NotUpdate"
+	case p.HeldByPartition > 0 && p.HeldBySelector > 0:
+		return "updateStrategy.partition and selector"
+	case p.HeldBySelector > 0:
+		return "updateStrategy.selector"
+	case p.HeldByPartition > 0:
+		return "updateStrategy.partition"
+	}
+	return "the update strategy"
 }
 
 // examples names up to maxExamples of the sorted pods, saying how many more there are.

@@ -86,6 +86,7 @@ func TestCompute(t *testing.T) {
 		strategy     string
 		pods         []Pod
 		stall        *Stall
+		rolledBackTo string
 		ready        metav1.ConditionStatus
 		readyReason  string
 		reconciling  bool
@@ -127,30 +128,34 @@ func TestCompute(t *testing.T) {
 			ready: metav1.ConditionTrue, readyReason: appsv1alpha1.ReasonRolloutComplete, drift: appsv1alpha1.ReasonPartitioned, kstatus: kstatus.CurrentStatus,
 		},
 		{
-			name: "pods behind by more than images need recreating", strategy: `{}`, pods: append(podsOf(1, "p"), pod("n", notUpgradable())),
-			ready: metav1.ConditionTrue, readyReason: appsv1alpha1.ReasonRolloutComplete, drift: appsv1alpha1.ReasonNotUpgradable,
+			name: "pods behind by more than images need recreating: the change did not land", strategy: `{}`, pods: append(podsOf(1, "p"), pod("n", notUpgradable())),
+			ready: metav1.ConditionFalse, readyReason: appsv1alpha1.ReasonNotUpgradable, stalled: appsv1alpha1.ReasonNotUpgradable,
+			drift:        appsv1alpha1.ReasonNotUpgradable,
 			driftMessage: "1 of 2 pods not on revision logs-new: 1 not upgradable (need recreating); for example ns/n",
-			kstatus:      kstatus.CurrentStatus,
+			kstatus:      kstatus.FailedStatus,
 		},
 		{
 			name: "pods skipped at injection, the first one named with its reason", strategy: `{}`,
 			pods: append(podsOf(1, "p"), pod("s2", skipped("the pod would be invalid: b")), pod("s1", skipped("the pod would be invalid: a")),
 				pod("c", conflicted())),
-			ready: metav1.ConditionTrue, readyReason: appsv1alpha1.ReasonRolloutComplete, drift: appsv1alpha1.ReasonInjectionSkipped,
+			ready: metav1.ConditionFalse, readyReason: appsv1alpha1.ReasonInjectionSkipped, stalled: appsv1alpha1.ReasonInjectionSkipped,
+			drift: appsv1alpha1.ReasonInjectionSkipped,
 			driftMessage: "3 of 4 pods not on revision logs-new: 3 missing sidecars, 1 with a name conflict, 2 skipped at injection because the API " +
 				"server would have refused the pod; for example ns/c, ns/s1, ns/s2; skipped at injection, for example ns/s1: the pod would be invalid: a",
-			kstatus: kstatus.CurrentStatus,
+			kstatus: kstatus.FailedStatus,
 		},
 		{
 			name: "pods never injected", strategy: `{}`, pods: append(podsOf(1, "p"), pod("m", missing())),
-			ready: metav1.ConditionTrue, readyReason: appsv1alpha1.ReasonRolloutComplete, drift: appsv1alpha1.ReasonMissingSidecar, kstatus: kstatus.CurrentStatus,
+			ready: metav1.ConditionFalse, readyReason: appsv1alpha1.ReasonMissingSidecar, stalled: appsv1alpha1.ReasonMissingSidecar,
+			drift: appsv1alpha1.ReasonMissingSidecar, kstatus: kstatus.FailedStatus,
 		},
 		{
 			name: "a name conflict is the main cause, and its pods count as missing", strategy: `{}`,
 			pods:  append(podsOf(1, "p"), pod("c", conflicted()), pod("n", notUpgradable())),
-			ready: metav1.ConditionTrue, readyReason: appsv1alpha1.ReasonRolloutComplete, drift: appsv1alpha1.ReasonConflict,
+			ready: metav1.ConditionFalse, readyReason: appsv1alpha1.ReasonConflict, stalled: appsv1alpha1.ReasonConflict,
+			drift:        appsv1alpha1.ReasonConflict,
 			driftMessage: "2 of 3 pods not on revision logs-new: 1 not upgradable (need recreating), 1 missing sidecars, 1 with a name conflict; for example ns/c, ns/n",
-			kstatus:      kstatus.CurrentStatus,
+			kstatus:      kstatus.FailedStatus,
 		},
 		{
 			name: "the failure policy paused the rollout", strategy: `{failurePolicy: {maxFailedPods: 1}}`,
@@ -171,6 +176,20 @@ func TestCompute(t *testing.T) {
 			kstatus: kstatus.FailedStatus,
 		},
 		{
+			name: "a pod on target not ready for reasons of its own does not hold Ready", strategy: `{}`,
+			pods:  append(podsOf(2, "p"), pod("crashing", func(p *Pod) { p.Ready = false })),
+			ready: metav1.ConditionTrue, readyReason: appsv1alpha1.ReasonRolloutComplete, kstatus: kstatus.CurrentStatus,
+		},
+		{
+			name: "pods the failure policy returned to the previous revision are reported as rolled back", strategy: `{}`,
+			pods:  append(podsOf(1, "b", func(p *Pod) { p.Revision = "logs-old" }), pod("n", notUpgradable())),
+			stall: &Stall{Reason: appsv1alpha1.ReasonRolledBack, Message: "rolled back to logs-old"}, rolledBackTo: "logs-old",
+			ready: metav1.ConditionFalse, readyReason: appsv1alpha1.ReasonRolledBack, stalled: appsv1alpha1.ReasonRolledBack,
+			drift:        appsv1alpha1.ReasonRolledBack,
+			driftMessage: "2 of 2 pods not on revision logs-new: 1 returned to revision logs-old by the failure policy, 1 not upgradable (need recreating); for example ns/b-00, ns/n",
+			kstatus:      kstatus.FailedStatus,
+		},
+		{
 			name: "an unready pod held back by the partition does not hold Ready", strategy: `{partition: 1}`,
 			pods:  append(podsOf(1, "p"), pod("o", outdated(), func(p *Pod) { p.Ready = false })),
 			ready: metav1.ConditionTrue, readyReason: appsv1alpha1.ReasonRolloutComplete, drift: appsv1alpha1.ReasonPartitioned, kstatus: kstatus.CurrentStatus,
@@ -178,7 +197,9 @@ func TestCompute(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := Compute(&appsv1alpha1.SidecarSetStatus{}, input(t, tt.strategy, tt.pods, tt.stall), nowMeta)
+			in := input(t, tt.strategy, tt.pods, tt.stall)
+			in.RolledBackTo = tt.rolledBackTo
+			st := Compute(&appsv1alpha1.SidecarSetStatus{}, in, nowMeta)
 
 			ready := condition(st, appsv1alpha1.ConditionReady)
 			if ready == nil || ready.Status != tt.ready || ready.Reason != tt.readyReason || ready.ObservedGeneration != 3 {
@@ -309,5 +330,29 @@ func TestRollingOutNamesTheWorkloadsThatWait(t *testing.T) {
 		"workload has fewer than maxUnavailablePerWorkload pods unavailable: ns/Deployment/db, ns/Deployment/web"
 	if c := condition(st, appsv1alpha1.ConditionReconciling); c == nil || c.Message != want || c.Reason != appsv1alpha1.ReasonRollingOut {
 		t.Errorf("Reconciling %+v\nwant message %q", c, want)
+	}
+}
+
+// TestFailurePolicyPausedSaysWhatFailsNow: the pause holds until the spec changes, and its message follows
+// the pods failing now rather than the first failure.
+func TestFailurePolicyPausedSaysWhatFailsNow(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		pods []Pod
+		want string
+	}{
+		{"two failing", append(podsOf(1, "p"), pod("f1", failed()), pod("f2", failed())),
+			"failurePolicy.maxFailedPods (1) reached: the rollout is paused until the spec changes; 2 pods failing: ns/f1, ns/f2"},
+		{"all recovered", podsOf(3, "p"),
+			"failurePolicy.maxFailedPods (1) reached: the rollout is paused until the spec changes; no pod is failing now"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := input(t, `{failurePolicy: {maxFailedPods: 1}}`, tt.pods, nil)
+			in.Plan.Stopped = rollout.StopFailurePolicy // as a pause latched for this generation holds it
+			st := Compute(&appsv1alpha1.SidecarSetStatus{}, in, nowMeta)
+			if c := condition(st, appsv1alpha1.ConditionStalled); c == nil || c.Reason != appsv1alpha1.ReasonFailurePolicyPaused || c.Message != tt.want {
+				t.Errorf("Stalled = %+v\nwant message %q", c, tt.want)
+			}
+		})
 	}
 }

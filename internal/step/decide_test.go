@@ -234,6 +234,9 @@ func TestTargetRollbackPinAndStalls(t *testing.T) {
 			} else if tt.want.stall != "" {
 				t.Errorf("not stalled, want %s", tt.want.stall)
 			}
+			if stalled != nil && stalled.Message == "recorded before" {
+				t.Errorf("Stalled %s repeats the message recorded before instead of saying what holds now", stalled.Reason)
+			}
 			if ready := meta.FindStatusCondition(d.Computed.Conditions, appsv1alpha1.ConditionReady); ready == nil || ready.Reason != tt.want.ready {
 				t.Errorf("Ready %+v, want reason %s", ready, tt.want.ready)
 			}
@@ -379,5 +382,35 @@ func TestDisruptionBudgetsCountUpdatingPodsAsUnhealthy(t *testing.T) {
 	in.Budgets[0].Name = "other/web"
 	if d := Decide(in); len(d.Updates) != 3 {
 		t.Errorf("a budget of another namespace held the rollout: %q", names(d.Updates))
+	}
+}
+
+// TestNewPodsAreNoRollout: pods created on the latest revision and starting up are not a rollout: no
+// Reconciling, no RolloutStarted or RolloutFinished, whatever their readiness.
+func TestNewPodsAreNoRollout(t *testing.T) {
+	f := newFixture(t, `{minReadySeconds: 30}`)
+	settled := Decide(f.input(f.pods(t, 3, f.latest)...))
+	f.set.Status = settled.Computed
+	starting := view(t, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-new", Labels: map[string]string{"app": "web"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "shipper", Image: "shipper:2"}, {Name: "app", Image: "app:1"}}},
+		Status:     corev1.PodStatus{Phase: corev1.PodPending},
+	}, podstate.State{"logs": {Revision: f.latest, Images: map[string]string{"shipper": "shipper:2"}}})
+	justReady := view(t, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-new2", Labels: map[string]string{"app": "web"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "shipper", Image: "shipper:2"}, {Name: "app", Image: "app:1"}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady,
+			Status: corev1.ConditionTrue, LastTransitionTime: metav1.NewTime(now.Add(-time.Second))}}},
+	}, podstate.State{"logs": {Revision: f.latest, Images: map[string]string{"shipper": "shipper:2"}}})
+	in := f.input(append(f.pods(t, 3, f.latest), Pod{View: starting}, Pod{View: justReady})...)
+	d := Decide(in)
+	if c := meta.FindStatusCondition(d.Computed.Conditions, appsv1alpha1.ConditionReconciling); c != nil {
+		t.Errorf("new pods made the SidecarSet Reconciling: %s", c.Message)
+	}
+	if len(d.Events) != 0 || d.Requeue != 0 {
+		t.Errorf("new pods announced %v and asked to look again in %s", d.Events, d.Requeue)
+	}
+	if ready := meta.FindStatusCondition(d.Computed.Conditions, appsv1alpha1.ConditionReady); ready == nil || ready.Status != metav1.ConditionTrue {
+		t.Errorf("Ready %+v with new pods starting", ready)
 	}
 }

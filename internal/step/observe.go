@@ -59,7 +59,7 @@ func (ob *observer) observe(pod *podview.View, st podstate.SidecarSetState, ok b
 	if st.Revision == target {
 		counted.OnTarget = true
 		if st.Update != nil {
-			counted.UpdateStartedAt = st.Update.StartedAt.Time
+			counted.UpdatedAt = st.Update.StartedAt.Time
 			phase, why := inplace.Progress(pod, st.Update, ob.deadline, ob.now)
 			counted.Updating = phase == inplace.Updating
 			counted.Failed = phase == inplace.Failed

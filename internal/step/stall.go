@@ -30,7 +30,7 @@ type stallInput struct {
 //  1. RolledBack: the failure policy returned the pods to the previous revision; only a spec change rolls
 //     out again, and the other stalls are moot until then.
 //  2. FailurePolicyPaused, recorded for this generation: the pause holds until the spec changes, even once
-//     the failed pods recover or are deleted.
+//     the failed pods recover or are deleted (latched; status.Compute words it with the pods failing now).
 //  3. RevisionNotFound: injectionStrategy.revisionName names no stored revision.
 //  4. ProgressDeadlineExceeded: no pod became updated and ready for progressDeadlineSeconds.
 //
@@ -42,8 +42,9 @@ func stallOf(set *appsv1alpha1.SidecarSet, in stallInput) (stall *status.Stall, 
 			"failurePolicy.maxFailedPods reached on revision %s: pods returned to revision %s, which new pods get too; change the spec to roll out again",
 			in.latest, in.target)}, false
 	}
-	if latched := status.FailurePolicyLatched(&set.Status, set.Generation); latched != nil {
-		return latched, true
+	if status.FailurePolicyLatched(&set.Status, set.Generation) != nil {
+		// The status words the pause afresh from the pods failing now.
+		return nil, true
 	}
 	if in.pinned != "" && !in.stored(in.pinned) {
 		return &status.Stall{Reason: appsv1alpha1.ReasonRevisionNotFound, Message: fmt.Sprintf(

@@ -2,8 +2,15 @@ package gitops
 
 import (
 	"testing"
+	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
+
+	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/rollout"
+	"github.com/sidecarset/sidecarset-operator/internal/status"
 )
 
 // health runs the health check on a SidecarSet given as YAML.
@@ -92,6 +99,53 @@ status: {observedGeneration: 1}`, "Progressing", "Waiting for the operator to re
 			status, message := health(t, tt.object)
 			if status != tt.status || message != tt.wantMessage {
 				t.Errorf("health = %s (%q), want %s (%q)", status, message, tt.status, tt.wantMessage)
+			}
+		})
+	}
+}
+
+// TestArgoCDHealthOfComputedStatuses runs the health check on statuses the operator computes, not fixtures:
+// a change that reached no running pod is never Healthy.
+func TestArgoCDHealthOfComputedStatuses(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	ready := func(name string) status.Pod {
+		return status.Pod{Pod: rollout.Pod{Namespace: "shop", Name: name, OnTarget: true, Ready: true, ReadySince: now.Add(-time.Hour)},
+			Revision: "logs-2"}
+	}
+	for _, tt := range []struct {
+		name string
+		pod  status.Pod
+		want string
+	}{
+		{"every pod on the latest revision", ready("web-1"), "Healthy"},
+		{"a pod that needs recreating", status.Pod{Pod: rollout.Pod{Namespace: "shop", Name: "web-1", Ready: true}, Revision: "logs-1"}, "Degraded"},
+		{"a pod never injected", status.Pod{Pod: rollout.Pod{Namespace: "shop", Name: "web-1", Ready: true}, Missing: true}, "Degraded"},
+		{"a pod with a name conflict", func() status.Pod { p := ready("web-1"); p.Conflicted = true; return p }(), "Degraded"},
+		{"a pod on the latest revision whose app fails", func() status.Pod { p := ready("web-1"); p.Ready = false; return p }(), "Healthy"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			pods := []status.Pod{ready("web-0"), tt.pod}
+			planned := make([]rollout.Pod, len(pods))
+			for i := range pods {
+				planned[i] = pods[i].Pod
+			}
+			plan, err := rollout.Compute(&appsv1alpha1.UpdateStrategy{}, planned, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := status.Compute(&appsv1alpha1.SidecarSetStatus{}, status.Input{Generation: 2, LatestRevision: "logs-2",
+				Revisions: []string{"logs-2", "logs-1"}, Pods: pods, Plan: plan}, metav1.NewTime(now))
+			obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&appsv1alpha1.SidecarSet{
+				ObjectMeta: metav1.ObjectMeta{Name: "logs", Generation: 2}, Status: st})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, message, err := ArgoCDHealth("../..", obj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("health = %s (%s), want %s", got, message, tt.want)
 			}
 		})
 	}
