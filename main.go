@@ -4,6 +4,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"time"
 
 	"github.com/open-policy-agent/cert-controller/pkg/rotator"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -321,31 +323,20 @@ func (o *options) leaderElectionNamespace() string {
 // the certificate exists) and the reconciler that keeps its configuration in step with the SidecarSets.
 func setupWebhook(mgr ctrl.Manager, o *options, tlsOpts []func(*tls.Config)) error {
 	secret := types.NamespacedName{Namespace: o.namespace, Name: o.webhookCertSecret}
+	// The Secret whose CA the webhook configuration reconciler injects: the rotated one, or none.
+	var caSecret types.NamespacedName
 	if o.webhookCerts == certsRotate {
-		// The rotator fills in a Secret that must exist before it starts. The operator creates it, rather
-		// than the install manifests, so GitOps tools never see the rotated data as drift.
-		if err := ensureSecret(mgr, secret); err != nil {
-			return err
-		}
-		dnsName, extra := o.certDNSNames()
-		if err := rotator.AddRotator(mgr, &rotator.CertRotator{
-			SecretKey:      secret,
-			CertDir:        o.webhookCertDir,
-			CAName:         "sidecarset-operator-ca",
-			CAOrganization: "sidecarset-operator",
-			DNSName:        dnsName,
-			ExtraDNSNames:  extra,
-			// Closed by the rotator once certificates and CA are in place; it must not be nil. Readiness is
-			// the webhook server's own check, which covers every replica, leader or not.
-			IsReady: make(chan struct{}),
-			Webhooks: []rotator.WebhookInfo{
-				{Name: o.webhookConfigName, Type: rotator.Mutating},
-				{Name: o.webhookConfigName, Type: rotator.Validating},
-			},
-			// One replica rotates; every replica gets the files from the Secret through CertSecretSync.
-			RequireLeaderElection: o.leaderElect,
-		}); err != nil {
+		caSecret = secret
+		cr := o.certRotator(secret)
+		if err := rotator.AddRotator(mgr, cr); err != nil {
 			return fmt.Errorf("adding the certificate rotator: %w", err)
+		}
+		// The rotator keeps a Secret that must exist before it starts. The operator creates it, rather than
+		// the install manifests, so GitOps tools never see the rotated data as drift; and creates it
+		// with a CA and certificate, so the rotator finds them valid at start instead of generating them in
+		// two goroutines at once (the slower one's write then conflicts, and is logged as an error).
+		if err := ensureSecret(mgr, secret, cr); err != nil {
+			return err
 		}
 		if err := (&serving.CertSecretSync{Client: mgr.GetClient(), Secret: secret, Dir: o.webhookCertDir}).SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("adding the certificate sync: %w", err)
@@ -380,9 +371,10 @@ func setupWebhook(mgr ctrl.Manager, o *options, tlsOpts []func(*tls.Config)) err
 	}
 
 	return (&controllers.WebhookConfigReconciler{
-		Client: mgr.GetClient(),
-		Name:   o.webhookConfigName,
-		CAFile: caFile,
+		Client:   mgr.GetClient(),
+		Name:     o.webhookConfigName,
+		CASecret: caSecret,
+		CAFile:   caFile,
 		Params: webhookconfig.Params{
 			ClientConfig:      o.clientConfig(),
 			FailurePolicy:     admissionregistrationv1.FailurePolicyType(o.webhookFailurePolicy),
@@ -392,9 +384,39 @@ func setupWebhook(mgr ctrl.Manager, o *options, tlsOpts []func(*tls.Config)) err
 	}).SetupWithManager(mgr)
 }
 
-// ensureSecret creates the empty certificate Secret when it does not exist. It runs before the manager starts,
-// so it reads and writes directly rather than through the cache.
-func ensureSecret(mgr ctrl.Manager, key types.NamespacedName) error {
+// certRotator is the rotator of the webhook's certificate, kept in the Secret key.
+func (o *options) certRotator(key types.NamespacedName) *rotator.CertRotator {
+	dnsName, extra := o.certDNSNames()
+	return &rotator.CertRotator{
+		SecretKey:      key,
+		CertDir:        o.webhookCertDir,
+		CAName:         "sidecarset-operator-ca",
+		CAOrganization: "sidecarset-operator",
+		DNSName:        dnsName,
+		ExtraDNSNames:  extra,
+		// The rotator's defaults, stated because newCertSecret makes the first certificate with them: a CA
+		// for ten years, a serving certificate for one, renewed 90 days before it expires.
+		CaCertDuration:     10 * 365 * 24 * time.Hour,
+		ServerCertDuration: 365 * 24 * time.Hour,
+		ExtKeyUsages:       &[]x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		CertName:           "tls.crt",
+		KeyName:            "tls.key",
+		// Closed by the rotator once certificates and CA are in place; it must not be nil. Readiness is the
+		// webhook server's own check, which covers every replica, leader or not.
+		IsReady: make(chan struct{}),
+		// No webhook configuration: the rotator only keeps the Secret. The webhook configuration reconciler
+		// injects the CA from it, so each configuration has one writer, and nothing looks for a configuration
+		// before that reconciler has created it.
+		Webhooks: nil,
+		// One replica rotates; every replica gets the files from the Secret through CertSecretSync.
+		RequireLeaderElection: o.leaderElect,
+	}
+}
+
+// ensureSecret creates the certificate Secret, with a new CA and serving certificate from the rotator, when
+// it does not exist; an existing one is the rotator's to check and renew. It runs before the manager starts, so
+// it reads and writes directly rather than through the cache.
+func ensureSecret(mgr ctrl.Manager, key types.NamespacedName, cr *rotator.CertRotator) error {
 	c, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme()})
 	if err != nil {
 		return err
@@ -407,13 +429,39 @@ func ensureSecret(mgr ctrl.Manager, key types.NamespacedName) error {
 	if !apierrors.IsNotFound(err) {
 		return fmt.Errorf("reading Secret %s: %w", key, err)
 	}
-	s := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
-			Labels: map[string]string{"app.kubernetes.io/managed-by": "sidecarset-operator"}},
-		Type: corev1.SecretTypeOpaque,
+	s, err := newCertSecret(key, cr, time.Now())
+	if err != nil {
+		return err
 	}
+	// Another replica starting at the same time may have created it first: its certificate is as good.
 	if err := c.Create(ctx, s); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating Secret %s: %w", key, err)
 	}
 	return nil
+}
+
+// newCertSecret is the certificate Secret as the rotator would first fill it: a CA and a serving certificate
+// it signs, made by the rotator's own functions with its settings, under the keys it reads.
+func newCertSecret(key types.NamespacedName, cr *rotator.CertRotator, now time.Time) (*corev1.Secret, error) {
+	// Valid from an hour ago, against clock skew, as the rotator does.
+	begin := now.Add(-time.Hour)
+	ca, err := cr.CreateCACert(begin, now.Add(cr.CaCertDuration))
+	if err != nil {
+		return nil, fmt.Errorf("creating the webhook CA: %w", err)
+	}
+	cert, certKey, err := cr.CreateCertPEM(ca, begin, now.Add(cr.ServerCertDuration))
+	if err != nil {
+		return nil, fmt.Errorf("creating the webhook certificate: %w", err)
+	}
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "sidecarset-operator"}},
+		Type: corev1.SecretTypeOpaque,
+		Data: map[string][]byte{
+			controllers.CASecretKey: ca.CertPEM,
+			"ca.key":                ca.KeyPEM,
+			cr.CertName:             cert,
+			cr.KeyName:              certKey,
+		},
+	}, nil
 }

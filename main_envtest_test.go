@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -8,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,8 +19,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 	"github.com/sidecarset/sidecarset-operator/test/testenv"
@@ -25,17 +30,19 @@ import (
 
 // TestRunWithRotatedCertificates starts the operator as main does, against a real kube-apiserver, with the
 // default certificate mode: it must create its CA and certificate in a Secret of its namespace, write the
-// serving files, inject the CA into the webhook configuration it creates, and then inject pods.
+// serving files, inject the CA into the webhook configurations it creates, and then inject pods; all of it
+// without logging an error. A CA the rotator makes again is injected too.
 func TestRunWithRotatedCertificates(t *testing.T) {
 	g := NewWithT(t)
 	env, c := startAPIServer(t)
+	operatorLog.Reset()
 	port := strconv.Itoa(freePort(t))
 	pprof := "127.0.0.1:" + strconv.Itoa(freePort(t))
 	certDir := filepath.Join(t.TempDir(), "certs")
 	startOperator(t, env, "--webhook-port="+port, "--webhook-url=https://localhost:"+port, "--webhook-cert-dir="+certDir,
 		"--pprof-bind-address="+pprof)
 
-	expectInjection(g, c)
+	expectInjection(g, c, "logs")
 
 	// --pprof-bind-address serves Go's profiles, for diagnosing a running operator.
 	resp, err := http.Get("http://" + pprof + "/debug/pprof/heap?debug=1")
@@ -50,9 +57,29 @@ func TestRunWithRotatedCertificates(t *testing.T) {
 	entry := webhookEntry(g, c)
 	g.Expect(entry.ClientConfig.CABundle).To(Equal(secret.Data["ca.crt"]), "the rotated CA is not injected")
 	g.Expect(*entry.ClientConfig.URL).To(Equal("https://localhost:" + port + "/inject-v1-pod"))
+	g.Expect(validatingCABundle(g, c)).To(Equal(secret.Data["ca.crt"]), "the rotated CA is not injected into the validating configuration")
 	data, err := os.ReadFile(filepath.Join(certDir, "tls.crt"))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(data).To(Equal(secret.Data["tls.crt"]))
+	// A normal start, up to injecting pods, logs no error.
+	g.Expect(strings.Join(operatorLog.ErrorLines(), "\n")).To(BeEmpty(), "error-level lines in the operator's log")
+
+	// The rotator still rotates: emptied, the Secret is filled again with a new CA, which the operator injects
+	// into both configurations, and a new serving certificate, which it serves.
+	oldCA := secret.Data["ca.crt"]
+	secret.Data = nil
+	g.Expect(c.Update(context.Background(), secret)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(c.Get(context.Background(), client.ObjectKeyFromObject(secret), secret)).To(Succeed())
+		g.Expect(secret.Data["ca.crt"]).NotTo(BeEmpty())
+		g.Expect(secret.Data["ca.crt"]).NotTo(Equal(oldCA))
+		g.Expect(webhookEntry(g, c).ClientConfig.CABundle).To(Equal(secret.Data["ca.crt"]))
+		g.Expect(validatingCABundle(g, c)).To(Equal(secret.Data["ca.crt"]))
+		data, err := os.ReadFile(filepath.Join(certDir, "tls.crt"))
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(data).To(Equal(secret.Data["tls.crt"]))
+	}).WithTimeout(30 * time.Second).Should(Succeed())
+	expectInjection(g, c, "logs-rotated")
 }
 
 // TestRunWithExternalCertificates starts the operator with --webhook-certs=external: it must serve the
@@ -67,7 +94,7 @@ func TestRunWithExternalCertificates(t *testing.T) {
 	startOperator(t, env, "--webhook-certs=external", "--webhook-cert-dir="+wio.LocalServingCertDir,
 		"--webhook-port="+port, "--webhook-url=https://localhost:"+port)
 
-	expectInjection(g, c)
+	expectInjection(g, c, "logs")
 
 	g.Expect(webhookEntry(g, c).ClientConfig.CABundle).To(Equal(wio.LocalServingCAData))
 	var secrets corev1.SecretList
@@ -107,6 +134,7 @@ func startOperator(t *testing.T, env *envtest.Environment, flags ...string) {
 		t.Fatal(err)
 	}
 	o.skipControllerNameValidation = true // the tests start the operator more than once in this process
+	setLogger.Do(func() { ctrl.SetLogger(zap.New(zap.WriteTo(operatorLog))) })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, env.Config, o) }()
@@ -123,16 +151,21 @@ func startOperator(t *testing.T, env *envtest.Environment, flags ...string) {
 	})
 }
 
-// expectInjection creates a SidecarSet and waits until a pod created through the API gets its sidecar.
-func expectInjection(g *WithT, c client.Client) {
+// expectInjection creates a SidecarSet selecting app=<name> pods, and waits until a pod created through the
+// API gets its sidecar.
+func expectInjection(g *WithT, c client.Client, name string) {
 	ctx := context.Background()
-	g.Expect(c.Create(ctx, &appsv1alpha1.SidecarSet{ObjectMeta: metav1.ObjectMeta{Name: "logs"}, Spec: appsv1alpha1.SidecarSetSpec{
-		Selector:   &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
-		Containers: []appsv1alpha1.SidecarContainer{{Container: corev1.Container{Name: "log-shipper", Image: "example.com/shipper:1"}}},
-	}})).To(Succeed())
+	labels := map[string]string{"app": name}
+	// The validation's configuration may still wait for its CA: a SidecarSet is refused until it has it.
+	g.Eventually(func() error {
+		return c.Create(ctx, &appsv1alpha1.SidecarSet{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: appsv1alpha1.SidecarSetSpec{
+			Selector:   &metav1.LabelSelector{MatchLabels: labels},
+			Containers: []appsv1alpha1.SidecarContainer{{Container: corev1.Container{Name: "log-shipper", Image: "example.com/shipper:1"}}},
+		}})
+	}).WithTimeout(30 * time.Second).Should(Succeed())
 	// The webhook may still be starting: a matched pod is refused until it serves, then injected.
 	g.Eventually(func(g Gomega) {
-		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", GenerateName: "web-", Labels: map[string]string{"app": "web"}},
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", GenerateName: name + "-", Labels: labels},
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.com/web:1"}}}}
 		g.Expect(c.Create(ctx, pod)).To(Succeed())
 		g.Expect(pod.Spec.Containers).To(HaveLen(2))
@@ -140,15 +173,60 @@ func expectInjection(g *WithT, c client.Client) {
 	}).WithTimeout(30 * time.Second).Should(Succeed())
 }
 
-// webhookEntry waits for the operator's webhook configuration to have one entry, and returns it.
-func webhookEntry(g *WithT, c client.Client) admissionregistrationv1.MutatingWebhook {
+// webhookEntry waits for the operator's webhook configuration to have an entry with a caBundle, and returns
+// its first.
+func webhookEntry(g Gomega, c client.Client) admissionregistrationv1.MutatingWebhook {
 	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{}
 	g.Eventually(func(g Gomega) {
 		g.Expect(c.Get(context.Background(), types.NamespacedName{Name: "sidecarset-operator"}, mwc)).To(Succeed())
-		g.Expect(mwc.Webhooks).To(HaveLen(1))
+		g.Expect(mwc.Webhooks).NotTo(BeEmpty())
 		g.Expect(mwc.Webhooks[0].ClientConfig.CABundle).NotTo(BeEmpty())
 	}).WithTimeout(30 * time.Second).Should(Succeed())
 	return mwc.Webhooks[0]
+}
+
+// validatingCABundle is the caBundle of the operator's validating configuration.
+func validatingCABundle(g Gomega, c client.Client) []byte {
+	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+	g.Expect(c.Get(context.Background(), types.NamespacedName{Name: "sidecarset-operator"}, vwc)).To(Succeed())
+	g.Expect(vwc.Webhooks).To(HaveLen(1))
+	return vwc.Webhooks[0].ClientConfig.CABundle
+}
+
+// operatorLog is what the operators these tests run log, at every level from info, as the operator's JSON
+// lines. The process has one logger, set by the first startOperator.
+var operatorLog = &logBuffer{}
+
+var setLogger sync.Once
+
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
+}
+
+// ErrorLines returns the lines logged at error level.
+func (b *logBuffer) ErrorLines() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for _, line := range strings.Split(b.buf.String(), "\n") {
+		if strings.Contains(line, `"level":"error"`) {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 func freePort(t *testing.T) int {

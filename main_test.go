@@ -4,6 +4,10 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/open-policy-agent/cert-controller/pkg/rotator"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 func TestParseFlagsDefaults(t *testing.T) {
@@ -87,5 +91,38 @@ func TestSetGCPercentDefaultsTo50AndLeavesAChosenGOGC(t *testing.T) {
 	setGCPercent("123")
 	if got := debug.SetGCPercent(100); got != 123 {
 		t.Errorf("GC percent %d with GOGC=123, want it left at 123", got)
+	}
+}
+
+// The certificate Secret the operator creates is one the rotator takes as valid, so it does not make another at
+// start: a CA valid for itself, and a serving certificate it signs for the webhook's host, both still valid at
+// the rotator's renewal horizon (90 days ahead).
+func TestNewCertSecretIsValidForTheRotator(t *testing.T) {
+	o, err := parseFlags([]string{"--webhook-url=https://localhost:9443", "--namespace=ops"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := types.NamespacedName{Namespace: "ops", Name: "cert"}
+	cr := o.certRotator(key)
+	now := time.Now()
+	s, err := newCertSecret(key, cr, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Namespace != "ops" || s.Name != "cert" {
+		t.Errorf("Secret %s/%s", s.Namespace, s.Name)
+	}
+	horizon := now.Add(90 * 24 * time.Hour)
+	if ok, err := rotator.ValidCert(s.Data["ca.crt"], s.Data["ca.crt"], s.Data["ca.key"], cr.CAName, nil, horizon); !ok {
+		t.Errorf("the CA is not valid for the rotator: %v", err)
+	}
+	if ok, err := rotator.ValidCert(s.Data["ca.crt"], s.Data["tls.crt"], s.Data["tls.key"], "localhost", cr.ExtKeyUsages, horizon); !ok {
+		t.Errorf("the serving certificate is not valid for the rotator: %v", err)
+	}
+	if ok, _ := rotator.ValidCert(s.Data["ca.crt"], s.Data["tls.crt"], s.Data["tls.key"], "localhost", cr.ExtKeyUsages, now.Add(366*24*time.Hour)); ok {
+		t.Error("the serving certificate outlives the rotator's ServerCertDuration")
+	}
+	if len(cr.Webhooks) != 0 {
+		t.Errorf("the rotator writes webhook configurations %+v: the webhook configuration reconciler injects the CA", cr.Webhooks)
 	}
 }

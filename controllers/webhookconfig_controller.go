@@ -9,6 +9,7 @@ import (
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -27,21 +28,41 @@ import (
 )
 
 // +kubebuilder:rbac:groups=apps.sidecarset.io,resources=sidecarsets,verbs=get;list;watch
-// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations,verbs=get;list;watch;create;update;patch
+// The mutating configuration is deleted when no SidecarSet is left to have an entry in it; the validating one
+// is never deleted (it must be in place before the first SidecarSet is created).
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// The CA is read from the rotated certificate's Secret, in the operator's namespace only.
+// +kubebuilder:rbac:groups="",namespace=sidecarset-system,resources=secrets,verbs=get;list;watch
+
+// CASecretKey is the key of the CA certificate in the certificate rotator's Secret.
+const CASecretKey = "ca.crt"
+
+// conflictRetry is how soon a reconcile whose write met a change it had not seen yet runs again.
+const conflictRetry = 500 * time.Millisecond
 
 // WebhookConfigReconciler keeps the operator's MutatingWebhookConfiguration in step with the SidecarSets: one
-// entry per SidecarSet, scoped to the pods it can select. It also keeps the ValidatingWebhookConfiguration of
-// the same name, whose one entry sends SidecarSet writes to the operator's validation. It owns only those
-// entries; the configurations' metadata and any entry someone else added are left as they are.
+// entry per SidecarSet, scoped to the pods it can select. The configuration exists only while it has an entry:
+// created with the first SidecarSet's, deleted with the last one's (webhookconfig.PlanMutating). It also keeps
+// the ValidatingWebhookConfiguration of the same name, whose one entry sends SidecarSet writes to the
+// operator's validation; that one is created at start and never deleted, since it must be in place before the
+// first SidecarSet is created. It owns only those entries; the configurations' metadata and any entry someone
+// else added are left as they are (a mutating configuration holding someone else's entry is not deleted).
+//
+// It is the only writer of both configurations, caBundle included: with CASecret it injects the rotated CA
+// itself, so the certificate rotator writes no webhook configuration.
 type WebhookConfigReconciler struct {
 	Client client.Client
 	// Name of the MutatingWebhookConfiguration and of the ValidatingWebhookConfiguration.
 	Name string
-	// Params of every entry. When Params.ClientConfig carries no caBundle, the one in the configuration is
-	// kept: the certificate rotator maintains it.
+	// Params of every entry. When Params.ClientConfig carries no caBundle and neither CASecret nor CAFile
+	// provides one, the one in the configuration is kept.
 	Params webhookconfig.Params
+	// CASecret, when set, is the Secret whose ca.crt is the caBundle: the certificate rotator's, in the
+	// operator's namespace. It is watched, so a CA the rotator creates or rotates is injected at once. Until
+	// the Secret has a ca.crt, the caBundle in the configuration is kept.
+	CASecret types.NamespacedName
 	// CAFile, when set, is read at every reconcile and its content used as the caBundle: the CA that came
 	// with externally provided certificates, which its provider (cert-manager) may rotate. A missing file
 	// keeps the caBundle in the configuration.
@@ -50,8 +71,25 @@ type WebhookConfigReconciler struct {
 	CARecheck time.Duration
 }
 
-// Reconcile creates or updates the configuration. Every event maps to the one configuration.
+// Reconcile creates, updates or deletes the configurations. Every event maps to the one request.
 func (r *WebhookConfigReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	result, err := r.reconcile(ctx)
+	switch {
+	case err == nil:
+		return result, nil
+	case ctx.Err() != nil:
+		// The operator is stopping; whoever leads next reconciles at start.
+		return reconcile.Result{}, nil
+	case apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) || apierrors.IsNotFound(err):
+		// The configuration changed since the cache showed it (created, edited or deleted): not a failure. Its
+		// event is on the way; reconcile again from what is stored then.
+		ctrl.LoggerFrom(ctx).V(1).Info("The webhook configuration changed while being written; reconciling again", "reason", err.Error())
+		return reconcile.Result{RequeueAfter: conflictRetry}, nil
+	}
+	return reconcile.Result{}, err
+}
+
+func (r *WebhookConfigReconciler) reconcile(ctx context.Context) (reconcile.Result, error) {
 	log := ctrl.LoggerFrom(ctx)
 	var sets appsv1alpha1.SidecarSetList
 	if err := r.Client.List(ctx, &sets); err != nil {
@@ -64,16 +102,14 @@ func (r *WebhookConfigReconciler) Reconcile(ctx context.Context, _ reconcile.Req
 		if result.RequeueAfter == 0 {
 			result.RequeueAfter = time.Minute
 		}
-		ca, err := os.ReadFile(r.CAFile)
-		switch {
-		case err == nil:
-			params.ClientConfig = *params.ClientConfig.DeepCopy()
-			params.ClientConfig.CABundle = ca
-		case errors.Is(err, fs.ErrNotExist):
-			log.V(1).Info("No CA file; keeping the caBundle of the configuration", "file", r.CAFile)
-		default:
-			return reconcile.Result{}, fmt.Errorf("reading the CA file: %w", err)
-		}
+	}
+	ca, err := r.caBundle(ctx)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if ca != nil {
+		params.ClientConfig = *params.ClientConfig.DeepCopy()
+		params.ClientConfig.CABundle = ca
 	}
 	if err := r.reconcileValidating(ctx, params); err != nil {
 		return reconcile.Result{}, err
@@ -84,35 +120,71 @@ func (r *WebhookConfigReconciler) Reconcile(ctx context.Context, _ reconcile.Req
 	}
 
 	current := &admissionregistrationv1.MutatingWebhookConfiguration{}
-	err := r.Client.Get(ctx, types.NamespacedName{Name: r.Name}, current)
-	if apierrors.IsNotFound(err) {
-		created := &admissionregistrationv1.MutatingWebhookConfiguration{
-			ObjectMeta: metav1.ObjectMeta{Name: r.Name, Labels: map[string]string{"app.kubernetes.io/managed-by": "sidecarset-operator"}},
-			Webhooks:   desired,
-		}
-		log.Info("Creating the webhook configuration", "name", r.Name, "entries", len(desired))
-		if err := r.Client.Create(ctx, created); err != nil && !apierrors.IsAlreadyExists(err) {
-			return reconcile.Result{}, fmt.Errorf("creating MutatingWebhookConfiguration %s: %w", r.Name, err)
-		}
-		return result, nil
-	}
-	if err != nil {
+	err = r.Client.Get(ctx, types.NamespacedName{Name: r.Name}, current)
+	if err != nil && !apierrors.IsNotFound(err) {
 		return reconcile.Result{}, fmt.Errorf("reading MutatingWebhookConfiguration %s: %w", r.Name, err)
 	}
-
-	merged := webhookconfig.Merge(current.Webhooks, desired)
-	if equality.Semantic.DeepEqual(merged, current.Webhooks) {
-		return result, nil
-	}
-	log.Info("Updating the webhook configuration", "name", r.Name, "entries", len(desired))
-	updated := current.DeepCopy()
-	updated.Webhooks = merged
-	// An update with the read resourceVersion: a concurrent change (a CA injection) makes it fail with a
-	// conflict, and the retry starts from the new state instead of overwriting it.
-	if err := r.Client.Update(ctx, updated); err != nil {
-		return reconcile.Result{}, fmt.Errorf("updating MutatingWebhookConfiguration %s: %w", r.Name, err)
+	write, webhooks := webhookconfig.PlanMutating(err == nil, current.Webhooks, desired)
+	switch write {
+	case webhookconfig.Create:
+		created := &admissionregistrationv1.MutatingWebhookConfiguration{
+			ObjectMeta: metav1.ObjectMeta{Name: r.Name, Labels: map[string]string{"app.kubernetes.io/managed-by": "sidecarset-operator"}},
+			Webhooks:   webhooks,
+		}
+		log.Info("Creating the webhook configuration", "name", r.Name, "entries", len(desired))
+		if err := r.Client.Create(ctx, created); err != nil {
+			return reconcile.Result{}, fmt.Errorf("creating MutatingWebhookConfiguration %s: %w", r.Name, err)
+		}
+	case webhookconfig.Update:
+		log.Info("Updating the webhook configuration", "name", r.Name, "entries", len(desired))
+		updated := current.DeepCopy()
+		updated.Webhooks = webhooks
+		// An update with the read resourceVersion: a concurrent change makes it fail with a conflict, and the
+		// retry starts from the new state instead of overwriting it.
+		if err := r.Client.Update(ctx, updated); err != nil {
+			return reconcile.Result{}, fmt.Errorf("updating MutatingWebhookConfiguration %s: %w", r.Name, err)
+		}
+	case webhookconfig.Delete:
+		log.Info("Deleting the webhook configuration: no SidecarSet has an entry", "name", r.Name)
+		// Only the configuration as read: one someone added an entry to since is updated on the retry instead.
+		if err := r.Client.Delete(ctx, current, client.Preconditions{UID: &current.UID, ResourceVersion: &current.ResourceVersion}); err != nil {
+			return reconcile.Result{}, fmt.Errorf("deleting MutatingWebhookConfiguration %s: %w", r.Name, err)
+		}
+	case webhookconfig.NoWrite:
 	}
 	return result, nil
+}
+
+// caBundle returns the CA to inject from CASecret or CAFile, or nil to keep the configurations' caBundle.
+func (r *WebhookConfigReconciler) caBundle(ctx context.Context) ([]byte, error) {
+	log := ctrl.LoggerFrom(ctx)
+	switch {
+	case r.CASecret.Name != "":
+		secret := &corev1.Secret{}
+		err := r.Client.Get(ctx, r.CASecret, secret)
+		switch {
+		case apierrors.IsNotFound(err):
+			log.V(1).Info("No certificate Secret yet; keeping the caBundle of the configurations", "secret", r.CASecret)
+			return nil, nil
+		case err != nil:
+			return nil, fmt.Errorf("reading Secret %s: %w", r.CASecret, err)
+		case len(secret.Data[CASecretKey]) == 0:
+			log.V(1).Info("No CA in the certificate Secret yet; keeping the caBundle of the configurations", "secret", r.CASecret)
+			return nil, nil
+		}
+		return secret.Data[CASecretKey], nil
+	case r.CAFile != "":
+		ca, err := os.ReadFile(r.CAFile)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			log.V(1).Info("No CA file; keeping the caBundle of the configurations", "file", r.CAFile)
+			return nil, nil
+		case err != nil:
+			return nil, fmt.Errorf("reading the CA file: %w", err)
+		}
+		return ca, nil
+	}
+	return nil, nil
 }
 
 // reconcileValidating creates or updates the ValidatingWebhookConfiguration.
@@ -126,7 +198,7 @@ func (r *WebhookConfigReconciler) reconcileValidating(ctx context.Context, param
 			Webhooks:   []admissionregistrationv1.ValidatingWebhook{desired},
 		}
 		ctrl.LoggerFrom(ctx).Info("Creating the SidecarSet validation webhook configuration", "name", r.Name)
-		if err := r.Client.Create(ctx, created); err != nil && !apierrors.IsAlreadyExists(err) {
+		if err := r.Client.Create(ctx, created); err != nil {
 			return fmt.Errorf("creating ValidatingWebhookConfiguration %s: %w", r.Name, err)
 		}
 		return nil
@@ -146,9 +218,9 @@ func (r *WebhookConfigReconciler) reconcileValidating(ctx context.Context, param
 	return nil
 }
 
-// SetupWithManager watches SidecarSets and the configurations themselves (so a deleted or edited configuration
-// is put back), and reconciles once at start: with no SidecarSet yet, the validation's configuration must be
-// in place before the first one is applied.
+// SetupWithManager watches SidecarSets, the configurations themselves (so a deleted or edited configuration
+// is put back) and CASecret, and reconciles once at start: with no SidecarSet yet, the validation's
+// configuration must be in place before the first one is applied.
 func (r *WebhookConfigReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	toConfig := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: r.Name}}}
@@ -157,13 +229,18 @@ func (r *WebhookConfigReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Name: r.Name}})
 		return nil
 	})
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("webhookconfig").
 		WatchesRawSource(atStart).
 		Watches(&appsv1alpha1.SidecarSet{}, toConfig, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&admissionregistrationv1.MutatingWebhookConfiguration{}, toConfig,
 			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetName() == r.Name }))).
 		Watches(&admissionregistrationv1.ValidatingWebhookConfiguration{}, toConfig,
-			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetName() == r.Name }))).
-		Complete(r)
+			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetName() == r.Name })))
+	if r.CASecret.Name != "" {
+		b = b.Watches(&corev1.Secret{}, toConfig, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+			return o.GetNamespace() == r.CASecret.Namespace && o.GetName() == r.CASecret.Name
+		})))
+	}
+	return b.Complete(r)
 }

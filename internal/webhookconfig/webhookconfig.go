@@ -1,6 +1,8 @@
 // Package webhookconfig builds the entries of the operator's MutatingWebhookConfiguration from the SidecarSets:
 // one entry per SidecarSet, scoped by the API server to the pods that SidecarSet can select, so a pod no
-// SidecarSet selects never waits on the operator.
+// SidecarSet selects never waits on the operator. It also decides what to write to that configuration
+// (PlanMutating: create it with the first entry, delete it with the last) and builds the one entry of the
+// operator's ValidatingWebhookConfiguration.
 package webhookconfig
 
 import (
@@ -12,6 +14,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -164,6 +167,59 @@ func Merge(existing, desired []admissionregistrationv1.MutatingWebhook) []admiss
 		out = append(out, w)
 	}
 	return out
+}
+
+// Write is what PlanMutating decides to do to the operator's MutatingWebhookConfiguration.
+type Write int
+
+const (
+	// NoWrite: the configuration is in step, or absent with no entry to write.
+	NoWrite Write = iota
+	// Create the configuration, with the webhooks returned.
+	Create
+	// Update the configuration's webhooks to the ones returned.
+	Update
+	// Delete the configuration: it would be left with no webhook at all.
+	Delete
+)
+
+func (w Write) String() string {
+	switch w {
+	case NoWrite:
+		return "none"
+	case Create:
+		return "create"
+	case Update:
+		return "update"
+	case Delete:
+		return "delete"
+	}
+	return fmt.Sprintf("Write(%d)", int(w))
+}
+
+// PlanMutating decides the write that brings the MutatingWebhookConfiguration in step with desired, the
+// operator's entries. exists says whether the configuration exists; existing are its webhooks.
+//
+// The configuration exists only while it has a webhook: it is created with the first SidecarSet's entry and
+// deleted when the last one goes, so a cluster without SidecarSets holds no mutating configuration of the
+// operator's. A configuration that still holds an entry someone else added is updated instead, never deleted:
+// that entry is theirs. The webhooks compared are the stored ones, which the API server has defaulted, so a
+// configuration in step is never rewritten.
+func PlanMutating(exists bool, existing, desired []admissionregistrationv1.MutatingWebhook) (Write, []admissionregistrationv1.MutatingWebhook) {
+	if !exists {
+		if len(desired) == 0 {
+			return NoWrite, nil
+		}
+		return Create, Merge(nil, desired)
+	}
+	merged := Merge(existing, desired)
+	switch {
+	case len(merged) == 0:
+		return Delete, nil
+	case equality.Semantic.DeepEqual(merged, existing):
+		return NoWrite, existing
+	}
+	return Update, merged
 }
 
 // ValidatePath is the path the operator serves SidecarSet validation on, beside InjectPath.

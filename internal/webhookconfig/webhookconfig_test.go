@@ -155,3 +155,48 @@ func TestMergeValidatingKeepsOthersAndTheInjectedCA(t *testing.T) {
 		t.Errorf("merged %+v", got)
 	}
 }
+
+// The mutating configuration lives exactly as long as it has a webhook: created with the first SidecarSet's
+// entry, deleted with the last, kept while someone else's entry is in it.
+func TestPlanMutating(t *testing.T) {
+	ca := admissionregistrationv1.WebhookClientConfig{CABundle: []byte("CA")}
+	logs := admissionregistrationv1.MutatingWebhook{Name: "logs.inject.sidecarset.io", ClientConfig: ca}
+	metrics := admissionregistrationv1.MutatingWebhook{Name: "metrics.inject.sidecarset.io", ClientConfig: ca}
+	foreign := admissionregistrationv1.MutatingWebhook{Name: "audit.example.com"}
+	type hooks = []admissionregistrationv1.MutatingWebhook
+	names := func(ws hooks) string {
+		return fixture.Names(ws, func(w admissionregistrationv1.MutatingWebhook) string { return w.Name })
+	}
+	for _, c := range []struct {
+		name              string
+		exists            bool
+		existing, desired hooks
+		want              Write
+		wantHooks         string
+	}{
+		{name: "no SidecarSet, no configuration: nothing is created", want: NoWrite},
+		{name: "the first SidecarSet creates it", desired: hooks{logs}, want: Create, wantHooks: "logs.inject.sidecarset.io"},
+		{name: "in step: not written", exists: true, existing: hooks{logs}, desired: hooks{logs}, want: NoWrite,
+			wantHooks: "logs.inject.sidecarset.io"},
+		{name: "a new SidecarSet adds its entry", exists: true, existing: hooks{logs}, desired: hooks{logs, metrics},
+			want: Update, wantHooks: "logs.inject.sidecarset.io,metrics.inject.sidecarset.io"},
+		{name: "the last SidecarSet gone deletes it", exists: true, existing: hooks{logs}, want: Delete},
+		{name: "an empty configuration (left by an earlier version) is deleted", exists: true, want: Delete},
+		{name: "someone else's entry keeps it", exists: true, existing: hooks{foreign, logs}, want: Update,
+			wantHooks: "audit.example.com"},
+		{name: "someone else's entry alone is left as it is", exists: true, existing: hooks{foreign}, want: NoWrite,
+			wantHooks: "audit.example.com"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, webhooks := PlanMutating(c.exists, c.existing, c.desired)
+			if got != c.want || names(webhooks) != c.wantHooks {
+				t.Errorf("PlanMutating = %s %q, want %s %q", got, names(webhooks), c.want, c.wantHooks)
+			}
+		})
+	}
+
+	// Created (again, after a delete), the entries carry desired's caBundle: nothing is left to carry over.
+	if _, webhooks := PlanMutating(false, nil, hooks{logs}); string(webhooks[0].ClientConfig.CABundle) != "CA" {
+		t.Errorf("caBundle %q", webhooks[0].ClientConfig.CABundle)
+	}
+}
