@@ -10,6 +10,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -144,6 +145,42 @@ var _ = Describe("The SidecarSet CRD", func() {
 		}
 	})
 
+	It("ships, in config/samples/sidecar-config, every ConfigMap the samples mount", func() {
+		dir := filepath.Join("..", "..", "config", "samples", "sidecar-config")
+		data, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		var kustomization struct {
+			Namespace string   `json:"namespace"`
+			Resources []string `json:"resources"`
+		}
+		Expect(yaml.UnmarshalStrict(data, &kustomization)).To(Succeed())
+		// The namespace is the one of the pods, given with kubectl apply -n.
+		Expect(kustomization.Namespace).To(BeEmpty())
+		shipped := map[string]bool{}
+		for _, f := range kustomization.Resources {
+			data, err := os.ReadFile(filepath.Join(dir, f))
+			Expect(err).NotTo(HaveOccurred())
+			cm := &corev1.ConfigMap{}
+			Expect(yaml.UnmarshalStrict(data, cm)).To(Succeed(), f)
+			Expect(cm.Kind).To(Equal("ConfigMap"), f)
+			Expect(cm.Namespace).To(BeEmpty(), f)
+			cm.Namespace = "default"
+			Expect(k8sClient.Create(ctx, cm, client.DryRunAll)).To(Succeed(), f)
+			shipped[cm.Name] = true
+		}
+		for _, f := range sampleFiles() {
+			data, err := os.ReadFile(f)
+			Expect(err).NotTo(HaveOccurred())
+			set := &appsv1alpha1.SidecarSet{}
+			Expect(yaml.UnmarshalStrict(data, set)).To(Succeed(), f)
+			for _, v := range set.Spec.Volumes {
+				if v.ConfigMap != nil {
+					Expect(shipped).To(HaveKey(v.ConfigMap.Name), "%s mounts a ConfigMap the samples do not ship", f)
+				}
+			}
+		}
+	})
+
 	DescribeTable("refuses an invalid SidecarSet with a message naming the field and the rule",
 		func(breakIt mutation, field, message string) {
 			obj := validSidecarSet()
@@ -186,6 +223,10 @@ var _ = Describe("The SidecarSet CRD", func() {
 			"spec.containers[0].ports[0].containerPort", "Invalid value"),
 		Entry("partition and selector together",
 			both(set(int64(2), "updateStrategy", "partition"),
+				set(map[string]any{"matchLabels": map[string]any{"canary": "true"}}, "updateStrategy", "selector")),
+			"spec.updateStrategy", "partition and selector cannot both be set"),
+		Entry("a partition of 1% and selector together",
+			both(set("1%", "updateStrategy", "partition"),
 				set(map[string]any{"matchLabels": map[string]any{"canary": "true"}}, "updateStrategy", "selector")),
 			"spec.updateStrategy", "partition and selector cannot both be set"),
 		Entry("maxUnavailable 0", set(int64(0), "updateStrategy", "maxUnavailable"),
@@ -248,6 +289,57 @@ var _ = Describe("The SidecarSet CRD", func() {
 		Entry("a scatter term without a key", set([]any{map[string]any{"value": "a"}}, "updateStrategy", "scatterStrategy"),
 			"spec.updateStrategy.scatterStrategy[0].key", "Required value"),
 	)
+
+	It("takes a partition of 0 or 0% left beside updateStrategy.selector as no partition", func() {
+		for _, partition := range []any{int64(0), "0%"} {
+			obj := validSidecarSet()
+			Expect(unstructured.SetNestedField(obj.Object, partition, "spec", "updateStrategy", "partition")).To(Succeed())
+			Expect(k8sClient.Create(ctx, obj)).To(Succeed(), "partition %v", partition)
+			DeferCleanup(func() { Expect(k8sClient.Delete(ctx, obj)).To(Succeed()) })
+
+			// The selector is set later, with the partition left in place.
+			Expect(unstructured.SetNestedField(obj.Object, map[string]any{"matchLabels": map[string]any{"canary": "true"}},
+				"spec", "updateStrategy", "selector")).To(Succeed())
+			Expect(k8sClient.Update(ctx, obj)).To(Succeed(), "partition %v", partition)
+		}
+	})
+
+	It("merges a server-side apply of one pull secret with the others: imagePullSecrets are keyed by name", func() {
+		full := validSidecarSet()
+		full.SetGenerateName("")
+		full.SetName("pull-secrets")
+		Expect(unstructured.SetNestedSlice(full.Object, []any{map[string]any{"name": "registry-a"}, map[string]any{"name": "registry-b"}},
+			"spec", "imagePullSecrets")).To(Succeed())
+		Expect(k8sClient.Apply(ctx, client.ApplyConfigurationFromUnstructured(full), client.FieldOwner("platform"))).To(Succeed())
+		DeferCleanup(func() { Expect(k8sClient.Delete(ctx, full)).To(Succeed()) })
+
+		// The partial object one team applies: its own pull secret, nothing else (the apply writes the stored
+		// object back into what it is given, so each apply gets a new one).
+		partial := func(secrets ...any) *unstructured.Unstructured {
+			spec := map[string]any{}
+			if len(secrets) > 0 {
+				spec["imagePullSecrets"] = secrets
+			}
+			return &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": "apps.sidecarset.io/v1alpha1", "kind": "SidecarSet", "metadata": map[string]any{"name": "pull-secrets"},
+				"spec": spec,
+			}}
+		}
+		Expect(k8sClient.Apply(ctx, client.ApplyConfigurationFromUnstructured(partial(map[string]any{"name": "registry-c"})),
+			client.FieldOwner("team-c"))).To(Succeed())
+
+		stored := &appsv1alpha1.SidecarSet{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(full), stored)).To(Succeed())
+		Expect(stored.Spec.ImagePullSecrets).To(ConsistOf(
+			HaveField("Name", "registry-a"), HaveField("Name", "registry-b"), HaveField("Name", "registry-c")))
+		Expect(stored.Spec.Containers).To(HaveLen(1))
+		Expect(stored.Spec.Containers[0].VolumeMounts).To(HaveLen(1), "the partial apply touched the containers")
+
+		// The entry's owner removes it by applying without it; the others stay.
+		Expect(k8sClient.Apply(ctx, client.ApplyConfigurationFromUnstructured(partial()), client.FieldOwner("team-c"))).To(Succeed())
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(full), stored)).To(Succeed())
+		Expect(stored.Spec.ImagePullSecrets).To(ConsistOf(HaveField("Name", "registry-a"), HaveField("Name", "registry-b")))
+	})
 
 	It("refuses an invalid change to a stored SidecarSet and keeps the stored spec", func() {
 		obj := validSidecarSet()

@@ -48,9 +48,11 @@ type SidecarSetSpec struct {
 	// +listMapKey=name
 	Volumes []corev1.Volume `json:"volumes,omitempty"`
 
-	// imagePullSecrets are added to each matched pod's imagePullSecrets, without duplicates.
+	// imagePullSecrets are added to each matched pod's imagePullSecrets, without duplicates. Keyed by name, so
+	// a server-side apply of one entry merges with the others.
 	// +optional
-	// +listType=atomic
+	// +listType=map
+	// +listMapKey=name
 	// +kubebuilder:validation:XValidation:rule="self.all(s, has(s.name) && s.name != '')",message="each imagePullSecrets entry must name a Secret"
 	ImagePullSecrets []corev1.LocalObjectReference `json:"imagePullSecrets,omitempty"`
 
@@ -185,10 +187,16 @@ type InjectionStrategy struct {
 	// +optional
 	Paused bool `json:"paused,omitempty"`
 
-	// revisionName pins new pods to a stored revision of this SidecarSet (the name of one of its
-	// ControllerRevisions, as shown in status.revisions) instead of the latest: to hold a new version back,
-	// or to inject a canary. An unknown revision makes the SidecarSet Stalled; injection then keeps using
-	// the revision it used before.
+	// revisionName is the revision new pods are injected with instead of the latest: the name of a stored
+	// revision of this SidecarSet (one of its ControllerRevisions, as status.revisions lists them). It decides
+	// only what a new pod gets at creation: the rollout then moves new pods, like every matched pod, to the
+	// latest revision under updateStrategy (in place when the two differ only in images; otherwise they are
+	// reported NotUpgradable). To keep new pods on the pinned revision, pause the rollout
+	// (updateStrategy.paused, or type NotUpdate), or limit it: updateStrategy.selector updates only the pods
+	// it matches, and updateStrategy.partition holds back that many pods, the last in update order. A name
+	// that matches no stored revision gives new pods the latest revision, and the SidecarSet is Stalled with
+	// reason RevisionNotFound until the name is corrected or removed. A rollback by the failure policy comes
+	// first: new pods get the revision it returned to.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="revisionName must be a DNS subdomain name: lower case letters, digits, '-' and '.', starting and ending with a letter or digit"
@@ -208,7 +216,7 @@ const (
 
 // UpdateStrategy controls how a changed sidecar reaches running pods.
 //
-// +kubebuilder:validation:XValidation:rule="!(has(self.partition) && has(self.selector))",message="partition and selector cannot both be set: use partition to hold back a number of pods, or selector to choose the pods that update"
+// +kubebuilder:validation:XValidation:rule="!has(self.partition) || !has(self.selector) || (type(self.partition) == int ? self.partition == 0 : self.partition == '0%')",message="partition and selector cannot both be set: use partition to hold back a number of pods, or selector to choose the pods that update"
 type UpdateStrategy struct {
 	// type is RollingUpdate (update running pods in place, batch by batch) or NotUpdate (inject new pods only).
 	// Defaults to RollingUpdate.
@@ -245,14 +253,15 @@ type UpdateStrategy struct {
 	MaxUnavailablePerWorkload *intstr.IntOrString `json:"maxUnavailablePerWorkload,omitempty"`
 
 	// partition is how many matched pods stay on older revisions: an integer, or a percentage of the matched
-	// pods rounded up. The pods last in update order are the ones held back. Cannot be set with selector.
+	// pods rounded up. The pods last in update order are the ones held back. Cannot be set with selector,
+	// except as 0 or 0%, which hold nothing back.
 	// +optional
 	// +kubebuilder:validation:XIntOrString
 	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^(100|[1-9]?[0-9])%$')",message="partition must be an integer of at least 0 or a percentage from 0% to 100%"
 	Partition *intstr.IntOrString `json:"partition,omitempty"`
 
 	// selector limits updates to the matched pods with these labels; the others stay on their revision.
-	// Cannot be set with partition.
+	// Cannot be set with a partition other than 0 or 0%.
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, (e.operator in ['In', 'NotIn'] && has(e.values) && size(e.values) > 0) || (e.operator in ['Exists', 'DoesNotExist'] && (!has(e.values) || size(e.values) == 0)))",message="matchExpressions: the operator must be In or NotIn with values, or Exists or DoesNotExist without"
 	Selector *metav1.LabelSelector `json:"selector,omitempty"`
