@@ -56,9 +56,10 @@ func sidecarSetStatus(name string) func() appsv1alpha1.SidecarSetStatus {
 }
 
 // waitReady waits until the SidecarSet's status describes its current generation, with updated pods on the
-// latest revision, and it is Ready, so every one of them is available: a story changing the image before
-// that would see unready pods updated for free, and one checking a rollout's end must not take the status
-// of the generation before for it.
+// latest revision, every one of them ready, and it is Ready: a story changing the image before that would
+// see unready pods updated for free, and one checking a rollout's end must not take the status of the
+// generation before for it. (Ready alone does not say the pods are ready: a pod not ready for reasons of its
+// own does not hold it back.)
 func waitReady(name string, updated int32) {
 	Eventually(func(g Gomega) {
 		set := &appsv1alpha1.SidecarSet{}
@@ -66,6 +67,7 @@ func waitReady(name string, updated int32) {
 		st := set.Status
 		g.Expect(st.ObservedGeneration).To(Equal(set.Generation))
 		g.Expect(st.UpdatedPods).To(Equal(updated))
+		g.Expect(st.UpdatedReadyPods).To(Equal(updated))
 		g.Expect(condition(st, appsv1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
 	}).WithTimeout(60 * time.Second).Should(Succeed())
 }
@@ -238,6 +240,7 @@ var _ = Describe("Rolling a sidecar out in place", func() {
 		Eventually(func(g Gomega) {
 			st := sidecarSetStatus(name)()
 			g.Expect(st.UpdatedPods).To(Equal(int32(2)))
+			g.Expect(st.ReadyPods).To(Equal(int32(2)), "both web pods ready, so neither is updated for free")
 			stalled := condition(st, appsv1alpha1.ConditionStalled)
 			g.Expect(stalled).NotTo(BeNil())
 			g.Expect(stalled.Reason).To(Equal(appsv1alpha1.ReasonMissingSidecar))
