@@ -303,8 +303,23 @@ func run(ctx context.Context, restConfig *rest.Config, o *options) error {
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding the health check: %w", err)
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
-		return fmt.Errorf("adding the readiness check: %w", err)
+	// Ready, on every replica, once the API server can call it and it can answer: its caches synced, its webhook
+	// serving (the check added with the server), and the webhook configurations written with the CA of the
+	// certificate it serves. A Deployment's rollout, `kubectl wait` and GitOps health checks wait for it.
+	ready := &serving.Readiness{
+		Cache:      mgr.GetCache(),
+		PodsSynced: pods.HasSynced,
+		APIReader:  mgr.GetAPIReader(),
+		Name:       o.webhookConfigName,
+		CertDir:    o.webhookCertDir,
+		Params:     o.webhookParams(),
+		Log:        ctrl.Log.WithName("readiness"),
+	}
+	if err := mgr.AddReadyzCheck("caches", ready.CachesSynced); err != nil {
+		return fmt.Errorf("adding the readiness check of the caches: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("webhook-configurations", ready.WebhookConfigurations); err != nil {
+		return fmt.Errorf("adding the readiness check of the webhook configurations: %w", err)
 	}
 
 	log.Info("Starting the manager", "namespace", o.namespace, "webhookCerts", o.webhookCerts)
@@ -354,12 +369,16 @@ func setupWebhook(mgr ctrl.Manager, o *options, tlsOpts []func(*tls.Config)) err
 	server.Register(webhookconfig.InjectPath, &webhook.Admission{Handler: &controllers.PodInjector{
 		Reader: mgr.GetClient(), OperatorNamespace: o.namespace,
 	}})
-	// The webhook reads every admitted pod's namespace labels (its Pod Security level): their informer starts
-	// with the cache, rather than on the first admission, which would wait for it to sync.
+	// The webhook reads every admitted pod's namespace labels (its Pod Security level), the SidecarSets and
+	// their stored revisions: their informers start with the cache, on every replica, rather than on the first
+	// admission, which would wait for them to sync (on a standby replica, whose reconcilers watch nothing).
+	// The readiness check of the caches waits for them.
 	namespaces := &metav1.PartialObjectMetadata{}
 	namespaces.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
-	if _, err := mgr.GetCache().GetInformer(context.Background(), namespaces, cache.BlockUntilSynced(false)); err != nil {
-		return fmt.Errorf("watching namespaces: %w", err)
+	for _, obj := range []client.Object{namespaces, &appsv1alpha1.SidecarSet{}, &appsv1.ControllerRevision{}} {
+		if _, err := mgr.GetCache().GetInformer(context.Background(), obj, cache.BlockUntilSynced(false)); err != nil {
+			return fmt.Errorf("watching %T: %w", obj, err)
+		}
 	}
 	server.Register(webhookconfig.ValidatePath, &webhook.Admission{Handler: &controllers.SidecarSetValidator{}})
 	if err := mgr.Add(&serving.ServeWhenCertsExist{Dir: o.webhookCertDir, Server: server}); err != nil {
@@ -375,13 +394,18 @@ func setupWebhook(mgr ctrl.Manager, o *options, tlsOpts []func(*tls.Config)) err
 		Name:     o.webhookConfigName,
 		CASecret: caSecret,
 		CAFile:   caFile,
-		Params: webhookconfig.Params{
-			ClientConfig:      o.clientConfig(),
-			FailurePolicy:     admissionregistrationv1.FailurePolicyType(o.webhookFailurePolicy),
-			TimeoutSeconds:    int32(o.webhookTimeoutSeconds),
-			OperatorNamespace: o.namespace,
-		},
+		Params:   o.webhookParams(),
 	}).SetupWithManager(mgr)
+}
+
+// webhookParams are the settings of every entry of the webhook configurations.
+func (o *options) webhookParams() webhookconfig.Params {
+	return webhookconfig.Params{
+		ClientConfig:      o.clientConfig(),
+		FailurePolicy:     admissionregistrationv1.FailurePolicyType(o.webhookFailurePolicy),
+		TimeoutSeconds:    int32(o.webhookTimeoutSeconds),
+		OperatorNamespace: o.namespace,
+	}
 }
 
 // certRotator is the rotator of the webhook's certificate, kept in the Secret key.
@@ -402,7 +426,7 @@ func (o *options) certRotator(key types.NamespacedName) *rotator.CertRotator {
 		CertName:           "tls.crt",
 		KeyName:            "tls.key",
 		// Closed by the rotator once certificates and CA are in place; it must not be nil. Readiness is the
-		// webhook server's own check, which covers every replica, leader or not.
+		// operator's own checks (serving.Readiness and the webhook server's), on every replica, leader or not.
 		IsReady: make(chan struct{}),
 		// No webhook configuration: the rotator only keeps the Secret. The webhook configuration reconciler
 		// injects the CA from it, so each configuration has one writer, and nothing looks for a configuration

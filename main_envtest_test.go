@@ -16,15 +16,18 @@ import (
 
 	. "github.com/onsi/gomega"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/webhookconfig"
 	"github.com/sidecarset/sidecarset-operator/test/testenv"
 )
 
@@ -80,6 +83,127 @@ func TestRunWithRotatedCertificates(t *testing.T) {
 		g.Expect(data).To(Equal(secret.Data["tls.crt"]))
 	}).WithTimeout(30 * time.Second).Should(Succeed())
 	expectInjection(g, c, "logs-rotated")
+}
+
+// TestReadyOnlyOnceTheConfigurationsCarryTheCA runs the operator as a standby replica (another holds the
+// leader's lease), so that nothing writes the webhook configurations but the test, and follows its readiness
+// probe: ready only once its caches are synced, its webhook serves, the validating configuration exists with
+// the CA of its serving certificate, and, once a SidecarSet injects, the mutating one too; each check says what
+// it waits for.
+func TestReadyOnlyOnceTheConfigurationsCarryTheCA(t *testing.T) {
+	g := NewWithT(t)
+	env, c := startAPIServer(t)
+	ctx := context.Background()
+	now := metav1.NewMicroTime(time.Now())
+	g.Expect(c.Create(ctx, &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "sidecarset-system", Name: "sidecarset-operator.sidecarset.io"},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("someone-else"), LeaseDurationSeconds: ptr.To[int32](3600),
+			AcquireTime: &now, RenewTime: &now},
+	})).To(Succeed())
+
+	// External certificates, since a process can hold one certificate rotator only: envtest's, for localhost.
+	wio := &env.WebhookInstallOptions
+	port := strconv.Itoa(wio.LocalServingPort)
+	probe := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	flags := []string{"--namespace=sidecarset-system", "--leader-elect", "--health-probe-bind-address=" + probe,
+		"--webhook-certs=external", "--webhook-cert-dir=" + wio.LocalServingCertDir,
+		"--webhook-port=" + port, "--webhook-url=https://localhost:" + port}
+	startOperator(t, env, flags...)
+	o, err := parseFlags(flags)
+	g.Expect(err).NotTo(HaveOccurred())
+	params := o.webhookParams()
+
+	// get returns the status code and body of a probe endpoint.
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + probe + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	// waitingFor waits until the configurations' check fails with reason, and the probe with it.
+	waitingFor := func(reason string) {
+		t.Helper()
+		g.Eventually(func(g Gomega) {
+			code, body := get("/readyz/webhook-configurations")
+			g.Expect(code).To(Equal(http.StatusInternalServerError))
+			g.Expect(body).To(ContainSubstring(reason))
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+		code, _ := get("/readyz")
+		g.Expect(code).To(Equal(http.StatusInternalServerError), "ready while %s", reason)
+	}
+	ready := func() {
+		t.Helper()
+		g.Eventually(func() int { code, _ := get("/readyz"); return code }).WithTimeout(30 * time.Second).Should(Equal(http.StatusOK))
+	}
+
+	// The caches sync and the webhook serves, but no one has written the validating configuration.
+	g.Eventually(func(g Gomega) {
+		for _, check := range []string{"caches", "webhook"} {
+			code, body := get("/readyz/" + check)
+			g.Expect(code).To(Equal(http.StatusOK), "%s: %s", check, body)
+		}
+	}).WithTimeout(30 * time.Second).Should(Succeed())
+	waitingFor("waiting for the ValidatingWebhookConfiguration sidecarset-operator to be created")
+	g.Consistently(func() int { code, _ := get("/readyz"); return code }).WithTimeout(3 * time.Second).
+		Should(Equal(http.StatusInternalServerError))
+	_, verbose := get("/readyz?verbose")
+	g.Expect(verbose).To(ContainSubstring("[+]caches ok"))
+	g.Expect(verbose).To(ContainSubstring("[+]webhook ok"))
+	g.Expect(verbose).To(ContainSubstring("[-]webhook-configurations failed"))
+
+	// Written with a CA other than the one that signed the serving certificate, it is not enough.
+	other, err := newCertSecret(types.NamespacedName{}, o.certRotator(types.NamespacedName{}), time.Now())
+	g.Expect(err).NotTo(HaveOccurred())
+	entry := webhookconfig.Validating(params)
+	entry.ClientConfig.CABundle = other.Data["ca.crt"]
+	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "sidecarset-operator"},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{entry}}
+	g.Expect(c.Create(ctx, vwc)).To(Succeed())
+	waitingFor("waiting for the ValidatingWebhookConfiguration sidecarset-operator to carry the CA of this replica's serving " +
+		"certificate: entry sidecarsets.validate.sidecarset.io: its caBundle does not verify the serving certificate for localhost: " +
+		"x509: certificate signed by unknown authority")
+
+	// With the CA of the serving certificate, it is ready.
+	vwc.Webhooks[0].ClientConfig.CABundle = wio.LocalServingCAData
+	g.Expect(c.Update(ctx, vwc)).To(Succeed())
+	ready()
+
+	// A SidecarSet that injects needs the mutating configuration.
+	labels := map[string]string{"app": "logs"}
+	set := &appsv1alpha1.SidecarSet{ObjectMeta: metav1.ObjectMeta{Name: "logs"}, Spec: appsv1alpha1.SidecarSetSpec{
+		Selector:   &metav1.LabelSelector{MatchLabels: labels},
+		Containers: []appsv1alpha1.SidecarContainer{{Container: corev1.Container{Name: "log-shipper", Image: "example.com/shipper:1"}}},
+	}}
+	g.Expect(c.Create(ctx, set)).To(Succeed(), "the standby replica validates SidecarSets")
+	waitingFor("waiting for the MutatingWebhookConfiguration sidecarset-operator to be created: a SidecarSet injects")
+	mutatingParams := params
+	mutatingParams.ClientConfig.CABundle = wio.LocalServingCAData
+	entries, _ := webhookconfig.Desired([]appsv1alpha1.SidecarSet{*set}, mutatingParams)
+	g.Expect(c.Create(ctx, &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "sidecarset-operator"}, Webhooks: entries})).To(Succeed())
+	ready()
+	// The standby replica injects. (The API server applies a stored configuration once its own watch delivers
+	// it, a moment after the write the probe read.)
+	g.Eventually(func(g Gomega) {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", GenerateName: "logs-", Labels: labels},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.com/web:1"}}}}
+		g.Expect(c.Create(ctx, pod)).To(Succeed())
+		g.Expect(pod.Spec.Containers).To(HaveLen(2), "ready, yet the pod was not injected")
+	}).WithTimeout(5 * time.Second).Should(Succeed())
+
+	// Once the lease is free the replica leads and writes the configurations itself; it stays ready.
+	g.Expect(c.Delete(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{
+		Namespace: "sidecarset-system", Name: "sidecarset-operator.sidecarset.io"}})).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		lease := &coordinationv1.Lease{}
+		g.Expect(c.Get(ctx, types.NamespacedName{Namespace: "sidecarset-system", Name: "sidecarset-operator.sidecarset.io"}, lease)).To(Succeed())
+		g.Expect(lease.Spec.HolderIdentity).NotTo(BeNil())
+		g.Expect(*lease.Spec.HolderIdentity).NotTo(Equal("someone-else"))
+	}).WithTimeout(30 * time.Second).Should(Succeed())
+	g.Consistently(func() int { code, _ := get("/readyz"); return code }).WithTimeout(3 * time.Second).Should(Equal(http.StatusOK))
 }
 
 // TestRunWithExternalCertificates starts the operator with --webhook-certs=external: it must serve the

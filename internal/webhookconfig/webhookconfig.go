@@ -2,7 +2,8 @@
 // one entry per SidecarSet, scoped by the API server to the pods that SidecarSet can select, so a pod no
 // SidecarSet selects never waits on the operator. It also decides what to write to that configuration
 // (PlanMutating: create it with the first entry, delete it with the last) and builds the one entry of the
-// operator's ValidatingWebhookConfiguration.
+// operator's ValidatingWebhookConfiguration. Serving says whether the configurations, as stored, let the API
+// server call a replica: the readiness of every replica.
 package webhookconfig
 
 import (
