@@ -280,9 +280,6 @@ func run(ctx context.Context, restConfig *rest.Config, o *options) error {
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
-	if err := setupWebhook(mgr, o, tlsOpts); err != nil {
-		return fmt.Errorf("setting up the injection webhook: %w", err)
-	}
 	watchClient, err := client.NewWithWatch(mgr.GetConfig(), client.Options{
 		Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), HTTPClient: mgr.GetHTTPClient()})
 	if err != nil {
@@ -291,6 +288,9 @@ func run(ctx context.Context, restConfig *rest.Config, o *options) error {
 	pods := controllers.NewPodCache(watchClient)
 	if err := mgr.Add(pods); err != nil {
 		return fmt.Errorf("adding the pod cache: %w", err)
+	}
+	if err := setupWebhook(mgr, o, tlsOpts, pods); err != nil {
+		return fmt.Errorf("setting up the injection webhook: %w", err)
 	}
 	if err := (&controllers.SidecarSetReconciler{
 		Client:    mgr.GetClient(),
@@ -336,7 +336,7 @@ func (o *options) leaderElectionNamespace() string {
 
 // setupWebhook wires the injection webhook: its certificate (rotated, or from files), its server (started once
 // the certificate exists) and the reconciler that keeps its configuration in step with the SidecarSets.
-func setupWebhook(mgr ctrl.Manager, o *options, tlsOpts []func(*tls.Config)) error {
+func setupWebhook(mgr ctrl.Manager, o *options, tlsOpts []func(*tls.Config), pods *controllers.PodCache) error {
 	secret := types.NamespacedName{Namespace: o.namespace, Name: o.webhookCertSecret}
 	// The Secret whose CA the webhook configuration reconciler injects: the rotated one, or none.
 	var caSecret types.NamespacedName
@@ -380,7 +380,7 @@ func setupWebhook(mgr ctrl.Manager, o *options, tlsOpts []func(*tls.Config)) err
 			return fmt.Errorf("watching %T: %w", obj, err)
 		}
 	}
-	server.Register(webhookconfig.ValidatePath, &webhook.Admission{Handler: &controllers.SidecarSetValidator{}})
+	server.Register(webhookconfig.ValidatePath, &webhook.Admission{Handler: &controllers.SidecarSetValidator{Pods: pods}})
 	if err := mgr.Add(&serving.ServeWhenCertsExist{Dir: o.webhookCertDir, Server: server}); err != nil {
 		return err
 	}

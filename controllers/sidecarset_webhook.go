@@ -12,23 +12,32 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/inject"
+	"github.com/sidecarset/sidecarset-operator/internal/inplace"
+	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 	"github.com/sidecarset/sidecarset-operator/internal/podvalidation"
+	"github.com/sidecarset/sidecarset-operator/internal/revision"
 )
 
 // SidecarSetValidator is the validating admission webhook for SidecarSets: it refuses a SidecarSet whose
 // sidecars no pod could carry, with the errors the API server would give for the pod, at the SidecarSet's
 // own fields; warns of the Pod Security levels its sidecars do not meet; and warns when a change strips a
-// sidecar of fields it had, the mark of a JSON merge patch that replaced a whole list to change one image.
-// It reads and writes nothing.
-type SidecarSetValidator struct{}
+// sidecar of fields it had, the mark of a JSON merge patch that replaced a whole list to change one image;
+// and warns when a change cannot be made in place, naming how many running pods it leaves behind. It reads
+// the pod cache and writes nothing.
+type SidecarSetValidator struct {
+	// Pods is the operator's pod cache; without it no pods are counted.
+	Pods *PodCache
+}
 
 var _ admission.Handler = &SidecarSetValidator{}
 
 // Handle validates a SidecarSet being created, or updated with a changed spec.
-func (v *SidecarSetValidator) Handle(_ context.Context, req admission.Request) admission.Response {
+func (v *SidecarSetValidator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	set := &appsv1alpha1.SidecarSet{}
 	if err := json.Unmarshal(req.Object.Raw, set); err != nil {
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding the SidecarSet: %w", err))
@@ -52,6 +61,9 @@ func (v *SidecarSetValidator) Handle(_ context.Context, req admission.Request) a
 	resp := admission.Allowed("")
 	if old != nil {
 		resp.Warnings = removedSidecarFields(&old.Spec, &set.Spec)
+		if w := v.leftBehind(ctx, old, set); w != "" {
+			resp.Warnings = append(resp.Warnings, w)
+		}
 	}
 	resp.Warnings = append(resp.Warnings, podvalidation.SidecarSetPodSecurity(&set.Spec)...)
 	return resp
@@ -138,4 +150,34 @@ func unset(v reflect.Value) bool {
 	default:
 		return v.IsZero()
 	}
+}
+
+// leftBehind warns when the change cannot be made in place, with how many running pods keep their sidecars
+// until recreated (inplace.LeftBehind), or returns "".
+func (v *SidecarSetValidator) leftBehind(ctx context.Context, old, set *appsv1alpha1.SidecarSet) string {
+	if v.Pods == nil {
+		return ""
+	}
+	matcher, err := inject.NewMatcher(&old.Spec)
+	if err != nil {
+		return ""
+	}
+	views, err := v.Pods.List(matcher.PodSelector())
+	if err != nil {
+		ctrl.LoggerFrom(ctx).V(1).Info("Pods not counted for the in-place warning", "error", err.Error())
+		return ""
+	}
+	var states []podstate.SidecarSetState
+	for _, view := range views {
+		if st, ok := view.State()[set.Name]; ok && view.DeletionTimestamp == nil {
+			states = append(states, st)
+		}
+	}
+	n := inplace.LeftBehind(revision.InjectedOf(&old.Spec), revision.InjectedOf(&set.Spec), revision.For(set), states)
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("this change is more than sidecar images, which is all that can change in running pods: "+
+		"%d running pods keep their current sidecars until they are recreated, and the SidecarSet reports them "+
+		"as NotUpgradable (Stalled once the rollout is done); new pods get the change", n)
 }

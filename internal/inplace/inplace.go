@@ -283,3 +283,21 @@ func statusOf(pod *podview.View, name string) *podview.ContainerStatus {
 	}
 	return nil
 }
+
+// LeftBehind counts the pods a change of a SidecarSet's spec from from to to leaves on their sidecars: the
+// change differs in more than images, so it cannot be made in place, and every pod that carries the
+// SidecarSet's sidecars (injection skipped none of them) at a revision other than toRevision keeps them until
+// it is recreated. A change of images alone leaves none behind. states are the pods' states for the
+// SidecarSet, as the pod cache has them (ok false when a pod has none).
+func LeftBehind(from, to revision.Injected, toRevision string, states []podstate.SidecarSetState) int {
+	if _, ok := Images(from, to); ok {
+		return 0
+	}
+	n := 0
+	for _, st := range states {
+		if st.Revision != toRevision && st.Skipped == "" {
+			n++
+		}
+	}
+	return n
+}

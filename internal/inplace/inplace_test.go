@@ -283,3 +283,25 @@ func TestPatch(t *testing.T) {
 		t.Errorf("a pod with an unreadable state annotation was patched, losing the other SidecarSets' entries")
 	}
 }
+
+func TestLeftBehind(t *testing.T) {
+	from := fixture.Injected(t, `{containers: [{name: shipper, image: shipper:1}]}`)
+	states := []podstate.SidecarSetState{
+		{Revision: "logs-1"}, {Revision: "logs-1"}, {Revision: "logs-0"},
+		{Revision: "logs-2"}, // already on the new revision
+		{Revision: "logs-1", Skipped: "the pod would be invalid"}, // carries none of the sidecars
+	}
+	for _, tt := range []struct {
+		name string
+		to   string
+		want int
+	}{
+		{"an image change is made in place", `{containers: [{name: shipper, image: shipper:2}]}`, 0},
+		{"a changed argument leaves the pods on other revisions behind", `{containers: [{name: shipper, image: shipper:1, args: [--x]}]}`, 3},
+		{"a new sidecar too", `{containers: [{name: shipper, image: shipper:1}, {name: agent, image: agent:1}]}`, 3},
+	} {
+		if got := LeftBehind(from, fixture.Injected(t, tt.to), "logs-2", states); got != tt.want {
+			t.Errorf("%s: %d left behind, want %d", tt.name, got, tt.want)
+		}
+	}
+}
