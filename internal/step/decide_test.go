@@ -414,3 +414,39 @@ func TestNewPodsAreNoRollout(t *testing.T) {
 		t.Errorf("Ready %+v with new pods starting", ready)
 	}
 }
+
+// TestPinHoldsNewPodsOnlyWhileTheRolloutIsHeld: the pin decides what new pods get (revision.ForNewPods);
+// the rollout still moves them to the latest revision unless it is paused, as the user guide says.
+func TestPinHoldsNewPodsOnlyWhileTheRolloutIsHeld(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		strategy string
+		updates  int
+		ready    string
+		message  string
+	}{
+		{"the rollout moves pinned pods to the latest", `{maxUnavailable: 3}`, 3, appsv1alpha1.ReasonRollingOut, ""},
+		{"a paused rollout holds them on the pin", `{paused: true}`, 0, appsv1alpha1.ReasonPaused,
+			"0 of 3 pods on revision %s, 3 held back by updateStrategy.paused"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tt.strategy)
+			f.set.Spec.InjectionStrategy.RevisionName = ptr.To(f.previous)
+			f.latest = revision.For(f.set)
+			if got := revision.ForNewPods(f.set, f.latest, func(string) bool { return true }); got != f.previous {
+				t.Fatalf("new pods get %s, want the pinned %s", got, f.previous)
+			}
+			d := Decide(f.input(f.pods(t, 3, f.previous)...))
+			ready := meta.FindStatusCondition(d.Computed.Conditions, appsv1alpha1.ConditionReady)
+			if len(d.Updates) != tt.updates || ready == nil || ready.Reason != tt.ready {
+				t.Fatalf("updates %q, Ready %+v; want %d updates and %s", names(d.Updates), ready, tt.updates, tt.ready)
+			}
+			if tt.message != "" && ready.Message != fmt.Sprintf(tt.message, f.latest) {
+				t.Errorf("Ready says %q", ready.Message)
+			}
+			if stalled := meta.FindStatusCondition(d.Computed.Conditions, appsv1alpha1.ConditionStalled); stalled != nil {
+				t.Errorf("a pin naming a stored revision stalled: %s", stalled.Message)
+			}
+		})
+	}
+}
