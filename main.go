@@ -293,10 +293,11 @@ func run(ctx context.Context, restConfig *rest.Config, o *options) error {
 		return fmt.Errorf("setting up the injection webhook: %w", err)
 	}
 	if err := (&controllers.SidecarSetReconciler{
-		Client:    mgr.GetClient(),
-		Pods:      pods,
-		Namespace: o.namespace,
-		Recorder:  mgr.GetEventRecorderFor("sidecarset-operator"),
+		Client:            mgr.GetClient(),
+		Pods:              pods,
+		Namespace:         o.namespace,
+		Recorder:          mgr.GetEventRecorderFor("sidecarset-operator"),
+		WebhookConfigName: o.webhookConfigName,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the SidecarSet reconciler: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -40,6 +41,7 @@ import (
 	"github.com/sidecarset/sidecarset-operator/internal/podview"
 	"github.com/sidecarset/sidecarset-operator/internal/revision"
 	"github.com/sidecarset/sidecarset-operator/internal/step"
+	"github.com/sidecarset/sidecarset-operator/internal/webhookconfig"
 )
 
 // +kubebuilder:rbac:groups=apps.sidecarset.io,resources=sidecarsets,verbs=get;list;watch
@@ -62,6 +64,9 @@ type SidecarSetReconciler struct {
 	Recorder  record.EventRecorder
 	// Clock is the one clock of the reconciler; the real one when nil.
 	Clock clock.PassiveClock
+	// WebhookConfigName is the operator's MutatingWebhookConfiguration, in which each injecting SidecarSet
+	// must have its entry to be Ready; "" does not check.
+	WebhookConfigName string
 
 	// writes are the in-place updates written that the pod cache may not show yet.
 	writes inflight.Writes
@@ -130,8 +135,29 @@ func (r *SidecarSetReconciler) gather(ctx context.Context, set *appsv1alpha1.Sid
 	if in.Zones, err = r.zones(ctx, in.Pods); err != nil {
 		return in, err
 	}
-	in.Budgets, err = r.disruptionBudgets(ctx, in.Pods)
+	if in.Budgets, err = r.disruptionBudgets(ctx, in.Pods); err != nil {
+		return in, err
+	}
+	in.WebhookConfiguration = r.WebhookConfigName
+	in.EntryMissing, err = r.entryMissing(ctx, set)
 	return in, err
+}
+
+// entryMissing reads from the cache whether the SidecarSet's entry is missing from the operator's
+// MutatingWebhookConfiguration.
+func (r *SidecarSetReconciler) entryMissing(ctx context.Context, set *appsv1alpha1.SidecarSet) (bool, error) {
+	if r.WebhookConfigName == "" {
+		return false, nil
+	}
+	config := &admissionregistrationv1.MutatingWebhookConfiguration{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: r.WebhookConfigName}, config); err != nil {
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return false, fmt.Errorf("reading MutatingWebhookConfiguration %s: %w", r.WebhookConfigName, err)
+	}
+	name := webhookconfig.EntryName(set.Name)
+	return !slices.ContainsFunc(config.Webhooks, func(w admissionregistrationv1.MutatingWebhook) bool { return w.Name == name }), nil
 }
 
 // apply does what the decision says, in order: the revisions, the pod writes, the status and its events.
@@ -401,6 +427,9 @@ func (r *SidecarSetReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesRawSource(r.Pods.Source(pacedHandler{mapFunc: r.sidecarSetsOfPod, pacer: &r.pace})).
 		// A budget allowing a disruption again lets a rollout waiting on it go on: its status changes a
 		// moment after the pod that became healthy, whose own event found the budget still spent.
+		// A SidecarSet waiting for its webhook entry is Ready once the entry is written.
+		Watches(&admissionregistrationv1.MutatingWebhookConfiguration{}, handler.EnqueueRequestsFromMapFunc(r.unregisteredSidecarSets),
+			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetName() == r.WebhookConfigName }))).
 		Watches(&policyv1.PodDisruptionBudget{}, handler.EnqueueRequestsFromMapFunc(r.rollingSidecarSets),
 			builder.WithPredicates(predicate.Funcs{
 				CreateFunc:  func(event.CreateEvent) bool { return false },
@@ -426,6 +455,22 @@ func (r *SidecarSetReconciler) rollingSidecarSets(ctx context.Context, _ client.
 		conditions := sets.Items[i].Status.Conditions
 		if meta.IsStatusConditionTrue(conditions, appsv1alpha1.ConditionReconciling) ||
 			meta.IsStatusConditionTrue(conditions, appsv1alpha1.ConditionStalled) {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: sets.Items[i].Name}})
+		}
+	}
+	return out
+}
+
+// unregisteredSidecarSets maps an event to the SidecarSets waiting for their webhook entry.
+func (r *SidecarSetReconciler) unregisteredSidecarSets(ctx context.Context, _ client.Object) []reconcile.Request {
+	var sets appsv1alpha1.SidecarSetList
+	if err := r.Client.List(ctx, &sets, client.UnsafeDisableDeepCopy); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range sets.Items {
+		if c := meta.FindStatusCondition(sets.Items[i].Status.Conditions, appsv1alpha1.ConditionReady); c != nil &&
+			c.Reason == appsv1alpha1.ReasonWebhookNotRegistered {
 			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: sets.Items[i].Name}})
 		}
 	}

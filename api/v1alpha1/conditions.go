@@ -28,6 +28,11 @@ const (
 
 	// ReasonRollingOut: pods are being updated.
 	ReasonRollingOut = "RollingOut"
+
+	// ReasonWebhookNotRegistered: the SidecarSet injects, and its entry is not (yet) in the operator's
+	// MutatingWebhookConfiguration, so the API server does not call the webhook for its pods: new pods get no
+	// sidecars. Reconciling is True with the same reason until the entry is written.
+	ReasonWebhookNotRegistered = "WebhookNotRegistered"
 )
 
 // Reasons of the Stalled condition. Besides these, pods that cannot reach the latest revision without help

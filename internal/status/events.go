@@ -33,8 +33,8 @@ type Transition struct {
 // than from what the reconcile did, records each once, however many reconciles a rollout takes.
 func Transitions(old, new *appsv1alpha1.SidecarSetStatus, now time.Time) Transition {
 	var t Transition
-	wasRolling := meta.IsStatusConditionTrue(old.Conditions, appsv1alpha1.ConditionReconciling)
-	rolling := meta.IsStatusConditionTrue(new.Conditions, appsv1alpha1.ConditionReconciling)
+	wasRolling := rollingOut(old)
+	rolling := rollingOut(new)
 	if !wasRolling && rolling {
 		t.Events = append(t.Events, Event{corev1.EventTypeNormal, EventRolloutStarted, conditionMessage(new, appsv1alpha1.ConditionReconciling)})
 	}
@@ -66,4 +66,11 @@ func conditionMessage(st *appsv1alpha1.SidecarSetStatus, t string) string {
 		return c.Message
 	}
 	return ""
+}
+
+// rollingOut says whether the status reports a rollout in progress (Reconciling True for it, not for a
+// webhook entry being written).
+func rollingOut(st *appsv1alpha1.SidecarSetStatus) bool {
+	c := meta.FindStatusCondition(st.Conditions, appsv1alpha1.ConditionReconciling)
+	return c != nil && c.Status == metav1.ConditionTrue && c.Reason == appsv1alpha1.ReasonRollingOut
 }

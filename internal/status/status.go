@@ -54,6 +54,8 @@ type Input struct {
 	Stall *Stall
 	// RolledBackTo is the revision the failure policy rolled back to, "" when none.
 	RolledBackTo string
+	// NotRegistered, when set, says why the API server does not call the webhook for the SidecarSet's pods.
+	NotRegistered string
 }
 
 // Compute returns the new status. Conditions keep their lastTransitionTime from old unless their status
@@ -94,6 +96,12 @@ func Compute(old *appsv1alpha1.SidecarSetStatus, in Input, now metav1.Time) apps
 	progress := fmt.Sprintf("%d of %d pods on revision %s", c.updated, len(in.Pods), in.LatestRevision)
 
 	switch {
+	case stall == nil && in.NotRegistered != "":
+		// New pods get no sidecars: not Ready, whatever the running pods say, until the entry is written.
+		message := in.NotRegistered + "; " + progress
+		set(appsv1alpha1.ConditionReady, metav1.ConditionFalse, appsv1alpha1.ReasonWebhookNotRegistered, message)
+		set(appsv1alpha1.ConditionReconciling, metav1.ConditionTrue, appsv1alpha1.ReasonWebhookNotRegistered, message)
+		meta.RemoveStatusCondition(&st.Conditions, appsv1alpha1.ConditionStalled)
 	case stall != nil:
 		set(appsv1alpha1.ConditionReady, metav1.ConditionFalse, stall.Reason, stall.Message)
 		set(appsv1alpha1.ConditionStalled, metav1.ConditionTrue, stall.Reason, stall.Message)

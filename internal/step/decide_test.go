@@ -450,3 +450,39 @@ func TestPinHoldsNewPodsOnlyWhileTheRolloutIsHeld(t *testing.T) {
 		})
 	}
 }
+
+// TestNotReadyWhileTheWebhookEntryIsMissing: a SidecarSet the API server does not call the webhook for is
+// never Ready, however its running pods look; Reconciling says it is being written, and no rollout event is
+// recorded for it.
+func TestNotReadyWhileTheWebhookEntryIsMissing(t *testing.T) {
+	f := newFixture(t, `{}`)
+	in := f.input(f.pods(t, 2, f.latest)...)
+	in.EntryMissing, in.WebhookConfiguration = true, "sidecarset-operator"
+	d := Decide(in)
+	ready := meta.FindStatusCondition(d.Computed.Conditions, appsv1alpha1.ConditionReady)
+	reconciling := meta.FindStatusCondition(d.Computed.Conditions, appsv1alpha1.ConditionReconciling)
+	if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != appsv1alpha1.ReasonWebhookNotRegistered ||
+		!strings.Contains(ready.Message, "logs.inject.sidecarset.io is not in MutatingWebhookConfiguration sidecarset-operator") {
+		t.Errorf("Ready %+v", ready)
+	}
+	if reconciling == nil || reconciling.Reason != appsv1alpha1.ReasonWebhookNotRegistered {
+		t.Errorf("Reconciling %+v", reconciling)
+	}
+	if len(d.Events) != 0 || d.Requeue != WhileRolling {
+		t.Errorf("events %v, requeue %s: want none, and to look again", d.Events, d.Requeue)
+	}
+
+	// Once written, Ready, and still no rollout event: nothing rolled out.
+	f.set.Status = d.Computed
+	in.EntryMissing = false
+	if d := Decide(in); !meta.IsStatusConditionTrue(d.Computed.Conditions, appsv1alpha1.ConditionReady) || len(d.Events) != 0 {
+		t.Errorf("with the entry written: conditions %+v, events %v", d.Computed.Conditions, d.Events)
+	}
+
+	// A SidecarSet whose injection is paused has no entry on purpose.
+	f.set.Spec.InjectionStrategy.Paused = true
+	in.EntryMissing = true
+	if d := Decide(in); !meta.IsStatusConditionTrue(d.Computed.Conditions, appsv1alpha1.ConditionReady) {
+		t.Errorf("a paused injection without an entry is not Ready: %+v", d.Computed.Conditions)
+	}
+}

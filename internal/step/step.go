@@ -19,17 +19,20 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/ptr"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/inject"
 	"github.com/sidecarset/sidecarset-operator/internal/inplace"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 	"github.com/sidecarset/sidecarset-operator/internal/podview"
 	"github.com/sidecarset/sidecarset-operator/internal/revision"
 	"github.com/sidecarset/sidecarset-operator/internal/rollout"
 	"github.com/sidecarset/sidecarset-operator/internal/status"
+	"github.com/sidecarset/sidecarset-operator/internal/webhookconfig"
 )
 
 // When to look again.
@@ -58,6 +61,10 @@ type Input struct {
 	Now time.Time
 	// StatusWritten is when this process last wrote the SidecarSet's status; zero when it has not.
 	StatusWritten time.Time
+	// EntryMissing says the SidecarSet's entry is not in the MutatingWebhookConfiguration named
+	// WebhookConfiguration, as the cache has it: the API server does not call the webhook for its pods.
+	EntryMissing         bool
+	WebhookConfiguration string
 }
 
 // Pod is a matched pod and the in-place update written to it that the cache does not show yet.
@@ -185,9 +192,15 @@ func Decide(in Input) Decision {
 	if rolledBack {
 		rolledBackTo = d.Target
 	}
+	notRegistered := ""
+	if injecting, _ := inject.Injecting(set); injecting && in.EntryMissing {
+		notRegistered = fmt.Sprintf("the SidecarSet's webhook entry %s is not in MutatingWebhookConfiguration %s yet: "+
+			"the API server does not call the webhook for its pods, which are created without its sidecars",
+			webhookconfig.EntryName(set.Name), in.WebhookConfiguration)
+	}
 	d.Computed = status.Compute(&set.Status, status.Input{
 		Generation: set.Generation, LatestRevision: latest, Revisions: order, CollisionCount: set.Status.CollisionCount,
-		Pods: seen.counted, Plan: plan, Stall: stall, RolledBackTo: rolledBackTo,
+		Pods: seen.counted, Plan: plan, Stall: stall, RolledBackTo: rolledBackTo, NotRegistered: notRegistered,
 	}, metav1.NewTime(in.Now))
 	d.decideWrite(&set.Status, in)
 	return d
@@ -339,6 +352,10 @@ func updates(setName, target string, chosen []rollout.Decision, pods []currentPo
 func (d *Decision) decideWrite(old *appsv1alpha1.SidecarSetStatus, in Input) {
 	if !d.Plan.Done() && d.Plan.Stopped == "" {
 		d.Requeue, d.RequeueReason = WhileRolling, "the rollout goes on: minReadySeconds and the progress deadline pass without an event"
+	}
+	if c := meta.FindStatusCondition(d.Computed.Conditions, appsv1alpha1.ConditionReconciling); d.Requeue == 0 && c != nil &&
+		c.Reason == appsv1alpha1.ReasonWebhookNotRegistered {
+		d.Requeue, d.RequeueReason = WhileRolling, "the webhook entry is not written yet"
 	}
 	if equality.Semantic.DeepEqual(d.Computed, *old) {
 		return
