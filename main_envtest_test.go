@@ -154,6 +154,13 @@ func TestReadyOnlyOnceTheConfigurationsCarryTheCA(t *testing.T) {
 	g.Expect(verbose).To(ContainSubstring("[+]webhook ok"))
 	g.Expect(verbose).To(ContainSubstring("[-]webhook-configurations failed"))
 
+	labels := map[string]string{"app": "logs"}
+	set := &appsv1alpha1.SidecarSet{ObjectMeta: metav1.ObjectMeta{Name: "logs"}, Spec: appsv1alpha1.SidecarSetSpec{
+		Selector:   &metav1.LabelSelector{MatchLabels: labels},
+		Containers: []appsv1alpha1.SidecarContainer{{Container: corev1.Container{Name: "log-shipper", Image: "example.com/shipper:1"}}},
+	}}
+	g.Expect(c.Create(ctx, set)).To(Succeed())
+
 	// Written with a CA other than the one that signed the serving certificate, it is not enough.
 	other, err := newCertSecret(types.NamespacedName{}, o.certRotator(types.NamespacedName{}), time.Now())
 	g.Expect(err).NotTo(HaveOccurred())
@@ -166,18 +173,11 @@ func TestReadyOnlyOnceTheConfigurationsCarryTheCA(t *testing.T) {
 		"certificate: entry sidecarsets.validate.sidecarset.io: its caBundle does not verify the serving certificate for localhost: " +
 		"x509: certificate signed by unknown authority")
 
-	// With the CA of the serving certificate, it is ready.
+	// With the CA of the serving certificate, the validating configuration is enough for a replica to be
+	// ready when no SidecarSet injects; one injects here (created before any configuration existed), so the
+	// mutating configuration is needed too.
 	vwc.Webhooks[0].ClientConfig.CABundle = wio.LocalServingCAData
 	g.Expect(c.Update(ctx, vwc)).To(Succeed())
-	ready()
-
-	// A SidecarSet that injects needs the mutating configuration.
-	labels := map[string]string{"app": "logs"}
-	set := &appsv1alpha1.SidecarSet{ObjectMeta: metav1.ObjectMeta{Name: "logs"}, Spec: appsv1alpha1.SidecarSetSpec{
-		Selector:   &metav1.LabelSelector{MatchLabels: labels},
-		Containers: []appsv1alpha1.SidecarContainer{{Container: corev1.Container{Name: "log-shipper", Image: "example.com/shipper:1"}}},
-	}}
-	g.Expect(c.Create(ctx, set)).To(Succeed(), "the standby replica validates SidecarSets")
 	waitingFor("waiting for the MutatingWebhookConfiguration sidecarset-operator to be created: a SidecarSet injects")
 	mutatingParams := params
 	mutatingParams.ClientConfig.CABundle = wio.LocalServingCAData
@@ -185,6 +185,12 @@ func TestReadyOnlyOnceTheConfigurationsCarryTheCA(t *testing.T) {
 	g.Expect(c.Create(ctx, &admissionregistrationv1.MutatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: "sidecarset-operator"}, Webhooks: entries})).To(Succeed())
 	ready()
+	// Ready once, it stays ready: the configurations are shared, and a later failure must not take every
+	// replica out of the Service at once.
+	g.Expect(c.Delete(ctx, vwc)).To(Succeed())
+	g.Consistently(func() int { code, _ := get("/readyz"); return code }).WithTimeout(3 * time.Second).Should(Equal(http.StatusOK))
+	vwc.ResourceVersion = ""
+	g.Expect(c.Create(ctx, vwc)).To(Succeed())
 	// The standby replica injects. (The API server applies a stored configuration once its own watch delivers
 	// it, a moment after the write the probe read.)
 	g.Eventually(func(g Gomega) {

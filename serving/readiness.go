@@ -81,6 +81,8 @@ type Readiness struct {
 	Log logr.Logger
 
 	synced atomic.Bool
+	// served is set once the configurations have let the API server call this replica.
+	served atomic.Bool
 
 	mu      sync.Mutex
 	checked time.Time
@@ -111,8 +113,16 @@ func (r *Readiness) CachesSynced(_ *http.Request) error {
 }
 
 // WebhookConfigurations is the check of the webhook configurations. Its outcome, ready or not, is kept for
-// TTL; a check the probe gives up on still completes, for the next probe.
+// TTL; a check the probe gives up on still completes, for the next probe. Once it has passed it passes
+// without looking again: the configurations are shared by every replica, so a later failure (an API server
+// too busy to answer the read, a configuration deleted while no leader writes it back) would take every
+// replica out of the Service at once, and with the webhooks' failurePolicy Fail that refuses every matched
+// pod and every SidecarSet change instead of the few calls the failure itself would fail. The leader's
+// configuration reconciler puts a configuration back; readiness gates a replica's start.
 func (r *Readiness) WebhookConfigurations(_ *http.Request) error {
+	if r.served.Load() {
+		return nil
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()
@@ -122,6 +132,9 @@ func (r *Readiness) WebhookConfigurations(_ *http.Request) error {
 	err := r.check(now)
 	r.checked, r.last = now, err
 	r.report(err)
+	if err == nil {
+		r.served.Store(true)
+	}
 	return err
 }
 

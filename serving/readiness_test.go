@@ -138,8 +138,6 @@ func TestReadinessChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect(configs, "to be created")
-	later()
-	expect(configs, "")
 
 	// A SidecarSet that injects needs the mutating configuration.
 	set := &appsv1alpha1.SidecarSet{ObjectMeta: metav1.ObjectMeta{Name: "logs"}, Spec: appsv1alpha1.SidecarSetSpec{
@@ -154,4 +152,31 @@ func TestReadinessChecks(t *testing.T) {
 	failReads.Store(true)
 	later()
 	expect(configs, "waiting to read the ValidatingWebhookConfiguration sidecarset-operator: connection refused")
+	failReads.Store(false)
+
+	// Ready once: later failures of the shared configurations or of the reads no longer take it out.
+	mutatingEntry := webhookconfig.Params(params)
+	config := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "sidecarset-operator"}}
+	entries, _ := webhookconfig.Desired([]appsv1alpha1.SidecarSet{*set}, mutatingEntry)
+	for i := range entries {
+		entries[i].ClientConfig.CABundle = ca.CertPEM
+	}
+	config.Webhooks = entries
+	if err := api.Create(ctx, config); err != nil {
+		t.Fatal(err)
+	}
+	later()
+	expect(configs, "")
+	before := reads.Load()
+	failReads.Store(true)
+	if err := api.Delete(ctx, config); err != nil && !strings.Contains(err.Error(), "connection refused") {
+		t.Fatal(err)
+	}
+	for range 3 {
+		later()
+		expect(configs, "")
+	}
+	if reads.Load() != before {
+		t.Errorf("%d more reads of the API server after the replica was ready", reads.Load()-before)
+	}
 }
