@@ -143,21 +143,20 @@ func (r *SidecarSetReconciler) gather(ctx context.Context, set *appsv1alpha1.Sid
 	return in, err
 }
 
-// entryMissing reads from the cache whether the SidecarSet's entry is missing from the operator's
-// MutatingWebhookConfiguration.
+// entryMissing reads the operator's MutatingWebhookConfiguration from the cache and says whether the
+// SidecarSet's entry is missing from it (webhookconfig.Registered).
 func (r *SidecarSetReconciler) entryMissing(ctx context.Context, set *appsv1alpha1.SidecarSet) (bool, error) {
 	if r.WebhookConfigName == "" {
 		return false, nil
 	}
 	config := &admissionregistrationv1.MutatingWebhookConfiguration{}
 	if err := r.Client.Get(ctx, types.NamespacedName{Name: r.WebhookConfigName}, config); err != nil {
-		if apierrors.IsNotFound(err) {
-			return true, nil
+		if !apierrors.IsNotFound(err) {
+			return false, fmt.Errorf("reading MutatingWebhookConfiguration %s: %w", r.WebhookConfigName, err)
 		}
-		return false, fmt.Errorf("reading MutatingWebhookConfiguration %s: %w", r.WebhookConfigName, err)
+		config = nil
 	}
-	name := webhookconfig.EntryName(set.Name)
-	return !slices.ContainsFunc(config.Webhooks, func(w admissionregistrationv1.MutatingWebhook) bool { return w.Name == name }), nil
+	return !webhookconfig.Registered(config, set.Name), nil
 }
 
 // apply does what the decision says, in order: the revisions, the pod writes, the status and its events.
@@ -446,31 +445,29 @@ func (r *SidecarSetReconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 // rollingSidecarSets maps an event to the SidecarSets rolling out or stalled, the ones a budget can hold.
 func (r *SidecarSetReconciler) rollingSidecarSets(ctx context.Context, _ client.Object) []reconcile.Request {
-	var sets appsv1alpha1.SidecarSetList
-	if err := r.Client.List(ctx, &sets, client.UnsafeDisableDeepCopy); err != nil {
-		return nil
-	}
-	var out []reconcile.Request
-	for i := range sets.Items {
-		conditions := sets.Items[i].Status.Conditions
-		if meta.IsStatusConditionTrue(conditions, appsv1alpha1.ConditionReconciling) ||
-			meta.IsStatusConditionTrue(conditions, appsv1alpha1.ConditionStalled) {
-			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: sets.Items[i].Name}})
-		}
-	}
-	return out
+	return r.sidecarSetsWhere(ctx, func(conditions []metav1.Condition) bool {
+		return meta.IsStatusConditionTrue(conditions, appsv1alpha1.ConditionReconciling) ||
+			meta.IsStatusConditionTrue(conditions, appsv1alpha1.ConditionStalled)
+	})
 }
 
 // unregisteredSidecarSets maps an event to the SidecarSets waiting for their webhook entry.
 func (r *SidecarSetReconciler) unregisteredSidecarSets(ctx context.Context, _ client.Object) []reconcile.Request {
+	return r.sidecarSetsWhere(ctx, func(conditions []metav1.Condition) bool {
+		c := meta.FindStatusCondition(conditions, appsv1alpha1.ConditionReady)
+		return c != nil && c.Reason == appsv1alpha1.ReasonWebhookNotRegistered
+	})
+}
+
+// sidecarSetsWhere lists, from the cache, the SidecarSets whose status conditions match.
+func (r *SidecarSetReconciler) sidecarSetsWhere(ctx context.Context, match func([]metav1.Condition) bool) []reconcile.Request {
 	var sets appsv1alpha1.SidecarSetList
 	if err := r.Client.List(ctx, &sets, client.UnsafeDisableDeepCopy); err != nil {
 		return nil
 	}
 	var out []reconcile.Request
 	for i := range sets.Items {
-		if c := meta.FindStatusCondition(sets.Items[i].Status.Conditions, appsv1alpha1.ConditionReady); c != nil &&
-			c.Reason == appsv1alpha1.ReasonWebhookNotRegistered {
+		if match(sets.Items[i].Status.Conditions) {
 			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: sets.Items[i].Name}})
 		}
 	}

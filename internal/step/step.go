@@ -19,7 +19,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/ptr"
@@ -203,6 +202,9 @@ func Decide(in Input) Decision {
 		Pods: seen.counted, Plan: plan, Stall: stall, RolledBackTo: rolledBackTo, NotRegistered: notRegistered,
 	}, metav1.NewTime(in.Now))
 	d.decideWrite(&set.Status, in)
+	if notRegistered != "" && d.Requeue == 0 {
+		d.Requeue, d.RequeueReason = WhileRolling, "the webhook entry is not written yet"
+	}
 	return d
 }
 
@@ -352,10 +354,6 @@ func updates(setName, target string, chosen []rollout.Decision, pods []currentPo
 func (d *Decision) decideWrite(old *appsv1alpha1.SidecarSetStatus, in Input) {
 	if !d.Plan.Done() && d.Plan.Stopped == "" {
 		d.Requeue, d.RequeueReason = WhileRolling, "the rollout goes on: minReadySeconds and the progress deadline pass without an event"
-	}
-	if c := meta.FindStatusCondition(d.Computed.Conditions, appsv1alpha1.ConditionReconciling); d.Requeue == 0 && c != nil &&
-		c.Reason == appsv1alpha1.ReasonWebhookNotRegistered {
-		d.Requeue, d.RequeueReason = WhileRolling, "the webhook entry is not written yet"
 	}
 	if equality.Semantic.DeepEqual(d.Computed, *old) {
 		return

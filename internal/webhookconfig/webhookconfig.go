@@ -283,3 +283,13 @@ func MergeValidating(existing []admissionregistrationv1.ValidatingWebhook, desir
 	}
 	return append(out, desired)
 }
+
+// Registered says whether the configuration, as stored, holds the SidecarSet's entry, so that the API server
+// calls the webhook for its pods; a nil configuration holds none.
+func Registered(config *admissionregistrationv1.MutatingWebhookConfiguration, sidecarSet string) bool {
+	if config == nil {
+		return false
+	}
+	name := EntryName(sidecarSet)
+	return slices.ContainsFunc(config.Webhooks, func(w admissionregistrationv1.MutatingWebhook) bool { return w.Name == name })
+}

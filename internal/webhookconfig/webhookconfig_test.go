@@ -200,3 +200,23 @@ func TestPlanMutating(t *testing.T) {
 		t.Errorf("caBundle %q", webhooks[0].ClientConfig.CABundle)
 	}
 }
+
+func TestRegistered(t *testing.T) {
+	config := &admissionregistrationv1.MutatingWebhookConfiguration{Webhooks: []admissionregistrationv1.MutatingWebhook{
+		{Name: EntryName("logs")}, {Name: "someone-elses.example.com"}}}
+	for _, tt := range []struct {
+		name   string
+		config *admissionregistrationv1.MutatingWebhookConfiguration
+		set    string
+		want   bool
+	}{
+		{"its entry", config, "logs", true},
+		{"another SidecarSet's", config, "metrics", false},
+		{"no configuration", nil, "logs", false},
+		{"an empty configuration", &admissionregistrationv1.MutatingWebhookConfiguration{}, "logs", false},
+	} {
+		if got := Registered(tt.config, tt.set); got != tt.want {
+			t.Errorf("%s: Registered = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
