@@ -294,6 +294,7 @@ func run(ctx context.Context, restConfig *rest.Config, o *options) error {
 	}
 	if err := (&controllers.SidecarSetReconciler{
 		Client:            mgr.GetClient(),
+		APIReader:         mgr.GetAPIReader(),
 		Pods:              pods,
 		Namespace:         o.namespace,
 		Recorder:          mgr.GetEventRecorderFor("sidecarset-operator"),

@@ -23,7 +23,8 @@ const (
 // kubelet would: containers run and are ready; a container whose spec image changed is restarted on the new
 // image after restartDelay (new containerID and imageID, restartCount+1), not ready meanwhile, and the
 // others are left exactly as they were; an image tagged "badpull" stays in ImagePullBackOff until the spec
-// goes back to an image it can run.
+// goes back to an image it can run. Container statuses report the resources of the spec, and a resize is
+// applied at once, without a restart.
 type kubelet struct {
 	client       client.Client
 	restartDelay time.Duration
@@ -105,6 +106,9 @@ func (k *kubelet) syncContainers(p *corev1.Pod, spec []corev1.Container, statuse
 			continue
 		}
 		st := &(*statuses)[idx]
+		if st.Resources == nil || !equality.Semantic.DeepEqual(*st.Resources, c.Resources) {
+			st.Resources = c.Resources.DeepCopy()
+		}
 		if st.Image == c.Image {
 			allReady = allReady && st.Ready
 			continue
@@ -139,8 +143,8 @@ func (k *kubelet) syncContainers(p *corev1.Pod, spec []corev1.Container, statuse
 func running(c corev1.Container, restarts int32) corev1.ContainerStatus {
 	return corev1.ContainerStatus{
 		Name: c.Name, Image: c.Image, ImageID: "sha256:" + c.Image, Ready: true, RestartCount: restarts,
-		ContainerID: fmt.Sprintf("sim://%s-%d", c.Name, restarts),
-		State:       corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}},
+		ContainerID: fmt.Sprintf("sim://%s-%d", c.Name, restarts), Resources: c.Resources.DeepCopy(),
+		State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}},
 	}
 }
 

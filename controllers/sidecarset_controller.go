@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -36,6 +37,7 @@ import (
 	"github.com/sidecarset/sidecarset-operator/internal/derived"
 	"github.com/sidecarset/sidecarset-operator/internal/inflight"
 	"github.com/sidecarset/sidecarset-operator/internal/inject"
+	"github.com/sidecarset/sidecarset-operator/internal/inplace"
 	"github.com/sidecarset/sidecarset-operator/internal/pace"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 	"github.com/sidecarset/sidecarset-operator/internal/podview"
@@ -48,6 +50,7 @@ import (
 // +kubebuilder:rbac:groups=apps.sidecarset.io,resources=sidecarsets/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=apps,namespace=sidecarset-system,resources=controllerrevisions,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups="",resources=pods/resize,verbs=patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
@@ -57,6 +60,9 @@ import (
 // decision: revisions, one patch per updated pod, the status, its events (docs/design.md, section 3).
 type SidecarSetReconciler struct {
 	Client client.Client
+	// APIReader reads a pod from the API server itself, when a write after a resize meets the kubelet's
+	// status write (the Client's cache holds no pods, and reading one through it would start a cache).
+	APIReader client.Reader
 	// Pods is the operator's pod cache; the Client's cache holds no pods.
 	Pods *PodCache
 	// Namespace is the operator's: it holds the revisions and is never injected.
@@ -307,7 +313,7 @@ func (r *SidecarSetReconciler) matchedPods(ctx context.Context, set *appsv1alpha
 			continue
 		}
 		p := step.Pod{View: v}
-		if change, ok := r.writes.Pending(set.Name, v.Namespace, v.Name, v.ResourceVersion, now); ok {
+		if change, ok := r.writes.Pending(set.Name, v.Namespace, v.Name, v.ResourceVersion, v.State()[set.Name], now); ok {
 			p.Written = &change
 		}
 		out = append(out, p)
@@ -396,22 +402,118 @@ func (r *SidecarSetReconciler) update(ctx context.Context, setName, target strin
 			continue
 		}
 		r.writes.Record(setName, u.Namespace, u.Name, u.ResourceVersion, u.Change, now)
+		if u.Resize != nil {
+			// The cache shows the resized pod, then the kubelet's status, before the patch of the pod: the
+			// update is still in flight there. Noted before the resize is sent, which the cache may show
+			// before its response arrives.
+			r.writes.Resizing(setName, u.Namespace, u.Name)
+		}
 		go func() {
 			ctx, cancel := context.WithTimeout(ctx, writeTimeout)
 			defer cancel()
-			if err := r.Client.Patch(ctx, pod, client.RawPatch(types.StrategicMergePatchType, u.Patch)); err != nil {
+			refused, err := r.write(ctx, setName, pod, u)
+			if err != nil {
 				r.writes.Drop(setName, u.Namespace, u.Name)
 				inplaceUpdates.WithLabelValues(setName, "error").Inc()
 				log.Error(err, "Updating sidecars in place failed", "pod", klog.KObj(pod))
 				return
 			}
 			inplaceUpdates.WithLabelValues(setName, "written").Inc()
-			if r.Recorder != nil {
-				r.Recorder.Eventf(pod, corev1.EventTypeNormal, "SidecarUpdated", "SidecarSet %s: %s updated in place to revision %s (%s)",
-					setName, strings.Join(u.Containers, ", "), target, u.Reason)
+			switch {
+			case r.Recorder == nil:
+			case refused != "":
+				r.Recorder.Eventf(pod, corev1.EventTypeWarning, "SidecarResizeRefused", "SidecarSet %s: the API server refused to resize %s for revision %s, so the update failed: %s",
+					setName, strings.Join(u.Resized, ", "), target, refused)
+			default:
+				r.Recorder.Eventf(pod, corev1.EventTypeNormal, "SidecarUpdated", "SidecarSet %s: %s in place to revision %s (%s)",
+					setName, updatedContainers(u), target, u.Reason)
 			}
 		}()
 	}
+}
+
+// write makes one pod's update: the resize first, when there is one, then the patch of the pod guarded by
+// the resourceVersion the resize returned. A resize the API server refuses (a pod whose QoS class it would
+// change, for example) is recorded in the pod's state, which fails the update, rather than retried forever;
+// refused says why then.
+func (r *SidecarSetReconciler) write(ctx context.Context, setName string, pod *corev1.Pod, u step.PodUpdate) (refused string, err error) {
+	patch := u.Patch
+	if u.Resize != nil {
+		resized := pod.DeepCopy()
+		err := r.Client.SubResource("resize").Patch(ctx, resized, client.RawPatch(types.StrategicMergePatchType, u.Resize))
+		switch {
+		case err == nil:
+			if patch, err = inplace.Guard(patch, resized.ResourceVersion); err != nil {
+				return "", err
+			}
+		case apierrors.IsInvalid(err) || apierrors.IsForbidden(err) || apierrors.IsBadRequest(err):
+			ctrl.LoggerFrom(ctx).Info("Resize refused; the update fails", "pod", klog.KObj(pod), "error", err.Error())
+			refused = refusal(err)
+			if patch, err = inplace.Refuse(patch, setName, refused); err != nil {
+				return "", err
+			}
+		default:
+			return "", fmt.Errorf("resizing: %w", err)
+		}
+	}
+	err = r.Client.Patch(ctx, pod, client.RawPatch(types.StrategicMergePatchType, patch))
+	// The kubelet writes the pod's status as soon as it sees the resize, so the patch guarded by the version
+	// the resize returned often meets a newer one. It is sent again, guarded by the pod's version now, as
+	// long as the pod is still what the update was decided on.
+	for attempt := 0; u.Resize != nil && apierrors.IsConflict(err) && attempt < 3; attempt++ {
+		if patch, err = r.reguard(ctx, pod, u, patch, err); err != nil {
+			return "", err
+		}
+		err = r.Client.Patch(ctx, pod, client.RawPatch(types.StrategicMergePatchType, patch))
+	}
+	return refused, err
+}
+
+// reguard returns the patch guarded by the pod's version now, or the conflict when the pod changed in what
+// the update depends on since it was decided.
+func (r *SidecarSetReconciler) reguard(ctx context.Context, pod *corev1.Pod, u step.PodUpdate, patch []byte, conflict error) ([]byte, error) {
+	now := &corev1.Pod{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(pod), now); err != nil {
+		return nil, err
+	}
+	view, err := podview.Compact(now)
+	if err != nil {
+		return nil, err
+	}
+	if why := inplace.Changed(u.Pod, view.(*podview.View)); why != "" {
+		return nil, fmt.Errorf("the pod changed since the update was decided (%s): %w", why, conflict)
+	}
+	return inplace.Guard(patch, now.ResourceVersion)
+}
+
+// refusal is the API server's reason for refusing a write, without the object's name it repeats.
+func refusal(err error) string {
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		if causes := status.Status().Details; causes != nil && len(causes.Causes) > 0 {
+			msgs := make([]string, len(causes.Causes))
+			for i, c := range causes.Causes {
+				msgs[i] = strings.TrimSpace(c.Field + ": " + c.Message)
+			}
+			return strings.Join(msgs, "; ")
+		}
+	}
+	return err.Error()
+}
+
+// updatedContainers says what an update did to which containers, for the pod's event.
+func updatedContainers(u step.PodUpdate) string {
+	var parts []string
+	if len(u.Containers) > 0 {
+		parts = append(parts, strings.Join(u.Containers, ", ")+" restarted")
+	}
+	if len(u.Resized) > 0 {
+		parts = append(parts, strings.Join(u.Resized, ", ")+" resized")
+	}
+	if len(parts) == 0 {
+		return "state recorded"
+	}
+	return strings.Join(parts, "; ")
 }
 
 // SetupWithManager watches SidecarSets, their revisions and the pods they may select.

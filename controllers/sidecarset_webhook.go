@@ -177,7 +177,7 @@ func (v *SidecarSetValidator) leftBehind(ctx context.Context, old, set *appsv1al
 	if n == 0 {
 		return ""
 	}
-	return fmt.Sprintf("this change is more than sidecar images, which is all that can change in running pods: "+
+	return fmt.Sprintf("this change is more than sidecar images and resources, which is all that can change in running pods: "+
 		"%d running pods keep their current sidecars until they are recreated, and the SidecarSet reports them "+
 		"as NotUpgradable (Stalled once the rollout is done); new pods get the change", n)
 }

@@ -139,8 +139,8 @@ func startManager() func() {
 	pods := NewPodCache(watchClient)
 	Expect(mgr.Add(pods)).To(Succeed())
 	Expect((&SidecarSetReconciler{
-		Client: mgr.GetClient(), Pods: pods, Namespace: operatorNamespace, Recorder: mgr.GetEventRecorderFor("sidecarset-operator"),
-		WebhookConfigName: webhookConfigName,
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Pods: pods, Namespace: operatorNamespace,
+		Recorder: mgr.GetEventRecorderFor("sidecarset-operator"), WebhookConfigName: webhookConfigName,
 	}).SetupWithManager(mgr)).To(Succeed())
 	wio := &testEnv.WebhookInstallOptions
 	url := "https://" + net.JoinHostPort(wio.LocalServingHost, strconv.Itoa(wio.LocalServingPort)) + webhookconfig.InjectPath

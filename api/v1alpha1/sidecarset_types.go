@@ -190,7 +190,7 @@ type InjectionStrategy struct {
 	// revisionName is the revision new pods are injected with instead of the latest: the name of a stored
 	// revision of this SidecarSet (one of its ControllerRevisions, as status.revisions lists them). It decides
 	// only what a new pod gets at creation: the rollout then moves new pods, like every matched pod, to the
-	// latest revision under updateStrategy (in place when the two differ only in images; otherwise they are
+	// latest revision under updateStrategy (in place when the two differ only in images and resources; otherwise they are
 	// reported NotUpgradable). To keep new pods on the pinned revision, pause the rollout
 	// (updateStrategy.paused, or type NotUpdate), or limit it: updateStrategy.selector updates only the pods
 	// it matches, and updateStrategy.partition holds back that many pods, the last in update order. A name
@@ -400,12 +400,12 @@ type SidecarSetStatus struct {
 	// +optional
 	DriftedPods int32 `json:"driftedPods"`
 
-	// outdatedPods is how many matched pods run an older revision that differs only in images, so they can
+	// outdatedPods is how many matched pods run an older revision that differs only in images and resources, so they can
 	// be updated in place.
 	// +optional
 	OutdatedPods int32 `json:"outdatedPods"`
 
-	// notUpgradablePods is how many matched pods run an older revision that differs in more than images (a
+	// notUpgradablePods is how many matched pods run an older revision that differs in more than images and resources (a
 	// new sidecar, a changed command, a new volume): they get the latest revision only when recreated.
 	// +optional
 	NotUpgradablePods int32 `json:"notUpgradablePods"`

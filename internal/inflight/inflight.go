@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/sidecarset/sidecarset-operator/internal/inplace"
+	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 )
 
 // TTL is how long a write stands in for a cache that does not show it. A write is bounded by a shorter
@@ -40,6 +41,9 @@ type write struct {
 	from   string
 	change inplace.Change
 	at     time.Time
+	// resizing: the write resizes the pod first, and the pod goes through versions the write did not make
+	// (the resize, the kubelet's status as it resizes) before the patch of the pod lands.
+	resizing bool
 }
 
 // Record notes that the pod namespace/name, at resourceVersion from, is being written the change for
@@ -54,12 +58,25 @@ func (w *Writes) Record(sidecarSet, namespace, name, from string, change inplace
 	w.m[key{sidecarSet, namespace, name}] = write{from: from, change: change, at: now}
 }
 
+// Resizing notes that the write to the pod namespace/name for sidecarSet resizes it first: the write stands
+// in until the cache shows its state, whatever versions the pod goes through meanwhile, until Drop or TTL.
+func (w *Writes) Resizing(sidecarSet, namespace, name string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	k := key{sidecarSet, namespace, name}
+	if wr, ok := w.m[k]; ok {
+		wr.resizing = true
+		w.m[k] = wr
+	}
+}
+
 // Pending returns the change written for sidecarSet to the pod namespace/name when the cache, which shows the
-// pod at resourceVersion version, does not show the write yet. It forgets the write once the cache shows the
-// pod at another version or the write is older than TTL. The decision (step.Decide) then takes the cached
-// pod as the change made it (inplace.Apply): its state and its spec images both, or its old container
-// statuses would be judged against its old spec.
-func (w *Writes) Pending(sidecarSet, namespace, name, version string, now time.Time) (inplace.Change, bool) {
+// pod at resourceVersion version with state for the SidecarSet, does not show the write yet. It forgets the
+// write once the cache shows the pod at another version (after a resize: with the state written), or the
+// write is older than TTL. The decision (step.Decide) then takes the cached pod as the change made it
+// (inplace.Apply): its state and its spec images both, or its old container statuses would be judged
+// against its old spec.
+func (w *Writes) Pending(sidecarSet, namespace, name, version string, state podstate.SidecarSetState, now time.Time) (inplace.Change, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	k := key{sidecarSet, namespace, name}
@@ -67,11 +84,21 @@ func (w *Writes) Pending(sidecarSet, namespace, name, version string, now time.T
 	if !ok {
 		return inplace.Change{}, false
 	}
-	if wr.from != version || now.Sub(wr.at) > TTL {
+	moved := wr.from != version && (!wr.resizing || shows(state, wr.change.State))
+	if moved || now.Sub(wr.at) > TTL {
 		delete(w.m, k)
 		return inplace.Change{}, false
 	}
 	return wr.change, true
+}
+
+// shows says whether a pod's state records the state a write wrote: its revision and, to the second the
+// annotation keeps, when its update started.
+func shows(state, written podstate.SidecarSetState) bool {
+	if state.Revision != written.Revision || (state.Update == nil) != (written.Update == nil) {
+		return false
+	}
+	return state.Update == nil || state.Update.StartedAt.Unix() == written.Update.StartedAt.Unix()
 }
 
 // Drop forgets the write to the pod namespace/name for sidecarSet: it failed.

@@ -1,6 +1,7 @@
 package inplace
 
 import (
+	"encoding/json"
 	"maps"
 	"slices"
 	"strings"
@@ -8,12 +9,15 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 	"github.com/sidecarset/sidecarset-operator/internal/fixture"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
+	"github.com/sidecarset/sidecarset-operator/internal/podview"
 )
 
 var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -24,32 +28,64 @@ initContainers: [{name: proxy, image: proxy:1, restartPolicy: Always}, {name: se
 volumes: [{name: cfg, configMap: {name: cfg}}]
 `
 
-func TestImages(t *testing.T) {
+func TestDiff(t *testing.T) {
+	sized := strings.Replace(from, "args: [--fast]}", "args: [--fast], resources: {requests: {cpu: 100m, memory: 64Mi}, limits: {memory: 128Mi}}}", 1)
 	tests := []struct {
 		name string
+		from string // from when ""
 		to   string
-		want string // "name=image,..." sorted, or "not updatable"
+		want string // "name=image,..." sorted, then "name resized" sorted, "(restarts)" when resizing restarts it; or "not updatable"
 	}{
-		{"the same revision", from, ""},
-		{"a sidecar image", strings.Replace(from, "shipper:1", "shipper:2", 1), "shipper=shipper:2"},
-		{"two images", strings.NewReplacer("shipper:1", "shipper:2", "agent:1", "agent:3").Replace(from), "agent=agent:3,shipper=shipper:2"},
-		{"a native sidecar image", strings.Replace(from, "proxy:1", "proxy:2", 1), "proxy=proxy:2"},
-		{"a classic init container image", strings.Replace(from, "setup:1", "setup:2", 1), "not updatable"},
-		{"an image and an argument", strings.NewReplacer("shipper:1", "shipper:2", "--fast", "--slow").Replace(from), "not updatable"},
-		{"a new sidecar", strings.Replace(from, "{name: agent, image: agent:1}]", "{name: agent, image: agent:1}, {name: extra, image: extra:1}]", 1), "not updatable"},
-		{"a volume", strings.Replace(from, "name: cfg}", "name: other}", 1), "not updatable"},
-		{"a pull secret", from + "imagePullSecrets: [{name: reg}]\n", "not updatable"},
-		{"a metadata patch", from + "patchPodMetadata: [{labels: {a: b}}]\n", "not updatable"},
-		{"a removed sidecar", strings.Replace(from, ", {name: agent, image: agent:1}", "", 1), "not updatable"},
+		{"the same revision", "", from, ""},
+		{"a sidecar image", "", strings.Replace(from, "shipper:1", "shipper:2", 1), "shipper=shipper:2"},
+		{"two images", "", strings.NewReplacer("shipper:1", "shipper:2", "agent:1", "agent:3").Replace(from), "agent=agent:3,shipper=shipper:2"},
+		{"a native sidecar image", "", strings.Replace(from, "proxy:1", "proxy:2", 1), "proxy=proxy:2"},
+		{"a classic init container image", "", strings.Replace(from, "setup:1", "setup:2", 1), "not updatable"},
+		{"an image and an argument", "", strings.NewReplacer("shipper:1", "shipper:2", "--fast", "--slow").Replace(from), "not updatable"},
+		{"a new sidecar", "", strings.Replace(from, "{name: agent, image: agent:1}]", "{name: agent, image: agent:1}, {name: extra, image: extra:1}]", 1), "not updatable"},
+		{"a volume", "", strings.Replace(from, "name: cfg}", "name: other}", 1), "not updatable"},
+		{"a pull secret", "", from + "imagePullSecrets: [{name: reg}]\n", "not updatable"},
+		{"a metadata patch", "", from + "patchPodMetadata: [{labels: {a: b}}]\n", "not updatable"},
+		{"a removed sidecar", "", strings.Replace(from, ", {name: agent, image: agent:1}", "", 1), "not updatable"},
+		{"resources given to a sidecar", "", sized, "shipper resized"},
+		{"a sidecar's resources scaled down", sized, strings.Replace(sized, "cpu: 100m", "cpu: 50m", 1), "shipper resized"},
+		{"a limit added", strings.Replace(sized, ", limits: {memory: 128Mi}", "", 1), sized, "shipper resized"},
+		{"a limit removed, which the API server refuses to resize", sized, strings.Replace(sized, ", limits: {memory: 128Mi}", "", 1), "not updatable"},
+		{"a request removed, which the API server refuses to resize", sized, strings.Replace(sized, "cpu: 100m, ", "", 1), "not updatable"},
+		{"resources removed", sized, from, "not updatable"},
+		{"an image and resources together", sized, strings.NewReplacer("cpu: 100m", "cpu: 1", "shipper:1", "shipper:2").Replace(sized), "shipper=shipper:2,shipper resized"},
+		{"a native sidecar's resources", "", strings.Replace(from, "restartPolicy: Always}", "restartPolicy: Always, resources: {limits: {cpu: 200m}}}", 1), "proxy resized"},
+		{"a request written as the limit it defaults to", strings.Replace(from, "restartPolicy: Always}", "restartPolicy: Always, resources: {limits: {cpu: 200m}}}", 1),
+			strings.Replace(from, "restartPolicy: Always}", "restartPolicy: Always, resources: {requests: {cpu: 0.2}, limits: {cpu: 200m}}}", 1), ""},
+		{"a resize restarting the sidecar for memory", sized,
+			strings.NewReplacer("memory: 128Mi}", "memory: 256Mi}", "args: [--fast]", "args: [--fast], resizePolicy: [{resourceName: memory, restartPolicy: RestartContainer}]").Replace(sized), "not updatable"},
+		{"memory resized under a policy restarting for it", strings.Replace(sized, "args: [--fast]", "args: [--fast], resizePolicy: [{resourceName: memory, restartPolicy: RestartContainer}]", 1),
+			strings.NewReplacer("memory: 128Mi}", "memory: 256Mi}", "args: [--fast]", "args: [--fast], resizePolicy: [{resourceName: memory, restartPolicy: RestartContainer}]").Replace(sized), "shipper resized (restarts)"},
+		{"cpu resized under a policy restarting for memory", strings.Replace(sized, "args: [--fast]", "args: [--fast], resizePolicy: [{resourceName: memory, restartPolicy: RestartContainer}]", 1),
+			strings.NewReplacer("cpu: 100m", "cpu: 200m", "args: [--fast]", "args: [--fast], resizePolicy: [{resourceName: memory, restartPolicy: RestartContainer}]").Replace(sized), "shipper resized"},
+		{"ephemeral storage, which is not resized in place", "", strings.Replace(from, "args: [--fast]}", "args: [--fast], resources: {requests: {ephemeral-storage: 1Gi}}}", 1), "not updatable"},
+		{"a classic init container's resources", "", strings.Replace(from, "{name: setup, image: setup:1}", "{name: setup, image: setup:1, resources: {requests: {cpu: 1}}}", 1), "not updatable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			images, ok := Images(fixture.Injected(t, from), fixture.Injected(t, tt.to))
+			base := tt.from
+			if base == "" {
+				base = from
+			}
+			d, ok := Diff(fixture.Injected(t, base), fixture.Injected(t, tt.to))
 			got := "not updatable"
 			if ok {
 				var parts []string
-				for _, k := range slices.Sorted(maps.Keys(images)) {
-					parts = append(parts, k+"="+images[k])
+				for _, k := range slices.Sorted(maps.Keys(d.Images)) {
+					parts = append(parts, k+"="+d.Images[k])
+				}
+				for _, k := range slices.Sorted(maps.Keys(d.Resources)) {
+					if d.ResizeRestarts[k] {
+						k += " resized (restarts)"
+					} else {
+						k += " resized"
+					}
+					parts = append(parts, k)
 				}
 				got = strings.Join(parts, ",")
 			}
@@ -81,7 +117,7 @@ status:
 func TestPlan(t *testing.T) {
 	p := runningPod(t)
 	current := podstate.SidecarSetState{Revision: "logs-r1", Images: map[string]string{"shipper": "shipper:1", "proxy": "proxy:1"}}
-	change, ok := Plan(fixture.View(t, p, podstate.State{}), current, "logs-r2", map[string]string{"shipper": "shipper:2", "proxy": "proxy:2"}, now)
+	change, ok := Plan(fixture.View(t, p, podstate.State{}), current, "logs-r2", Delta{Images: map[string]string{"shipper": "shipper:2", "proxy": "proxy:2"}}, now)
 	if !ok {
 		t.Fatal("not updatable")
 	}
@@ -103,13 +139,13 @@ func TestPlan(t *testing.T) {
 	}
 
 	// A container whose spec already has the image (a write that landed, then a retry) is not changed again.
-	change, ok = Plan(fixture.View(t, p, podstate.State{}), current, "logs-r2", map[string]string{"shipper": "shipper:1"}, now)
+	change, ok = Plan(fixture.View(t, p, podstate.State{}), current, "logs-r2", Delta{Images: map[string]string{"shipper": "shipper:1"}}, now)
 	if !ok || len(change.Images) != 0 || change.State.Update != nil || change.State.Revision != "logs-r2" {
 		t.Errorf("change %+v", change)
 	}
 
 	// A sidecar the pod lacks (skipped for a conflict) makes the pod not updatable.
-	if _, ok := Plan(fixture.View(t, p, podstate.State{}), current, "logs-r2", map[string]string{"gone": "gone:2"}, now); ok {
+	if _, ok := Plan(fixture.View(t, p, podstate.State{}), current, "logs-r2", Delta{Images: map[string]string{"gone": "gone:2"}}, now); ok {
 		t.Error("a missing sidecar must make the pod not updatable")
 	}
 }
@@ -117,7 +153,7 @@ func TestPlan(t *testing.T) {
 // updated returns the running pod after Plan wrote shipper:2, and the recorded update.
 func updated(t *testing.T) (*corev1.Pod, *podstate.Update) {
 	p := runningPod(t)
-	change, _ := Plan(fixture.View(t, p, podstate.State{}), podstate.SidecarSetState{Revision: "r1"}, "r2", map[string]string{"shipper": "shipper:2"}, now)
+	change, _ := Plan(fixture.View(t, p, podstate.State{}), podstate.SidecarSetState{Revision: "r1"}, "r2", Delta{Images: map[string]string{"shipper": "shipper:2"}}, now)
 	p.Spec.Containers[0].Image = "shipper:2"
 	return p, change.State.Update
 }
@@ -195,7 +231,7 @@ func TestProgress(t *testing.T) {
 
 func TestProgressOfANativeSidecarAndWithoutUpdate(t *testing.T) {
 	p := runningPod(t)
-	change, _ := Plan(fixture.View(t, p, podstate.State{}), podstate.SidecarSetState{Revision: "r1"}, "r2", map[string]string{"proxy": "proxy:2"}, now)
+	change, _ := Plan(fixture.View(t, p, podstate.State{}), podstate.SidecarSetState{Revision: "r1"}, "r2", Delta{Images: map[string]string{"proxy": "proxy:2"}}, now)
 	p.Spec.InitContainers[0].Image = "proxy:2"
 	if phase, _ := Progress(fixture.View(t, p, podstate.State{}), change.State.Update, time.Minute, now); phase != Updating {
 		t.Errorf("before the restart: %s", phase)
@@ -303,5 +339,195 @@ func TestLeftBehind(t *testing.T) {
 		if got := LeftBehind(from, fixture.Injected(t, tt.to), "logs-2", states); got != tt.want {
 			t.Errorf("%s: %d left behind, want %d", tt.name, got, tt.want)
 		}
+	}
+}
+
+// sizedPod is the running pod with shipper sized at 100m/64Mi, as its spec and its status say.
+func sizedPod(t *testing.T) *corev1.Pod {
+	t.Helper()
+	p := runningPod(t)
+	r := corev1.ResourceRequirements{Requests: corev1.ResourceList{
+		corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")}}
+	p.Spec.Containers[0].Resources = r
+	p.Status.ContainerStatuses[0].Resources = r.DeepCopy()
+	return p
+}
+
+func resources(cpu, memory string) corev1.ResourceRequirements {
+	return corev1.ResourceRequirements{Requests: corev1.ResourceList{
+		corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(memory)}}
+}
+
+func TestPlanAResize(t *testing.T) {
+	p := sizedPod(t)
+	current := podstate.SidecarSetState{Revision: "r1", Images: map[string]string{"shipper": "shipper:1"}}
+	delta := Delta{Images: map[string]string{"shipper": "shipper:2"}, Resources: map[string]corev1.ResourceRequirements{"shipper": resources("200m", "64Mi")}}
+	change, ok := Plan(fixture.View(t, p, podstate.State{}), current, "r2", delta, now)
+	if !ok {
+		t.Fatal("not updatable")
+	}
+	if change.Images["shipper"] != "shipper:2" || podview.ResourcesOf(ptr.To(change.Resources["shipper"])) != "requests cpu=200m memory=64Mi" {
+		t.Errorf("change %+v", change)
+	}
+	if u := change.State.Update; u == nil || !slices.Equal(u.Resized, []string{"shipper"}) || len(u.Containers) != 1 {
+		t.Errorf("update %+v", u)
+	}
+
+	// A resize that landed (its pod patch did not) is waited for, not written again.
+	p.Spec.Containers[0].Resources = resources("200m", "64Mi")
+	change, _ = Plan(fixture.View(t, p, podstate.State{}), current, "r2", Delta{Resources: delta.Resources}, now)
+	if len(change.Resources) != 0 || change.State.Update == nil || !slices.Equal(change.State.Update.Resized, []string{"shipper"}) {
+		t.Errorf("change %+v, update %+v", change, change.State.Update)
+	}
+
+	// And once the kubelet reports it, there is nothing to wait for.
+	p.Status.ContainerStatuses[0].Resources = ptr.To(resources("0.2", "64Mi"))
+	change, _ = Plan(fixture.View(t, p, podstate.State{}), current, "r2", Delta{Resources: delta.Resources}, now)
+	if len(change.Resources) != 0 || change.State.Update != nil || change.State.Revision != "r2" {
+		t.Errorf("change %+v", change)
+	}
+}
+
+func TestResizePatchAndGuard(t *testing.T) {
+	p := sizedPod(t)
+	p.ResourceVersion = "41"
+	view := fixture.View(t, p, podstate.State{})
+	change := Change{Resources: map[string]corev1.ResourceRequirements{"shipper": resources("200m", "64Mi"), "proxy": {Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}}}}
+	got, err := ResizePatch(view, change)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"metadata":{"resourceVersion":"41"},"spec":{` +
+		`"containers":[{"name":"shipper","resources":{"$patch":"replace","requests":{"cpu":"200m","memory":"64Mi"}}}],` +
+		`"initContainers":[{"name":"proxy","resources":{"$patch":"replace","limits":{"cpu":"1"}}}]}}`
+	if string(got) != want {
+		t.Errorf("resize patch\n%s\nwant\n%s", got, want)
+	}
+	if none, err := ResizePatch(view, Change{Images: map[string]string{"shipper": "shipper:2"}}); none != nil || err != nil {
+		t.Errorf("a change without resources resizes: %s, %v", none, err)
+	}
+	if _, err := ResizePatch(view, Change{Resources: map[string]corev1.ResourceRequirements{"gone": {}}}); err == nil {
+		t.Error("a container the pod lacks must be an error")
+	}
+
+	patch, err := Patch(view, "logs", Change{Resources: change.Resources, State: podstate.SidecarSetState{Revision: "r2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	guarded, err := Guard(patch, "42")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var decoded struct {
+		Metadata struct {
+			ResourceVersion string            `json:"resourceVersion"`
+			Annotations     map[string]string `json:"annotations"`
+		} `json:"metadata"`
+		Spec any `json:"spec"`
+	}
+	if err := json.Unmarshal(guarded, &decoded); err != nil {
+		t.Fatal(err)
+	}
+	if decoded.Metadata.ResourceVersion != "42" || decoded.Metadata.Annotations[appsv1alpha1.StateAnnotation] == "" || decoded.Spec != nil {
+		t.Errorf("guarded patch %s", guarded)
+	}
+}
+
+func TestProgressOfAResize(t *testing.T) {
+	resizedTo := func(cpu string) func(p *corev1.Pod) {
+		return func(p *corev1.Pod) { p.Status.ContainerStatuses[0].Resources = ptr.To(resources(cpu, "64Mi")) }
+	}
+	condition := func(typ corev1.PodConditionType, reason, message string) func(p *corev1.Pod) {
+		return func(p *corev1.Pod) {
+			p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{Type: typ, Status: corev1.ConditionTrue, Reason: reason, Message: message})
+		}
+	}
+	tests := []struct {
+		name    string
+		edits   []func(p *corev1.Pod)
+		refused string
+		after   time.Duration
+		want    Phase
+		why     string
+	}{
+		{"the kubelet has not acted yet", nil, "", time.Second, Updating, `runs with "requests cpu=100m memory=64Mi", resized to "requests cpu=200m memory=64Mi"`},
+		{"in progress", []func(*corev1.Pod){condition(corev1.PodResizeInProgress, "", "")}, "", time.Second, Updating, "resize in progress"},
+		{"resized", []func(*corev1.Pod){resizedTo("200m")}, "", time.Second, Done, ""},
+		{"resized, the status still saying in progress", []func(*corev1.Pod){resizedTo("200m"), condition(corev1.PodResizeInProgress, "", "")}, "", time.Second, Updating, "resize in progress"},
+		{"resized, restarted and not ready yet", []func(*corev1.Pod){resizedTo("200m"), func(p *corev1.Pod) { p.Status.ContainerStatuses[0].Ready = false }},
+			"", time.Second, Updating, "resized, not ready yet"},
+		{"infeasible fails at once", []func(*corev1.Pod){condition(corev1.PodResizePending, "Infeasible", "Node didn't have enough capacity: cpu, requested: 200, capacity: 100")},
+			"", time.Second, Failed, "the kubelet cannot resize shipper (Infeasible): Node didn't have enough capacity"},
+		{"deferred waits", []func(*corev1.Pod){condition(corev1.PodResizePending, "Deferred", "Node didn't have enough resource: cpu")}, "", time.Second, Updating,
+			"resize Deferred: Node didn't have enough resource: cpu"},
+		{"deferred past the deadline fails", []func(*corev1.Pod){condition(corev1.PodResizePending, "Deferred", "Node didn't have enough resource: cpu")}, "", 11 * time.Minute, Failed,
+			"container shipper is not resized 10m0s after its update: resize Deferred"},
+		{"refused by the API server fails", nil, "Pod QoS is immutable", time.Second, Failed, "the API server refused to resize shipper: Pod QoS is immutable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := sizedPod(t)
+			p.Spec.Containers[0].Resources = resources("200m", "64Mi")
+			for _, edit := range tt.edits {
+				edit(p)
+			}
+			update := &podstate.Update{From: "r1", Resized: []string{"shipper"}, Refused: tt.refused}
+			update.StartedAt.Time = now
+			phase, why := Progress(fixture.View(t, p, podstate.State{}), update, 10*time.Minute, now.Add(tt.after))
+			if phase != tt.want || (tt.why != "" && !strings.Contains(why, tt.why)) {
+				t.Errorf("Progress = %s (%s), want %s (%s)", phase, why, tt.want, tt.why)
+			}
+		})
+	}
+}
+
+func TestApplyResizes(t *testing.T) {
+	view := fixture.View(t, sizedPod(t), podstate.State{})
+	got := Apply(view, Change{Resources: map[string]corev1.ResourceRequirements{"shipper": resources("300m", "64Mi")}})
+	if got.Injected.Containers[0].Resources != "requests cpu=300m memory=64Mi" || view.Injected.Containers[0].Resources != "requests cpu=100m memory=64Mi" {
+		t.Errorf("applied %q, the view's %q", got.Injected.Containers[0].Resources, view.Injected.Containers[0].Resources)
+	}
+}
+
+func TestRefuseRecordsWhyInTheUpdate(t *testing.T) {
+	p := sizedPod(t)
+	other := podstate.SidecarSetState{Revision: "metrics-1", Images: map[string]string{"agent": "agent:1"}}
+	view := fixture.View(t, p, podstate.State{"metrics": other})
+	change, _ := Plan(view, podstate.SidecarSetState{Revision: "r1"}, "r2",
+		Delta{Images: map[string]string{"shipper": "shipper:2"}, Resources: map[string]corev1.ResourceRequirements{"shipper": resources("200m", "64Mi")}}, now)
+	patch, err := Patch(view, "logs", change)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused, err := Refuse(patch, "logs", "Pod QoS is immutable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var decoded struct {
+		Metadata struct {
+			Annotations map[string]string `json:"annotations"`
+		} `json:"metadata"`
+		Spec struct {
+			Containers []map[string]string `json:"containers"`
+		} `json:"spec"`
+	}
+	if err := json.Unmarshal(refused, &decoded); err != nil {
+		t.Fatal(err)
+	}
+	state, err := podstate.Parse(decoded.Metadata.Annotations[appsv1alpha1.StateAnnotation])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := state["logs"].Update; u == nil || u.Refused != "Pod QoS is immutable" || !slices.Equal(u.Resized, []string{"shipper"}) {
+		t.Errorf("update %+v", u)
+	}
+	if state["metrics"].Revision != "metrics-1" || len(decoded.Spec.Containers) != 1 || decoded.Spec.Containers[0]["image"] != "shipper:2" {
+		t.Errorf("the rest of the patch changed: %s", refused)
+	}
+	if change.State.Update.Refused != "" {
+		t.Error("Refuse modified the change")
+	}
+	if _, err := Refuse(patch, "other", "x"); err == nil {
+		t.Error("refusing an update the patch does not record must be an error")
 	}
 }

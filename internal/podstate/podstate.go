@@ -46,6 +46,11 @@ type Update struct {
 	// Containers holds, per updated container, what its status said before the update: the update is done
 	// for that container once the kubelet reports it restarted on the new image.
 	Containers map[string]ContainerMark `json:"containers"`
+	// Resized names the containers the update resizes, sorted: the update is done for each once the kubelet
+	// reports it running with the resources of its spec.
+	Resized []string `json:"resized,omitempty"`
+	// Refused is why the API server refused the resize, which fails the update; "" when it did not.
+	Refused string `json:"refused,omitempty"`
 }
 
 // ContainerMark is what identifies one run of a container.

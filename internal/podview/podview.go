@@ -9,6 +9,7 @@ package podview
 
 import (
 	"maps"
+	"strings"
 	"unique"
 
 	corev1 "k8s.io/api/core/v1"
@@ -77,14 +78,31 @@ type Injected struct {
 	InitContainers        []Container       `json:"initContainers,omitempty"`
 	ContainerStatuses     []ContainerStatus `json:"containerStatuses,omitempty"`
 	InitContainerStatuses []ContainerStatus `json:"initContainerStatuses,omitempty"`
+	// Resize is what the kubelet says of a resize of the pod's containers it has not finished: nil when
+	// none is pending or in progress.
+	Resize *Resize `json:"resize,omitempty"`
 }
 
-// Container is a container's name and image, and of an init container its restartPolicy (Always marks a
-// native sidecar).
+// Container is a container's name, image and resources, and of an init container its restartPolicy (Always
+// marks a native sidecar).
 type Container struct {
-	Name          string                         `json:"name"`
-	Image         string                         `json:"image"`
+	Name  string `json:"name"`
+	Image string `json:"image"`
+	// Resources are the container's CPU and memory requests and limits, as ResourcesOf writes them.
+	Resources     string                         `json:"resources,omitempty"`
 	RestartPolicy *corev1.ContainerRestartPolicy `json:"restartPolicy,omitempty"`
+}
+
+// Resize is where the kubelet stands with a resize of the pod's containers: the pod's PodResizeInProgress
+// and PodResizePending conditions.
+type Resize struct {
+	// InProgress: the kubelet is resizing containers (PodResizeInProgress is True).
+	InProgress bool `json:"inProgress,omitempty"`
+	// Pending is the reason of PodResizePending when it is True: Infeasible (the node can never fit the
+	// resize) or Deferred (it may, later); "" when the condition is not True.
+	Pending string `json:"pending,omitempty"`
+	// Message is the message of the condition that is True, PodResizePending's first.
+	Message string `json:"message,omitempty"`
 }
 
 // ContainerStatus is what judging an in-place update reads of a container's status.
@@ -95,6 +113,9 @@ type ContainerStatus struct {
 	ContainerID  string `json:"containerID,omitempty"`
 	RestartCount int32  `json:"restartCount"`
 	Ready        bool   `json:"ready"`
+	// Resources are the CPU and memory the container runs with, as the kubelet reports them (ResourcesOf);
+	// "" when it reports none.
+	Resources string `json:"resources,omitempty"`
 	// WaitingReason and WaitingMessage are set while the container waits (ErrImagePull, CrashLoopBackOff).
 	WaitingReason  string `json:"waitingReason,omitempty"`
 	WaitingMessage string `json:"waitingMessage,omitempty"`
@@ -135,6 +156,10 @@ func (v *View) DeepCopyObject() runtime.Object {
 			InitContainers:        copyContainers(in.InitContainers),
 			ContainerStatuses:     append([]ContainerStatus(nil), in.ContainerStatuses...),
 			InitContainerStatuses: append([]ContainerStatus(nil), in.InitContainerStatuses...),
+		}
+		if in.Resize != nil {
+			r := *in.Resize
+			out.Injected.Resize = &r
 		}
 	}
 	return &out
@@ -177,9 +202,15 @@ func Compact(obj any) (any, error) {
 	if v.labels != nil {
 		v.Labels = v.labels.m
 	}
+	var resizing *Resize
 	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodReady {
+		switch c.Type {
+		case corev1.PodReady:
 			v.Ready, v.ReadySince = c.Status, c.LastTransitionTime
+		case corev1.PodResizePending, corev1.PodResizeInProgress:
+			if c.Status == corev1.ConditionTrue {
+				resizing = resize(resizing, c)
+			}
 		}
 	}
 	state, injected := pod.Annotations[appsv1alpha1.StateAnnotation]
@@ -193,6 +224,7 @@ func Compact(obj any) (any, error) {
 		InitContainers:        compactContainers(pod.Spec.InitContainers),
 		ContainerStatuses:     compactStatuses(pod.Status.ContainerStatuses),
 		InitContainerStatuses: compactStatuses(pod.Status.InitContainerStatuses),
+		Resize:                resizing,
 	}
 	return v, nil
 }
@@ -203,7 +235,7 @@ func compactContainers(cs []corev1.Container) []Container {
 	}
 	out := make([]Container, len(cs))
 	for i, c := range cs {
-		out[i] = Container{Name: c.Name, Image: c.Image, RestartPolicy: c.RestartPolicy}
+		out[i] = Container{Name: c.Name, Image: c.Image, Resources: ResourcesOf(&c.Resources), RestartPolicy: c.RestartPolicy}
 	}
 	return out
 }
@@ -215,10 +247,64 @@ func compactStatuses(ss []corev1.ContainerStatus) []ContainerStatus {
 	out := make([]ContainerStatus, len(ss))
 	for i, s := range ss {
 		out[i] = ContainerStatus{Name: s.Name, Image: s.Image, ImageID: s.ImageID, ContainerID: s.ContainerID,
-			RestartCount: s.RestartCount, Ready: s.Ready}
+			RestartCount: s.RestartCount, Ready: s.Ready, Resources: ResourcesOf(s.Resources)}
 		if w := s.State.Waiting; w != nil {
 			out[i].WaitingReason, out[i].WaitingMessage = w.Reason, w.Message
 		}
 	}
 	return out
+}
+
+// resize records a True resize condition of the pod in r (nil: none yet).
+func resize(r *Resize, c corev1.PodCondition) *Resize {
+	if r == nil {
+		r = &Resize{}
+	}
+	if c.Type == corev1.PodResizePending {
+		r.Pending, r.Message = c.Reason, c.Message
+	} else {
+		r.InProgress = true
+		if r.Message == "" {
+			r.Message = c.Message
+		}
+	}
+	return r
+}
+
+// resizable are the resources the kubelet resizes in place.
+var resizable = []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory}
+
+// ResourcesOf writes a container's CPU and memory requests and limits as one comparable string, such as
+// "requests cpu=100m memory=64Mi, limits memory=128Mi": equal strings are equal resources. A limit without a
+// request requests the limit, as the API server defaults it, so a container's resources as written and as
+// stored compare equal. The string is interned: the containers of a workload share one. nil reads as "".
+func ResourcesOf(r *corev1.ResourceRequirements) string {
+	if r == nil {
+		return ""
+	}
+	var requests, limits []string
+	for _, name := range resizable {
+		req, hasReq := r.Requests[name]
+		limit, hasLimit := r.Limits[name]
+		if !hasReq && hasLimit {
+			req, hasReq = limit, true
+		}
+		if hasReq {
+			requests = append(requests, string(name)+"="+req.String())
+		}
+		if hasLimit {
+			limits = append(limits, string(name)+"="+limit.String())
+		}
+	}
+	var parts []string
+	if len(requests) > 0 {
+		parts = append(parts, "requests "+strings.Join(requests, " "))
+	}
+	if len(limits) > 0 {
+		parts = append(parts, "limits "+strings.Join(limits, " "))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return unique.Make(strings.Join(parts, ", ")).Value()
 }

@@ -10,11 +10,13 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
+	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 	"github.com/sidecarset/sidecarset-operator/internal/rollout"
 )
@@ -359,4 +361,65 @@ func expandStatuses(ss []ContainerStatus) []corev1.ContainerStatus {
 		}
 	}
 	return out
+}
+
+func TestResourcesOf(t *testing.T) {
+	q := resource.MustParse
+	tests := []struct {
+		name string
+		in   *corev1.ResourceRequirements
+		want string
+	}{
+		{"none", nil, ""},
+		{"empty", &corev1.ResourceRequirements{}, ""},
+		{"requests and limits, canonical", &corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceMemory: q("64Mi"), corev1.ResourceCPU: q("0.1")},
+			Limits:   corev1.ResourceList{corev1.ResourceMemory: q("128Mi")}}, "requests cpu=100m memory=64Mi, limits memory=128Mi"},
+		{"a limit requests itself, as the API server defaults it", &corev1.ResourceRequirements{
+			Limits: corev1.ResourceList{corev1.ResourceCPU: q("1")}}, "requests cpu=1, limits cpu=1"},
+		{"resources not resized in place are left out", &corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceEphemeralStorage: q("1Gi")}}, ""},
+	}
+	for _, tt := range tests {
+		if got := ResourcesOf(tt.in); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestCompactKeepsResourcesAndResize(t *testing.T) {
+	q := resource.MustParse
+	r := corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: q("100m")}}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "p", Annotations: map[string]string{appsv1alpha1.StateAnnotation: "{}"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "a", Image: "a:1", Resources: r}}},
+		Status: corev1.PodStatus{
+			ContainerStatuses: []corev1.ContainerStatus{{Name: "a", Image: "a:1", Resources: &r}},
+			Conditions: []corev1.PodCondition{
+				{Type: corev1.PodResizeInProgress, Status: corev1.ConditionTrue},
+				{Type: corev1.PodResizePending, Status: corev1.ConditionTrue, Reason: "Deferred", Message: "no room"},
+			},
+		},
+	}
+	obj, err := Compact(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := obj.(*View)
+	if v.Injected.Containers[0].Resources != "requests cpu=100m" || v.Injected.ContainerStatuses[0].Resources != "requests cpu=100m" {
+		t.Errorf("resources %+v %+v", v.Injected.Containers, v.Injected.ContainerStatuses)
+	}
+	if got := *v.Injected.Resize; got != (Resize{InProgress: true, Pending: "Deferred", Message: "no room"}) {
+		t.Errorf("resize %+v", got)
+	}
+	cp := v.DeepCopyObject().(*View)
+	cp.Injected.Resize.Pending = ""
+	if v.Injected.Resize.Pending != "Deferred" {
+		t.Error("a copy shares the resize with its view")
+	}
+	pod.Status.Conditions[0].Status, pod.Status.Conditions[1].Status = corev1.ConditionFalse, corev1.ConditionFalse
+	obj, _ = Compact(pod)
+	if obj.(*View).Injected.Resize != nil {
+		t.Error("conditions not True must read as no resize")
+	}
 }

@@ -91,7 +91,7 @@ type Plan struct {
 	Candidates int
 	// HeldByPartition and HeldBySelector are updatable pods left behind on purpose.
 	HeldByPartition, HeldBySelector int
-	// NotUpgradable pods are off target by more than images.
+	// NotUpgradable pods are off target by more than images and resources.
 	NotUpgradable int
 	// HeldByWorkload are candidates this step leaves behind, with budget to spare, because their workload
 	// already has maxUnavailablePerWorkload pods unavailable; FullWorkloads names those workloads,

@@ -32,6 +32,8 @@ type Pod struct {
 	// Skipped says why none of its sidecars were injected: with them the API server would have refused the
 	// pod. "" when they were injected.
 	Skipped string
+	// Failure says why its update failed, when Failed.
+	Failure string
 }
 
 // Stall is why progress needs a human, as step.Decide decides it: the pinned revision does not exist, the
@@ -165,6 +167,8 @@ type counts struct {
 	drifted, failed                                []string
 	conflictedPods, notUpgradablePods, missingPods []string
 	skipped                                        []skippedPod
+	// failure is why the first failed pod, by name, failed.
+	failure skippedPod
 }
 
 // skippedPod is a pod injection skipped, and why.
@@ -213,6 +217,9 @@ func count(in Input) counts {
 		}
 		if p.Failed {
 			c.failed = append(c.failed, name)
+			if c.failure.name == "" || name < c.failure.name {
+				c.failure = skippedPod{name, p.Failure}
+			}
 		}
 	}
 	for _, names := range [][]string{c.drifted, c.failed, c.conflictedPods, c.notUpgradablePods, c.missingPods} {
@@ -285,6 +292,9 @@ func failurePolicyPaused(in Input, c counts) *Stall {
 	msg := fmt.Sprintf("failurePolicy.maxFailedPods (%d) reached: the rollout is paused until the spec changes", in.Plan.MaxFailed)
 	if len(c.failed) > 0 {
 		msg += fmt.Sprintf("; %d pods failing: %s", len(c.failed), examples(c.failed))
+		if c.failure.why != "" {
+			msg += fmt.Sprintf("; %s: %s", c.failure.name, c.failure.why)
+		}
 	} else {
 		msg += "; no pod is failing now"
 	}
@@ -306,7 +316,7 @@ func leftBehind(in Input, c counts) *Stall {
 				"rename the container or the sidecar, then recreate the pods", c.conflicted, examples(c.conflictedPods))}
 	case c.notUpgradable > 0:
 		return &Stall{Reason: appsv1alpha1.ReasonNotUpgradable, Message: fmt.Sprintf(
-			"%d pods run a revision that differs from %s by more than images, which cannot be updated in place, for example %s; "+
+			"%d pods run a revision that differs from %s by more than images and resources, which cannot be updated in place, for example %s; "+
 				"recreate them (for example kubectl rollout restart of their workloads) to get it", c.notUpgradable, in.LatestRevision,
 			examples(c.notUpgradablePods))}
 	case c.missing > 0:

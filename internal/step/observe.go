@@ -24,34 +24,34 @@ func Tracked(pod *podview.View) bool {
 // pods on the same revision, that comparison was most of a reconcile's work.
 type observer struct {
 	contents map[string]revision.Injected
-	images   map[[2]string]inPlace
+	deltas   map[[2]string]inPlace
 	deadline time.Duration
 	now      time.Time
 }
 
 type inPlace struct {
-	images map[string]string
-	ok     bool
+	delta inplace.Delta
+	ok    bool
 }
 
 func newObserver(contents map[string]revision.Injected, deadline time.Duration, now time.Time) *observer {
-	return &observer{contents: contents, images: map[[2]string]inPlace{}, deadline: deadline, now: now}
+	return &observer{contents: contents, deltas: map[[2]string]inPlace{}, deadline: deadline, now: now}
 }
 
 // observe classifies a matched pod, with its state for the SidecarSet (ok false when it has none), for a
-// rollout to target: what the planner and the status count of it, the images an in-place update to the target
+// rollout to target: what the planner and the status count of it, what an in-place update to the target
 // changes when it is updatable, and where an update in flight stands. A pod whose revision is not stored runs
-// content that is gone, so it cannot be compared and is not updatable in place. The images of pods on the
-// same revision are one map, shared: read, never written.
+// content that is gone, so it cannot be compared and is not updatable in place. The deltas of pods on the
+// same revision are one, shared: read, never written.
 func (ob *observer) observe(pod *podview.View, st podstate.SidecarSetState, ok bool, target string) (
-	counted status.Pod, images map[string]string, progress string) {
+	counted status.Pod, delta inplace.Delta, progress string) {
 	counted = status.Pod{Pod: rollout.Pod{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels, Workload: pod.Workload()}}
 	if pod.Ready == corev1.ConditionTrue {
 		counted.Ready, counted.ReadySince = true, pod.ReadySince.Time
 	}
 	if !ok {
 		counted.Missing = true
-		return counted, nil, ""
+		return counted, delta, ""
 	}
 	counted.Revision = st.Revision
 	counted.Conflicted = len(st.Conflicts) > 0
@@ -63,22 +63,25 @@ func (ob *observer) observe(pod *podview.View, st podstate.SidecarSetState, ok b
 			phase, why := inplace.Progress(pod, st.Update, ob.deadline, ob.now)
 			counted.Updating = phase == inplace.Updating
 			counted.Failed = phase == inplace.Failed
+			if counted.Failed {
+				counted.Failure = why
+			}
 			progress = why
 		}
-		return counted, nil, progress
+		return counted, delta, progress
 	}
 	if !counted.Conflicted && counted.Skipped == "" {
 		key := [2]string{st.Revision, target}
-		ip, seen := ob.images[key]
+		ip, seen := ob.deltas[key]
 		if !seen {
 			from, okFrom := ob.contents[st.Revision]
 			to, okTo := ob.contents[target]
 			if okFrom && okTo {
-				ip.images, ip.ok = inplace.Images(from, to)
+				ip.delta, ip.ok = inplace.Diff(from, to)
 			}
-			ob.images[key] = ip
+			ob.deltas[key] = ip
 		}
-		images, counted.Updatable = ip.images, ip.ok
+		delta, counted.Updatable = ip.delta, ip.ok
 	}
-	return counted, images, ""
+	return counted, delta, ""
 }

@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	fx "github.com/sidecarset/sidecarset-operator/internal/fixture" // renamed: fixture is this package's fixture type
+	"github.com/sidecarset/sidecarset-operator/internal/inplace"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 	"github.com/sidecarset/sidecarset-operator/internal/podview"
 	"github.com/sidecarset/sidecarset-operator/internal/revision"
@@ -49,49 +50,49 @@ func TestObserve(t *testing.T) {
 		name   string
 		state  string
 		target string
-		check  func(t *testing.T, o status.Pod, images map[string]string, progress string)
+		check  func(t *testing.T, o status.Pod, delta inplace.Delta, progress string)
 	}{
-		{"never injected", "", "logs-r2", func(t *testing.T, o status.Pod, images map[string]string, progress string) {
+		{"never injected", "", "logs-r2", func(t *testing.T, o status.Pod, delta inplace.Delta, progress string) {
 			if !o.Missing || o.Updatable || o.OnTarget || !o.Ready {
 				t.Errorf("%+v", o)
 			}
 		}},
-		{"behind by an image", `{"logs":{"revision":"logs-r1","images":{"shipper":"shipper:1"}}}`, "logs-r2", func(t *testing.T, o status.Pod, images map[string]string, progress string) {
-			if !o.Updatable || o.OnTarget || images["shipper"] != "shipper:2" || o.Revision != "logs-r1" {
+		{"behind by an image", `{"logs":{"revision":"logs-r1","images":{"shipper":"shipper:1"}}}`, "logs-r2", func(t *testing.T, o status.Pod, delta inplace.Delta, progress string) {
+			if !o.Updatable || o.OnTarget || delta.Images["shipper"] != "shipper:2" || o.Revision != "logs-r1" {
 				t.Errorf("%+v", o)
 			}
 			if !o.ReadySince.Equal(time.Date(2026, 11, 25, 11, 0, 0, 0, time.UTC)) {
 				t.Errorf("ready since %v", o.ReadySince)
 			}
 		}},
-		{"behind by more than images", `{"logs":{"revision":"logs-r1","images":{"shipper":"shipper:1"}}}`, "logs-r3", func(t *testing.T, o status.Pod, images map[string]string, progress string) {
+		{"behind by more than images", `{"logs":{"revision":"logs-r1","images":{"shipper":"shipper:1"}}}`, "logs-r3", func(t *testing.T, o status.Pod, delta inplace.Delta, progress string) {
 			if o.Updatable || o.Missing {
 				t.Errorf("%+v", o)
 			}
 		}},
-		{"on a revision no longer stored", `{"logs":{"revision":"logs-r0","images":{"shipper":"shipper:0"}}}`, "logs-r2", func(t *testing.T, o status.Pod, images map[string]string, progress string) {
+		{"on a revision no longer stored", `{"logs":{"revision":"logs-r0","images":{"shipper":"shipper:0"}}}`, "logs-r2", func(t *testing.T, o status.Pod, delta inplace.Delta, progress string) {
 			if o.Updatable || o.OnTarget {
 				t.Errorf("%+v", o)
 			}
 		}},
-		{"a conflicted pod is not updated in place", `{"logs":{"revision":"logs-r1","conflicts":["shipper"]}}`, "logs-r2", func(t *testing.T, o status.Pod, images map[string]string, progress string) {
+		{"a conflicted pod is not updated in place", `{"logs":{"revision":"logs-r1","conflicts":["shipper"]}}`, "logs-r2", func(t *testing.T, o status.Pod, delta inplace.Delta, progress string) {
 			if !o.Conflicted || o.Updatable {
 				t.Errorf("%+v", o)
 			}
 		}},
-		{"a pod injection skipped has nothing to update in place", `{"logs":{"revision":"logs-r1","skipped":"the pod would be invalid: x"}}`, "logs-r2", func(t *testing.T, o status.Pod, images map[string]string, progress string) {
-			if o.Skipped != "the pod would be invalid: x" || o.Updatable || images != nil {
+		{"a pod injection skipped has nothing to update in place", `{"logs":{"revision":"logs-r1","skipped":"the pod would be invalid: x"}}`, "logs-r2", func(t *testing.T, o status.Pod, delta inplace.Delta, progress string) {
+			if o.Skipped != "the pod would be invalid: x" || o.Updatable || !delta.Empty() {
 				t.Errorf("%+v", o)
 			}
 		}},
 		{"on target with an update in flight", `{"logs":{"revision":"logs-r2","images":{"shipper":"shipper:2"},
 			"update":{"from":"logs-r1","startedAt":"2026-11-25T11:59:00Z","containers":{"shipper":{"containerID":"c://s-1","restartCount":0,"imageID":"sha256:s1"}}}}}`,
-			"logs-r2", func(t *testing.T, o status.Pod, images map[string]string, progress string) {
+			"logs-r2", func(t *testing.T, o status.Pod, delta inplace.Delta, progress string) {
 				if !o.OnTarget || !o.Updating || o.Failed || progress == "" {
 					t.Errorf("%+v", o)
 				}
 			}},
-		{"on target, settled", `{"logs":{"revision":"logs-r2","images":{"shipper":"shipper:2"}}}`, "logs-r2", func(t *testing.T, o status.Pod, images map[string]string, progress string) {
+		{"on target, settled", `{"logs":{"revision":"logs-r2","images":{"shipper":"shipper:2"}}}`, "logs-r2", func(t *testing.T, o status.Pod, delta inplace.Delta, progress string) {
 			if !o.OnTarget || o.Updating || o.Failed {
 				t.Errorf("%+v", o)
 			}
@@ -101,8 +102,8 @@ func TestObserve(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p, state := observedPod(t, tt.state)
 			st, ok := state["logs"]
-			counted, images, progress := newObserver(contentsOf(t), 10*time.Minute, now).observe(p, st, ok, tt.target)
-			tt.check(t, counted, images, progress)
+			counted, delta, progress := newObserver(contentsOf(t), 10*time.Minute, now).observe(p, st, ok, tt.target)
+			tt.check(t, counted, delta, progress)
 		})
 	}
 }

@@ -127,16 +127,23 @@ type Rollback struct {
 // PodUpdate is one pod's in-place update.
 type PodUpdate struct {
 	Namespace, Name string
+	// Pod is the pod as the update was decided on: the cache's view, read only.
+	Pod *podview.View
 	// ResourceVersion is the pod's, which the patch is guarded by.
 	ResourceVersion string
 	// Change is what the write changes, remembered in flight until the cache shows it.
 	Change inplace.Change
-	// Patch is the strategic merge patch; nil when Err is set.
+	// Patch is the strategic merge patch of the pod; nil when Err is set.
 	Patch []byte
+	// Resize is the JSON patch of the pod's resize subresource, written before Patch; nil when the update
+	// resizes nothing. Patch is then sent guarded by the resourceVersion the resize returns.
+	Resize []byte
 	// Err is why the pod cannot be written (an unreadable state annotation).
 	Err error
-	// Containers are the containers the update restarts, sorted; Reason is why the pod was chosen now.
+	// Containers are the containers the update restarts, sorted; Resized those it resizes; Reason is why
+	// the pod was chosen now.
 	Containers []string
+	Resized    []string
 	Reason     string
 }
 
@@ -184,7 +191,7 @@ func Decide(in Input) Decision {
 	// A stall is a report: updates go on, and progress clears it. Only the failure policy, a pause and
 	// NotUpdate stop them.
 	if plan.Stopped == "" {
-		d.Updates = updates(set.Name, d.Target, plan.Update, pods, seen.images, in.Now)
+		d.Updates = updates(set.Name, d.Target, plan.Update, pods, seen.deltas, in.Now)
 	}
 
 	rolledBackTo := ""
@@ -252,18 +259,18 @@ func known(latest string, content revision.Injected, stored []revision.Stored, d
 type observation struct {
 	// counted is what the planner and the status count of each pod.
 	counted []status.Pod
-	// images are the images an in-place update changes, of each updatable pod.
-	images []map[string]string
+	// deltas are what an in-place update changes, of each updatable pod.
+	deltas []inplace.Delta
 }
 
 // observeAndPlan observes every pod for a rollout to target and plans the step.
 func observeAndPlan(set *appsv1alpha1.SidecarSet, pods []currentPod, in Input, contents map[string]revision.Injected,
 	target string, deadline time.Duration) (observation, rollout.Plan, error) {
 	ob := newObserver(contents, deadline, in.Now)
-	seen := observation{counted: make([]status.Pod, len(pods)), images: make([]map[string]string, len(pods))}
+	seen := observation{counted: make([]status.Pod, len(pods)), deltas: make([]inplace.Delta, len(pods))}
 	planned := make([]rollout.Pod, len(pods))
 	for i := range pods {
-		seen.counted[i], seen.images[i], _ = ob.observe(pods[i].pod, pods[i].state, pods[i].ok, target)
+		seen.counted[i], seen.deltas[i], _ = ob.observe(pods[i].pod, pods[i].state, pods[i].ok, target)
 		planned[i] = seen.counted[i].Pod
 		planned[i].Zone = in.Zones[pods[i].pod.Node()]
 	}
@@ -320,7 +327,7 @@ func disruptionBudgets(in []Budget, pods []rollout.Pod) []rollout.Budget {
 }
 
 // updates works out the one write of each pod the plan updates, in the plan's order.
-func updates(setName, target string, chosen []rollout.Decision, pods []currentPod, images []map[string]string, now time.Time) []PodUpdate {
+func updates(setName, target string, chosen []rollout.Decision, pods []currentPod, deltas []inplace.Delta, now time.Time) []PodUpdate {
 	if len(chosen) == 0 {
 		return nil
 	}
@@ -336,13 +343,16 @@ func updates(setName, target string, chosen []rollout.Decision, pods []currentPo
 		if !ok {
 			continue
 		}
-		change, ok := inplace.Plan(p.pod, p.state, target, images[i], now)
+		change, ok := inplace.Plan(p.pod, p.state, target, deltas[i], now)
 		if !ok {
 			continue
 		}
-		u := PodUpdate{Namespace: p.pod.Namespace, Name: p.pod.Name, ResourceVersion: p.pod.ResourceVersion, Change: change,
-			Containers: slices.Sorted(maps.Keys(change.Images)), Reason: chosen[j].Reason}
+		u := PodUpdate{Namespace: p.pod.Namespace, Name: p.pod.Name, Pod: p.pod, ResourceVersion: p.pod.ResourceVersion, Change: change,
+			Containers: change.Restarts(deltas[i]), Resized: slices.Sorted(maps.Keys(change.Resources)), Reason: chosen[j].Reason}
 		u.Patch, u.Err = inplace.Patch(p.pod, setName, change)
+		if u.Err == nil {
+			u.Resize, u.Err = inplace.ResizePatch(p.pod, change)
+		}
 		out[j] = u
 	}
 	// A chosen pod that cannot be updated in place (a sidecar missing from it) leaves a gap.
