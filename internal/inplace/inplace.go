@@ -413,6 +413,10 @@ func Apply(pod *podview.View, change Change) *podview.View {
 			c.Resources = podview.ResourcesOf(&r)
 		}
 	}
+	if len(change.Resources) > 0 && out.Injected != nil {
+		// What the kubelet said was about the resize before this one.
+		out.Injected.Resize = nil
+	}
 	return out
 }
 

@@ -487,6 +487,14 @@ func TestApplyResizes(t *testing.T) {
 	if got.Injected.Containers[0].Resources != "requests cpu=300m memory=64Mi" || view.Injected.Containers[0].Resources != "requests cpu=100m memory=64Mi" {
 		t.Errorf("applied %q, the view's %q", got.Injected.Containers[0].Resources, view.Injected.Containers[0].Resources)
 	}
+
+	// A resize pending before the write is the earlier resize's, not this one's.
+	p := sizedPod(t)
+	p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{Type: corev1.PodResizePending, Status: corev1.ConditionTrue, Reason: "Infeasible"})
+	view = fixture.View(t, p, podstate.State{})
+	if got := Apply(view, Change{Resources: map[string]corev1.ResourceRequirements{"shipper": resources("300m", "64Mi")}}); got.Injected.Resize != nil || view.Injected.Resize == nil {
+		t.Errorf("applied resize %+v, the view's %+v", got.Injected.Resize, view.Injected.Resize)
+	}
 }
 
 func TestRefuseRecordsWhyInTheUpdate(t *testing.T) {

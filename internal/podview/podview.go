@@ -208,7 +208,9 @@ func Compact(obj any) (any, error) {
 		case corev1.PodReady:
 			v.Ready, v.ReadySince = c.Status, c.LastTransitionTime
 		case corev1.PodResizePending, corev1.PodResizeInProgress:
-			if c.Status == corev1.ConditionTrue {
+			// A condition the kubelet wrote for an earlier generation is about an earlier resize: the one
+			// written since supersedes it (a kubelet that does not record the generation is taken at its word).
+			if c.Status == corev1.ConditionTrue && (c.ObservedGeneration == 0 || c.ObservedGeneration >= pod.Generation) {
 				resizing = resize(resizing, c)
 			}
 		}

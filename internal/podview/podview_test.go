@@ -417,6 +417,12 @@ func TestCompactKeepsResourcesAndResize(t *testing.T) {
 	if v.Injected.Resize.Pending != "Deferred" {
 		t.Error("a copy shares the resize with its view")
 	}
+	pod.Generation = 3
+	pod.Status.Conditions[0].ObservedGeneration, pod.Status.Conditions[1].ObservedGeneration = 2, 3
+	obj, _ = Compact(pod)
+	if got := *obj.(*View).Injected.Resize; got != (Resize{Pending: "Deferred", Message: "no room"}) {
+		t.Errorf("a condition of an earlier generation must be left out: %+v", got)
+	}
 	pod.Status.Conditions[0].Status, pod.Status.Conditions[1].Status = corev1.ConditionFalse, corev1.ConditionFalse
 	obj, _ = Compact(pod)
 	if obj.(*View).Injected.Resize != nil {
