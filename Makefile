@@ -3,9 +3,13 @@
 # Tools are pinned and installed into bin/ on first use.
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 KUSTOMIZE_VERSION ?= v5.8.1
+# gojq is the jq the end-to-end suite runs the documentation's jq commands with (as jq), so that they do not
+# depend on a jq installed on the machine.
+GOJQ_VERSION ?= v0.12.19
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
+GOJQ ?= $(LOCALBIN)/gojq-$(GOJQ_VERSION)
 
 # The operator's image, as dist/install.yaml and the OLM bundle name it.
 IMG ?= sidecarset-operator:latest
@@ -84,8 +88,8 @@ test: ## Run the unit and envtest suites against a real kube-apiserver (builds i
 	KUBEBUILDER_ASSETS="$$($(SETUP_CONTROL_PLANE))" go test ./... -coverprofile cover.out $(GO_TEST_FLAGS)
 
 .PHONY: test-e2e
-test-e2e: ## Run the end-to-end suite on the local cluster, the operator running as a separate process.
-	KUBEBUILDER_ASSETS="$$($(SETUP_CONTROL_PLANE))" go test -tags e2e ./test/e2e -count 1 -timeout 30m -v -ginkgo.v $(if $(CI),-ginkgo.no-color) $(GO_TEST_FLAGS)
+test-e2e: gojq ## Run the end-to-end suite on the local cluster, the operator running as a separate process.
+	SIDECARSET_E2E_JQ=$(GOJQ) KUBEBUILDER_ASSETS="$$($(SETUP_CONTROL_PLANE))" go test -tags e2e ./test/e2e -count 1 -timeout 30m -v -ginkgo.v $(if $(CI),-ginkgo.no-color) $(GO_TEST_FLAGS)
 
 .PHONY: bench
 bench: bench-go bench-cluster ## Run every benchmark (results and method in docs/benchmarks.md).
@@ -139,3 +143,10 @@ $(CONTROLLER_GEN):
 	@mkdir -p $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
 	mv $(LOCALBIN)/controller-gen $(CONTROLLER_GEN)
+
+.PHONY: gojq
+gojq: $(GOJQ) ## Install gojq into bin/ (the jq of the documentation's commands in the end-to-end suite).
+$(GOJQ):
+	@mkdir -p $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install github.com/itchyny/gojq/cmd/gojq@$(GOJQ_VERSION)
+	mv $(LOCALBIN)/gojq $(GOJQ)

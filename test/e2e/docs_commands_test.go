@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,11 +14,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -29,7 +30,7 @@ import (
 // The documentation's commands are run here as a user pastes them, with the kubectl built with the control
 // plane, so that the documentation and what it promises cannot drift apart: every command that changes a
 // SidecarSet changes what it says and nothing else, and the examples of kubectl's output are what kubectl
-// prints.
+// prints. docs_run_test.go runs the other commands, or says why one cannot run here.
 
 // docFiles are the Markdown files whose commands are run.
 func docFiles() []string {
@@ -41,12 +42,15 @@ func docFiles() []string {
 // docCommand is a shell command of a fenced sh block of the documentation, with its continuation lines and
 // here-document.
 type docCommand struct {
-	source string // file:line
-	text   string
+	source  string // file:line
+	text    string // as a user pastes it
+	code    string // text without the comment that ends its last line
+	comment string // that comment: what the command does or prints, in the documentation's words
 }
 
 // shellCommands splits the fenced sh blocks of a Markdown file into commands. A command goes on past the end
-// of a line inside quotes, after a trailing backslash, and through a here-document.
+// of a line inside quotes, after a trailing backslash, and through a here-document. A line that is only a
+// comment is no command: sh runs nothing for it.
 func shellCommands(file string) []docCommand {
 	data, err := os.ReadFile(file)
 	Expect(err).NotTo(HaveOccurred())
@@ -69,7 +73,7 @@ func shellCommands(file string) []docCommand {
 				line = line[indent:]
 			}
 			if len(cur) == 0 {
-				if strings.TrimSpace(line) == "" {
+				if trimmed := strings.TrimSpace(line); trimmed == "" || strings.HasPrefix(trimmed, "#") {
 					continue
 				}
 				start = i + 1
@@ -77,7 +81,8 @@ func shellCommands(file string) []docCommand {
 			cur = append(cur, line)
 			if delimiter != "" {
 				if line == delimiter {
-					out = append(out, docCommand{fmt.Sprintf("%s:%d", rel, start), strings.Join(cur, "\n")})
+					text := strings.Join(cur, "\n")
+					out = append(out, docCommand{source: fmt.Sprintf("%s:%d", rel, start), text: text, code: text})
 					cur, delimiter = nil, ""
 				}
 				continue
@@ -103,7 +108,13 @@ func shellCommands(file string) []docCommand {
 				delimiter = m[1]
 				continue
 			}
-			out = append(out, docCommand{fmt.Sprintf("%s:%d", rel, start), strings.Join(cur, "\n")})
+			last := len(cur) - 1
+			out = append(out, docCommand{
+				source:  fmt.Sprintf("%s:%d", rel, start),
+				text:    strings.Join(cur, "\n"),
+				code:    strings.Join(append(slices.Clone(cur[:last]), strings.TrimRight(code, " ")), "\n"),
+				comment: strings.TrimSpace(strings.TrimPrefix(line[len(code):], "#")),
+			})
 			cur = nil
 		}
 		Expect(cur).To(BeEmpty(), "%s: a command of the block at line %d does not end", rel, start)
@@ -157,20 +168,60 @@ func sidecarSetChanges() []sidecarSetChange {
 	return out
 }
 
-// shell runs a command as a user would, with the kubectl built with the control plane, an administrator's
-// kubeconfig and the repository as working directory.
+// shell runs a command as a user would, with the kubectl built with the control plane, the jq the Makefile
+// builds, an administrator's kubeconfig and the repository as working directory.
 func shell(command string, stdin string) (stdout, stderr string, err error) {
-	cmd := exec.CommandContext(ctx, "sh", "-c", command)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(),
-		"KUBECONFIG="+local.Kubeconfig,
-		"PATH="+os.Getenv("KUBEBUILDER_ASSETS")+string(os.PathListSeparator)+os.Getenv("PATH"),
-		"KUBECACHEDIR="+GinkgoT().TempDir())
+	cmd := shellCommand(ctx, command)
 	var out, errOut bytes.Buffer
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(stdin), &out, &errOut
 	err = cmd.Run()
 	return out.String(), errOut.String(), err
 }
+
+// shellCommand is the sh that shell runs, killed when done is: a command that runs until interrupted
+// (kubectl get -w) must replace sh (exec) to be killed with it.
+func shellCommand(done context.Context, command string) *exec.Cmd {
+	cmd := exec.CommandContext(done, "sh", "-c", command)
+	cmd.Dir = root
+	cmd.Env = append(userEnv(),
+		"KUBECONFIG="+local.Kubeconfig,
+		"PATH="+docsPath(),
+		"KUBECACHEDIR="+GinkgoT().TempDir())
+	// Whatever the command left running in the background must not hold its output open for ever.
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
+}
+
+// userEnv is this process's environment without what make passes to the sub-makes of make test-e2e: a user
+// pastes the commands into a shell of their own, where make is not a sub-make (which would print the
+// directories it enters).
+func userEnv() []string {
+	return slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		return name == "MAKEFLAGS" || name == "MFLAGS" || name == "MAKELEVEL"
+	})
+}
+
+// jqEnv names the jq the documentation's commands run with: make test-e2e builds gojq at a pinned version, so
+// that they depend on no jq of the machine's.
+const jqEnv = "SIDECARSET_E2E_JQ"
+
+// docsPath is the PATH of the documentation's commands: the control plane's binaries (kubectl), then jq, then
+// the machine's.
+var docsPath = sync.OnceValue(func() string {
+	dirs := []string{os.Getenv("KUBEBUILDER_ASSETS")}
+	if jq := os.Getenv(jqEnv); jq != "" {
+		// gojq answers to the name jq, alone in a directory of the local cluster's, so that nothing else of bin/
+		// shadows the machine's tools.
+		dir := filepath.Join(local.Dir, "docs-tools")
+		target, err := filepath.Abs(jq)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(os.MkdirAll(dir, 0o755)).To(Succeed())
+		Expect(os.Symlink(target, filepath.Join(dir, "jq"))).To(Succeed())
+		dirs = append(dirs, dir)
+	}
+	return strings.Join(append(dirs, os.Getenv("PATH")), string(os.PathListSeparator))
+})
 
 // sampleFile is the file of config/samples holding the SidecarSet name.
 func sampleFile(name string) string {
@@ -493,40 +544,5 @@ spec:
 `)
 		Expect(err).To(HaveOccurred())
 		kubectlOutputIn(stderr, "docs/user-guide.md", "docs/troubleshooting.md")
-	})
-
-	It("ships the ConfigMaps the samples mount, created in a namespace by the documented command", func() {
-		var command string
-		for _, f := range docFiles() {
-			for _, c := range shellCommands(f) {
-				if strings.Contains(c.text, "-k config/samples/sidecar-config") {
-					command = c.text
-				}
-			}
-		}
-		Expect(command).To(ContainSubstring("<namespace>"))
-		ns := newNamespace()
-		_, stderr, err := shell(strings.ReplaceAll(command, "<namespace>", ns), "")
-		Expect(err).NotTo(HaveOccurred(), stderr)
-
-		files, err := filepath.Glob(filepath.Join(root, "config", "samples", "apps_v1alpha1_sidecarset_*.yaml"))
-		Expect(err).NotTo(HaveOccurred())
-		mounted := 0
-		for _, f := range files {
-			data, err := os.ReadFile(f)
-			Expect(err).NotTo(HaveOccurred())
-			var set appsv1alpha1.SidecarSet
-			Expect(yaml.Unmarshal(data, &set)).To(Succeed(), f)
-			for _, v := range set.Spec.Volumes {
-				if v.ConfigMap == nil {
-					continue
-				}
-				mounted++
-				Eventually(func() error {
-					return k8sClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: v.ConfigMap.Name}, &corev1.ConfigMap{})
-				}).WithTimeout(10*time.Second).Should(Succeed(), "%s mounts ConfigMap %s", f, v.ConfigMap.Name)
-			}
-		}
-		Expect(mounted).To(Equal(4))
 	})
 })
