@@ -361,8 +361,8 @@ func (r *SidecarSetReconciler) applyHistory(ctx context.Context, set *appsv1alph
 		if err := controllerutil.SetControllerReference(set, cr, r.Client.Scheme()); err != nil {
 			return err
 		}
-		if err := r.Client.Create(ctx, cr); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating revision %s: %w", h.Create.Name, err)
+		if err := r.createRevision(ctx, set, cr); err != nil {
+			return err
 		}
 	}
 	if h.Renumber != nil {
@@ -377,6 +377,37 @@ func (r *SidecarSetReconciler) applyHistory(ctx context.Context, set *appsv1alph
 		if err := r.Client.Delete(ctx, cr); client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("deleting revision %s: %w", name, err)
 		}
+	}
+	return nil
+}
+
+// createRevision stores a revision of the SidecarSet. One of that name already stored is the SidecarSet's
+// own (stored by an earlier reconcile), or was left by a deleted SidecarSet of the same name that the garbage
+// collector has not removed yet: that one is deleted and the revision stored again, or the SidecarSet would
+// never have its own, and its pods would be taken for pods of a revision no longer stored.
+func (r *SidecarSetReconciler) createRevision(ctx context.Context, set *appsv1alpha1.SidecarSet, cr *appsv1.ControllerRevision) error {
+	err := r.Client.Create(ctx, cr)
+	if !apierrors.IsAlreadyExists(err) {
+		if err != nil {
+			return fmt.Errorf("creating revision %s: %w", cr.Name, err)
+		}
+		return nil
+	}
+	stored := &appsv1.ControllerRevision{}
+	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(cr), stored); err != nil {
+		return fmt.Errorf("reading revision %s: %w", cr.Name, err)
+	}
+	if metav1.IsControlledBy(stored, set) {
+		return nil
+	}
+	ctrl.LoggerFrom(ctx).Info("Replacing a revision left by a deleted SidecarSet of the same name", "revision", cr.Name,
+		"owner", metav1.GetControllerOfNoCopy(stored))
+	if err := r.Client.Delete(ctx, stored, client.Preconditions{UID: &stored.UID}); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("deleting revision %s of a deleted SidecarSet: %w", cr.Name, err)
+	}
+	cr.ResourceVersion = ""
+	if err := r.Client.Create(ctx, cr); err != nil {
+		return fmt.Errorf("creating revision %s: %w", cr.Name, err)
 	}
 	return nil
 }
