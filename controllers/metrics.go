@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
@@ -36,6 +37,11 @@ var (
 		Help: "In-place sidecar updates written to pods, by SidecarSet and result: written or error.",
 	}, []string{"sidecarset", "result"})
 
+	evictionsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sidecarset_evictions_total",
+		Help: "Pods evicted to be recreated (updateStrategy.recreate), by SidecarSet and result: evicted, refused (by a PodDisruptionBudget, tried again later) or error.",
+	}, []string{"sidecarset", "result"})
+
 	rolloutDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "sidecarset_rollout_duration_seconds",
 		Help:    "Time from a rollout starting (Reconciling turning True) to its finishing (Ready again), by SidecarSet.",
@@ -44,7 +50,64 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(sidecarSetPods, inplaceUpdates, rolloutDuration)
+	metrics.Registry.MustRegister(sidecarSetPods, inplaceUpdates, evictionsTotal, rolloutDuration)
+}
+
+// The sidecars' cost, set from each SidecarSet's status (status.sidecarResources) and deleted with the
+// SidecarSet, as sidecarset_pods. The unit label is kube-state-metrics' for container resources, so the two
+// join: core for CPU, byte for memory.
+var (
+	sidecarResourceRequests = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sidecarset_sidecar_resource_requests",
+		Help: "CPU (cores) and memory (bytes) the SidecarSet's sidecars request, summed over the matched pods that carry them.",
+	}, []string{"sidecarset", "resource", "unit"})
+
+	sidecarResourceLimits = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sidecarset_sidecar_resource_limits",
+		Help: "CPU (cores) and memory (bytes) limits of the SidecarSet's sidecars, summed over the matched pods that carry them; sidecars without a limit add nothing, and a resource no sidecar limits has no series.",
+	}, []string{"sidecarset", "resource", "unit"})
+
+	sidecarRequestRatio = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sidecarset_sidecar_resource_request_ratio",
+		Help: "The SidecarSet's sidecars' requests as a fraction (0 to 1) of all the requests of the matched pods that carry them, by resource.",
+	}, []string{"sidecarset", "resource"})
+)
+
+func init() {
+	metrics.Registry.MustRegister(sidecarResourceRequests, sidecarResourceLimits, sidecarRequestRatio)
+}
+
+// recordSidecarResources sets the cost gauges of a SidecarSet from its status, and deletes the series of a
+// resource its status does not report.
+func recordSidecarResources(name string, r *appsv1alpha1.SidecarResources) {
+	var requests, limits, podRequests corev1.ResourceList
+	if r != nil {
+		requests, limits, podRequests = r.Requests, r.Limits, r.PodRequests
+	}
+	for _, res := range []struct {
+		name corev1.ResourceName
+		unit string
+	}{{corev1.ResourceCPU, "core"}, {corev1.ResourceMemory, "byte"}} {
+		setOrDelete(sidecarResourceRequests, requests, res.name, name, string(res.name), res.unit)
+		setOrDelete(sidecarResourceLimits, limits, res.name, name, string(res.name), res.unit)
+		request, ok := requests[res.name]
+		total := podRequests[res.name]
+		if ok && !total.IsZero() {
+			sidecarRequestRatio.WithLabelValues(name, string(res.name)).Set(request.AsApproximateFloat64() / total.AsApproximateFloat64())
+		} else {
+			sidecarRequestRatio.DeleteLabelValues(name, string(res.name))
+		}
+	}
+}
+
+// setOrDelete sets the gauge of labels to resource res of list, in base units, or deletes it when list has
+// none.
+func setOrDelete(g *prometheus.GaugeVec, list corev1.ResourceList, res corev1.ResourceName, labels ...string) {
+	if q, ok := list[res]; ok {
+		g.WithLabelValues(labels...).Set(q.AsApproximateFloat64())
+	} else {
+		g.DeleteLabelValues(labels...)
+	}
 }
 
 // recordPods sets the pod gauges of a SidecarSet from its status.
@@ -61,7 +124,11 @@ func recordPods(name string, st *appsv1alpha1.SidecarSetStatus) {
 func forgetSidecarSet(name string) {
 	labels := prometheus.Labels{"sidecarset": name}
 	sidecarSetPods.DeletePartialMatch(labels)
+	sidecarResourceRequests.DeletePartialMatch(labels)
+	sidecarResourceLimits.DeletePartialMatch(labels)
+	sidecarRequestRatio.DeletePartialMatch(labels)
 	inplaceUpdates.DeletePartialMatch(labels)
+	evictionsTotal.DeletePartialMatch(labels)
 	rolloutDuration.DeletePartialMatch(labels)
 	injections.DeletePartialMatch(labels)
 }

@@ -51,6 +51,7 @@ import (
 // +kubebuilder:rbac:groups=apps,namespace=sidecarset-system,resources=controllerrevisions,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups="",resources=pods/resize,verbs=patch
+// +kubebuilder:rbac:groups="",resources=pods/eviction,verbs=create
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
@@ -76,6 +77,8 @@ type SidecarSetReconciler struct {
 
 	// writes are the in-place updates written that the pod cache may not show yet.
 	writes inflight.Writes
+	// evictions are the pods evicted to be recreated, until their replacements exist.
+	evictions evictions
 	// statusWritten is when each SidecarSet's status was last written, by name.
 	statusWritten sync.Map
 	// pace spaces the reconciles of each SidecarSet that pod events start by what they cost.
@@ -121,6 +124,7 @@ func (r *SidecarSetReconciler) now() time.Time {
 func (r *SidecarSetReconciler) forget(name string) {
 	forgetSidecarSet(name)
 	r.writes.Forget(name)
+	r.evictions.forget(name)
 	r.statusWritten.Delete(name)
 	r.pace.Forget(name)
 }
@@ -128,6 +132,7 @@ func (r *SidecarSetReconciler) forget(name string) {
 // gather reads everything step.Decide reads, from the caches.
 func (r *SidecarSetReconciler) gather(ctx context.Context, set *appsv1alpha1.SidecarSet) (step.Input, error) {
 	in := step.Input{SidecarSet: set, Now: r.now()}
+	in.Evictions = r.evictions.of(set.Name, in.Now)
 	if last, ok := r.statusWritten.Load(set.Name); ok {
 		in.StatusWritten = last.(time.Time)
 	}
@@ -187,7 +192,14 @@ func (r *SidecarSetReconciler) apply(ctx context.Context, set *appsv1alpha1.Side
 		log.Info("Updating sidecars in place", "revision", d.Target, "pods", len(d.Updates), "budget", d.Plan.BudgetReason)
 		r.update(ctx, set.Name, d.Target, d.Updates)
 	}
+	if len(d.Evictions) > 0 {
+		log.Info("Recreating pods that cannot be updated in place", "revision", d.Target, "pods", len(d.Evictions), "budget", d.Plan.BudgetReason)
+		if r.evict(ctx, set.Name, d.Target, d.Evictions) > 0 && (d.Requeue == 0 || d.Requeue > evictionRetry) {
+			d.Requeue, d.RequeueReason = evictionRetry, "a PodDisruptionBudget refused an eviction"
+		}
+	}
 	recordPods(set.Name, &d.Computed)
+	recordSidecarResources(set.Name, d.Computed.SidecarResources)
 	if !d.Write {
 		log.V(1).Info("Status not written", "requeueAfter", d.Requeue, "reason", d.RequeueReason)
 		return reconcile.Result{RequeueAfter: d.Requeue}, nil
@@ -469,6 +481,11 @@ func (r *SidecarSetReconciler) update(ctx context.Context, setName, target strin
 // refused says why then.
 func (r *SidecarSetReconciler) write(ctx context.Context, setName string, pod *corev1.Pod, u step.PodUpdate) (refused string, err error) {
 	patch := u.Patch
+	if u.Change.Metadata != nil {
+		if patch, err = r.withMetadata(ctx, pod, u); err != nil {
+			return "", err
+		}
+	}
 	if u.Resize != nil {
 		resized := pod.DeepCopy()
 		err := r.Client.SubResource("resize").Patch(ctx, resized, client.RawPatch(types.StrategicMergePatchType, u.Resize))
@@ -498,6 +515,22 @@ func (r *SidecarSetReconciler) write(ctx context.Context, setName string, pod *c
 		err = r.Client.Patch(ctx, pod, client.RawPatch(types.StrategicMergePatchType, patch))
 	}
 	return refused, err
+}
+
+// withMetadata returns the update's patch with the labels and annotations its metadata change writes, worked
+// out from the pod's own (inplace.MetadataPatch), which the pod cache does not keep: they are read from the
+// API server. A pod recreated since the update was decided is not written.
+func (r *SidecarSetReconciler) withMetadata(ctx context.Context, pod *corev1.Pod, u step.PodUpdate) ([]byte, error) {
+	live := &metav1.PartialObjectMetadata{}
+	live.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Pod"))
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(pod), live); err != nil {
+		return nil, fmt.Errorf("reading the pod's labels and annotations: %w", err)
+	}
+	if live.UID != u.Pod.UID {
+		return nil, fmt.Errorf("the pod was recreated since the update was decided")
+	}
+	labels, annotations := inplace.MetadataPatch(live.Labels, live.Annotations, *u.Change.Metadata)
+	return inplace.WithMetadata(u.Patch, labels, annotations)
 }
 
 // reguard returns the patch guarded by the pod's version now, or the conflict when the pod changed in what

@@ -177,7 +177,12 @@ func (v *SidecarSetValidator) leftBehind(ctx context.Context, old, set *appsv1al
 	if n == 0 {
 		return ""
 	}
-	return fmt.Sprintf("this change is more than sidecar images and resources, which is all that can change in running pods: "+
+	if r := set.Spec.UpdateStrategy.Recreate; r != nil && r.Policy == appsv1alpha1.RecreateEvict {
+		return fmt.Sprintf("this change is more than sidecar images, resources and metadata, which is all that can change in running pods: "+
+			"the rollout evicts %d running pods for their workloads to recreate them (updateStrategy.recreate), within its budgets; "+
+			"bare pods and Job pods among them keep their current sidecars until they are recreated", n)
+	}
+	return fmt.Sprintf("this change is more than sidecar images, resources and metadata, which is all that can change in running pods: "+
 		"%d running pods keep their current sidecars until they are recreated, and the SidecarSet reports them "+
 		"as NotUpgradable (Stalled once the rollout is done); new pods get the change", n)
 }

@@ -57,7 +57,7 @@ const (
 	// ReasonOutdated: pods run an older revision that can be updated in place.
 	ReasonOutdated = "Outdated"
 
-	// ReasonNotUpgradable: pods run an older revision that differs in more than images and resources; they need to be
+	// ReasonNotUpgradable: pods run an older revision that differs in more than images, resources and metadata; they need to be
 	// recreated to get the latest revision.
 	ReasonNotUpgradable = "NotUpgradable"
 

@@ -14,4 +14,6 @@ const (
 	DefaultProgressDeadlineSeconds = 600
 	// DefaultMaxFailedPods is updateStrategy.failurePolicy.maxFailedPods when unset.
 	DefaultMaxFailedPods = 1
+	// DefaultRecreateMaxPerWorkload is updateStrategy.recreate.maxPerWorkload when unset.
+	DefaultRecreateMaxPerWorkload = 1
 )

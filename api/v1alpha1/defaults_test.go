@@ -36,6 +36,8 @@ func TestDefaultsMatchTheCRD(t *testing.T) {
 			jsonOf(t, appsv1alpha1.DefaultProgressDeadlineSeconds)},
 		{"spec.updateStrategy.failurePolicy.maxFailedPods", strategy.Properties["failurePolicy"].Properties["maxFailedPods"],
 			jsonOf(t, appsv1alpha1.DefaultMaxFailedPods)},
+		{"spec.updateStrategy.recreate.maxPerWorkload", strategy.Properties["recreate"].Properties["maxPerWorkload"],
+			jsonOf(t, appsv1alpha1.DefaultRecreateMaxPerWorkload)},
 	} {
 		if tt.field.Default == nil {
 			t.Errorf("%s has no default in the CRD", tt.path)

@@ -229,6 +229,13 @@ var _ = Describe("The SidecarSet CRD", func() {
 			both(set("1%", "updateStrategy", "partition"),
 				set(map[string]any{"matchLabels": map[string]any{"canary": "true"}}, "updateStrategy", "selector")),
 			"spec.updateStrategy", "partition and selector cannot both be set"),
+		Entry("recreate by eviction with type NotUpdate",
+			both(set("NotUpdate", "updateStrategy", "type"), set(map[string]any{"policy": "Evict"}, "updateStrategy", "recreate")),
+			"spec.updateStrategy", "recreate.policy Evict cannot be set with type NotUpdate"),
+		Entry("a recreate policy that is not one", set(map[string]any{"policy": "Delete"}, "updateStrategy", "recreate"),
+			"spec.updateStrategy.recreate.policy", "Unsupported value"),
+		Entry("recreate.maxPerWorkload 0", set(map[string]any{"policy": "Evict", "maxPerWorkload": int64(0)}, "updateStrategy", "recreate"),
+			"spec.updateStrategy.recreate.maxPerWorkload", "should be greater than or equal to 1"),
 		Entry("maxUnavailable 0", set(int64(0), "updateStrategy", "maxUnavailable"),
 			"spec.updateStrategy.maxUnavailable", "maxUnavailable must be an integer of at least 1 or a percentage from 1% to 100%"),
 		Entry("maxUnavailable 0%", set("0%", "updateStrategy", "maxUnavailable"),
@@ -401,6 +408,18 @@ var _ = Describe("The SidecarSet CRD", func() {
 		Expect(us.MaxUnavailable).To(Equal(ptrTo(intstr.FromInt32(1))))
 		Expect(us.FailurePolicy.Action).To(Equal(appsv1alpha1.FailureActionRollback))
 		Expect(us.FailurePolicy.MaxFailedPods).To(Equal(ptrTo(intstr.FromInt32(1))))
+		Expect(us.Recreate).To(BeNil(), "nothing is evicted unless asked")
+	})
+
+	It("defaults a recreate strategy to evict nothing, and one pod of a workload at a time", func() {
+		obj := validSidecarSet()
+		Expect(unstructured.SetNestedField(obj.Object, map[string]any{}, "spec", "updateStrategy", "recreate")).To(Succeed())
+		Expect(k8sClient.Create(ctx, obj)).To(Succeed())
+		DeferCleanup(func() { Expect(k8sClient.Delete(ctx, obj)).To(Succeed()) })
+
+		set := &appsv1alpha1.SidecarSet{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), set)).To(Succeed())
+		Expect(set.Spec.UpdateStrategy.Recreate).To(Equal(&appsv1alpha1.RecreateStrategy{Policy: appsv1alpha1.RecreateNever, MaxPerWorkload: ptrTo(int32(1))}))
 	})
 
 	It("keeps status apart from spec: a status write does not bump the generation, a spec write does", func() {
@@ -474,7 +493,7 @@ var _ = Describe("The SidecarSet CRD", func() {
 
 		out, err = kubectl("get", "scs", set.Name, "-o", "wide")
 		Expect(err).NotTo(HaveOccurred())
-		Expect(out).To(MatchRegexp(`DRIFTED\s+AGE\s+LATEST REVISION\n`))
+		Expect(out).To(MatchRegexp(`DRIFTED\s+AGE\s+LATEST REVISION\s+SIDECAR CPU\s+CPU SHARE\s+SIDECAR MEMORY\s+MEMORY SHARE\n`))
 		Expect(out).To(ContainSubstring(set.Name + "-5d8c7f"))
 	})
 })

@@ -190,7 +190,7 @@ type InjectionStrategy struct {
 	// revisionName is the revision new pods are injected with instead of the latest: the name of a stored
 	// revision of this SidecarSet (one of its ControllerRevisions, as status.revisions lists them). It decides
 	// only what a new pod gets at creation: the rollout then moves new pods, like every matched pod, to the
-	// latest revision under updateStrategy (in place when the two differ only in images and resources; otherwise they are
+	// latest revision under updateStrategy (in place when the two differ only in images, resources and metadata; otherwise they are
 	// reported NotUpgradable). To keep new pods on the pinned revision, pause the rollout
 	// (updateStrategy.paused, or type NotUpdate), or limit it: updateStrategy.selector updates only the pods
 	// it matches, and updateStrategy.partition holds back that many pods, the last in update order. A name
@@ -217,6 +217,7 @@ const (
 // UpdateStrategy controls how a changed sidecar reaches running pods.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.partition) || !has(self.selector) || (type(self.partition) == int ? self.partition == 0 : self.partition == '0%')",message="partition and selector cannot both be set: use partition to hold back a number of pods, or selector to choose the pods that update"
+// +kubebuilder:validation:XValidation:rule="!has(self.recreate) || !has(self.recreate.policy) || self.recreate.policy != 'Evict' || !has(self.type) || self.type != 'NotUpdate'",message="recreate.policy Evict cannot be set with type NotUpdate, which updates no running pod"
 type UpdateStrategy struct {
 	// type is RollingUpdate (update running pods in place, batch by batch) or NotUpdate (inject new pods only).
 	// Defaults to RollingUpdate.
@@ -295,7 +296,46 @@ type UpdateStrategy struct {
 	// +optional
 	// +kubebuilder:default={}
 	FailurePolicy FailurePolicy `json:"failurePolicy,omitempty"`
+
+	// recreate says whether the rollout replaces the pods it cannot update in place: pods whose revision
+	// differs from the latest in more than images, resources and metadata (a command, an environment variable, a port,
+	// a volume, a sidecar added or removed), and pods without the sidecars (created before the SidecarSet or
+	// while its webhook was unreachable). Such a pod is evicted through the Eviction API, so every
+	// PodDisruptionBudget is honoured, and its controller creates the replacement, which the webhook injects
+	// with the latest revision. Only pods of a ReplicaSet, StatefulSet or DaemonSet are evicted; bare pods
+	// and Job pods are reported, never evicted. Evictions take the same budgets as in-place updates
+	// (maxUnavailable, maxUnavailablePerWorkload, partition, selector, priority, pause, failure policy); an
+	// evicted pod counts as unavailable until its replacement is ready. Unset, nothing is evicted.
+	// +optional
+	Recreate *RecreateStrategy `json:"recreate,omitempty"`
 }
+
+// RecreateStrategy says how the rollout replaces the pods it cannot update in place.
+type RecreateStrategy struct {
+	// policy is Never (the default: report such pods, never evict them) or Evict.
+	// +optional
+	// +kubebuilder:default=Never
+	Policy RecreatePolicy `json:"policy,omitempty"`
+
+	// maxPerWorkload is the most pods of one workload (Deployment, StatefulSet, DaemonSet) that are evicted
+	// and not yet replaced by a ready pod at any time, on top of maxUnavailablePerWorkload: a workload without
+	// a PodDisruptionBudget is never emptied. Defaults to 1.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	MaxPerWorkload *int32 `json:"maxPerWorkload,omitempty"`
+}
+
+// RecreatePolicy says whether pods the rollout cannot update in place are replaced.
+// +kubebuilder:validation:Enum=Never;Evict
+type RecreatePolicy string
+
+const (
+	// RecreateNever reports pods that cannot be updated in place and leaves them running.
+	RecreateNever RecreatePolicy = "Never"
+	// RecreateEvict evicts them, within the rollout's budgets, for their controllers to recreate.
+	RecreateEvict RecreatePolicy = "Evict"
+)
 
 // UpdatePriorityStrategy orders updates by weighted selectors.
 type UpdatePriorityStrategy struct {
@@ -400,12 +440,12 @@ type SidecarSetStatus struct {
 	// +optional
 	DriftedPods int32 `json:"driftedPods"`
 
-	// outdatedPods is how many matched pods run an older revision that differs only in images and resources, so they can
+	// outdatedPods is how many matched pods run an older revision that differs only in images, resources and metadata, so they can
 	// be updated in place.
 	// +optional
 	OutdatedPods int32 `json:"outdatedPods"`
 
-	// notUpgradablePods is how many matched pods run an older revision that differs in more than images and resources (a
+	// notUpgradablePods is how many matched pods run an older revision that differs in more than images, resources and metadata (a
 	// new sidecar, a changed command, a new volume): they get the latest revision only when recreated.
 	// +optional
 	NotUpgradablePods int32 `json:"notUpgradablePods"`
@@ -427,6 +467,12 @@ type SidecarSetStatus struct {
 	// +listMapKey=name
 	Revisions []RevisionPodCount `json:"revisions,omitempty"`
 
+	// sidecarResources is what the sidecars take of the matched pods that carry them: their CPU and memory
+	// requests and limits summed over those pods, and their share of those pods' requests. Absent while no
+	// matched pod carries a sidecar.
+	// +optional
+	SidecarResources *SidecarResources `json:"sidecarResources,omitempty"`
+
 	// collisionCount counts hash collisions between revision names; it salts the next revision hash.
 	// +optional
 	CollisionCount *int32 `json:"collisionCount,omitempty"`
@@ -437,6 +483,47 @@ type SidecarSetStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// SidecarResources is what a SidecarSet's sidecars take of the matched pods that carry them, as the pods'
+// specs say (after any in-place resize), whatever revision each pod runs. Quantities are written as in a
+// container's resources: CPU in cores ("2500m"), memory in bytes ("1600Mi"). A limit without a request
+// requests the limit, as the API server defaults it. Classic init containers (without restartPolicy Always)
+// have exited before the app starts and are not counted; native sidecars are. Pods whose sidecars were
+// skipped at injection, or that never got them, are not counted.
+type SidecarResources struct {
+	// pods is how many matched pods carry at least one of the sidecars: the pods summed below.
+	Pods int32 `json:"pods"`
+
+	// requests are the sidecars' CPU and memory requests, summed over those pods.
+	// +optional
+	Requests corev1.ResourceList `json:"requests,omitempty"`
+
+	// limits are the sidecars' CPU and memory limits, summed over those pods; a sidecar without a limit adds
+	// nothing, and a resource no sidecar limits is absent.
+	// +optional
+	Limits corev1.ResourceList `json:"limits,omitempty"`
+
+	// podRequests are the CPU and memory requests of every container of those pods that runs beside the app
+	// (its containers and native sidecars, the sidecars included), summed: what requestShare is a share of.
+	// +optional
+	PodRequests corev1.ResourceList `json:"podRequests,omitempty"`
+
+	// requestShare is the sidecars' requests as a share of podRequests, per resource.
+	// +optional
+	RequestShare ResourceShare `json:"requestShare,omitempty"`
+}
+
+// ResourceShare is a share of CPU and of memory, each a percentage rounded to one decimal place, halves
+// up, such as "12.5%"; a resource the pods request none of is absent.
+type ResourceShare struct {
+	// cpu is the share of the CPU requests.
+	// +optional
+	CPU string `json:"cpu,omitempty"`
+
+	// memory is the share of the memory requests.
+	// +optional
+	Memory string `json:"memory,omitempty"`
 }
 
 // RevisionPodCount is how many matched pods run one revision.
@@ -462,6 +549,10 @@ type RevisionPodCount struct {
 // +kubebuilder:printcolumn:name="Drifted",type=integer,JSONPath=`.status.driftedPods`,description="Matched pods not on the latest revision"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Latest Revision",type=string,JSONPath=`.status.latestRevision`,priority=1,description="ControllerRevision of the current spec"
+// +kubebuilder:printcolumn:name="Sidecar CPU",type=string,JSONPath=`.status.sidecarResources.requests.cpu`,priority=1,description="CPU the sidecars request, summed over the matched pods that carry them"
+// +kubebuilder:printcolumn:name="CPU Share",type=string,JSONPath=`.status.sidecarResources.requestShare.cpu`,priority=1,description="The sidecars' share of the CPU those pods request"
+// +kubebuilder:printcolumn:name="Sidecar Memory",type=string,JSONPath=`.status.sidecarResources.requests.memory`,priority=1,description="Memory the sidecars request, summed over the matched pods that carry them"
+// +kubebuilder:printcolumn:name="Memory Share",type=string,JSONPath=`.status.sidecarResources.requestShare.memory`,priority=1,description="The sidecars' share of the memory those pods request"
 type SidecarSet struct {
 	metav1.TypeMeta `json:",inline"`
 	// +optional

@@ -49,7 +49,7 @@ type fieldDoc struct {
 // The order the reference follows: the resource first, then its parts as a reader meets them.
 var order = []string{"SidecarSet", "SidecarSetSpec", "SidecarContainer", "TransferEnvVar", "PodMetadataPatch",
 	"InjectionStrategy", "UpdateStrategy", "UpdatePriorityStrategy", "UpdatePriorityWeightTerm", "UpdateScatterTerm",
-	"FailurePolicy", "SidecarSetStatus", "RevisionPodCount"}
+	"FailurePolicy", "RecreateStrategy", "SidecarSetStatus", "RevisionPodCount", "SidecarResources", "ResourceShare"}
 
 var markerRe = regexp.MustCompile(`^\+kubebuilder:(default|validation:[A-Za-z]+)[=:](.*)$`)
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
@@ -194,7 +195,7 @@ func Inject(pod *corev1.Pod, sets []Sidecars) (*corev1.Pod, []Result, error) {
 		if len(injected) > 0 {
 			addVolumes(out, s.Spec.Volumes, injected)
 			addPullSecrets(out, s.Spec.ImagePullSecrets)
-			patchMetadata(out, s.Spec.PatchPodMetadata)
+			PatchMetadata(&out.ObjectMeta, s.Spec.PatchPodMetadata)
 		}
 		state[s.SidecarSet] = st
 		changed = true
@@ -350,8 +351,9 @@ func addPullSecrets(pod *corev1.Pod, secrets []corev1.LocalObjectReference) {
 	}
 }
 
-// patchMetadata adds the labels and annotations; under Retain a key the pod already has keeps its value.
-func patchMetadata(pod *corev1.Pod, patches []appsv1alpha1.PodMetadataPatch) {
+// PatchMetadata adds the labels and annotations of patches to a pod's metadata, in order; under Retain a key
+// the pod already has (its own, or from an earlier patch) keeps its value.
+func PatchMetadata(pod *metav1.ObjectMeta, patches []appsv1alpha1.PodMetadataPatch) {
 	for _, p := range patches {
 		overwrite := p.Policy == appsv1alpha1.PodMetadataPatchOverwrite
 		for k, v := range p.Labels {

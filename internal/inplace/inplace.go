@@ -33,25 +33,28 @@ type Delta struct {
 	// ResizeRestarts are the resized sidecars the kubelet restarts to resize: their resizePolicy says
 	// RestartContainer for a resource whose request or limit changes.
 	ResizeRestarts map[string]bool
+	// Metadata is the change of the labels and annotations the SidecarSet adds, nil when none.
+	Metadata *Metadata
 }
 
 // Empty says the delta changes nothing.
-func (d Delta) Empty() bool { return len(d.Images) == 0 && len(d.Resources) == 0 }
+func (d Delta) Empty() bool { return len(d.Images) == 0 && len(d.Resources) == 0 && d.Metadata == nil }
 
 // Diff returns what an update from one revision to another changes in a running pod, when the two differ only
 // in what the kubelet changes in place: the images of sidecar containers and native sidecars, and their CPU
-// and memory requests and limits (a resize through the pod's resize subresource). ok is false when they
+// and memory requests and limits (a resize through the pod's resize subresource), and in the labels and
+// annotations they add (patchPodMetadata). ok is false when they
 // differ in anything else (a command, a new sidecar, a volume, another resource, a classic init container's
 // image or resources), or remove a CPU or memory request or limit, which the API server refuses to resize:
 // such a pod must be recreated to change. Equal revisions give an empty delta.
 func Diff(from, to revision.Injected) (d Delta, ok bool) {
 	if len(from.Containers) != len(to.Containers) || len(from.InitContainers) != len(to.InitContainers) ||
 		!equality.Semantic.DeepEqual(from.Volumes, to.Volumes) ||
-		!equality.Semantic.DeepEqual(from.ImagePullSecrets, to.ImagePullSecrets) ||
-		!equality.Semantic.DeepEqual(from.PatchPodMetadata, to.PatchPodMetadata) {
+		!equality.Semantic.DeepEqual(from.ImagePullSecrets, to.ImagePullSecrets) {
 		return Delta{}, false
 	}
-	d = Delta{Images: map[string]string{}, Resources: map[string]corev1.ResourceRequirements{}, ResizeRestarts: map[string]bool{}}
+	d = Delta{Images: map[string]string{}, Resources: map[string]corev1.ResourceRequirements{}, ResizeRestarts: map[string]bool{},
+		Metadata: metadataOf(from.PatchPodMetadata, to.PatchPodMetadata)}
 	for i := range to.Containers {
 		if !d.add(from.Containers[i], to.Containers[i]) {
 			return Delta{}, false
@@ -168,7 +171,10 @@ func resizable(name corev1.ResourceName) bool {
 type Change struct {
 	Images    map[string]string
 	Resources map[string]corev1.ResourceRequirements
-	State     podstate.SidecarSetState
+	// Metadata, when set, is written in the same patch, as MetadataPatch works it out from the pod's labels
+	// and annotations when it is written.
+	Metadata *Metadata
+	State    podstate.SidecarSetState
 }
 
 // Plan returns the change that moves a pod from its current state to the target revision by delta,
@@ -178,7 +184,7 @@ type Change struct {
 // resize written by an update whose patch of the pod failed). ok is false when a sidecar to change is not in
 // the pod (it was skipped for a conflict, or removed): such a pod is not updatable.
 func Plan(pod *podview.View, current podstate.SidecarSetState, target string, delta Delta, now time.Time) (Change, bool) {
-	change := Change{Images: map[string]string{}}
+	change := Change{Images: map[string]string{}, Metadata: delta.Metadata}
 	update := &podstate.Update{From: current.Revision, Containers: map[string]podstate.ContainerMark{}}
 	update.StartedAt.Time = now
 	newImages := maps.Clone(current.Images)
@@ -588,9 +594,9 @@ func statusOf(pod *podview.View, name string) *podview.ContainerStatus {
 }
 
 // LeftBehind counts the pods a change of a SidecarSet's spec from from to to leaves on their sidecars: the
-// change differs in more than images and resources, so it cannot be made in place, and every pod that carries the
+// change differs in more than images, resources and metadata, so it cannot be made in place, and every pod that carries the
 // SidecarSet's sidecars (injection skipped none of them) at a revision other than toRevision keeps them until
-// it is recreated. A change of images and resources alone leaves none behind. states are the pods' states for the
+// it is recreated. A change of images, resources and metadata alone leaves none behind. states are the pods' states for the
 // SidecarSet, as the pod cache has them (ok false when a pod has none).
 func LeftBehind(from, to revision.Injected, toRevision string, states []podstate.SidecarSetState) int {
 	if _, ok := Diff(from, to); ok {

@@ -45,7 +45,8 @@ func TestDiff(t *testing.T) {
 		{"a new sidecar", "", strings.Replace(from, "{name: agent, image: agent:1}]", "{name: agent, image: agent:1}, {name: extra, image: extra:1}]", 1), "not updatable"},
 		{"a volume", "", strings.Replace(from, "name: cfg}", "name: other}", 1), "not updatable"},
 		{"a pull secret", "", from + "imagePullSecrets: [{name: reg}]\n", "not updatable"},
-		{"a metadata patch", "", from + "patchPodMetadata: [{labels: {a: b}}]\n", "not updatable"},
+		{"a metadata patch", "", from + "patchPodMetadata: [{labels: {a: b}}]\n", "metadata"},
+		{"an image and a metadata patch", "", strings.Replace(from, "shipper:1", "shipper:2", 1) + "patchPodMetadata: [{annotations: {a: b}}]\n", "shipper=shipper:2,metadata"},
 		{"a removed sidecar", "", strings.Replace(from, ", {name: agent, image: agent:1}", "", 1), "not updatable"},
 		{"resources given to a sidecar", "", sized, "shipper resized"},
 		{"a sidecar's resources scaled down", sized, strings.Replace(sized, "cpu: 100m", "cpu: 50m", 1), "shipper resized"},
@@ -86,6 +87,9 @@ func TestDiff(t *testing.T) {
 						k += " resized"
 					}
 					parts = append(parts, k)
+				}
+				if d.Metadata != nil {
+					parts = append(parts, "metadata")
 				}
 				got = strings.Join(parts, ",")
 			}

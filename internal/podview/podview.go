@@ -13,6 +13,7 @@ import (
 	"unique"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -91,6 +92,40 @@ type Container struct {
 	// Resources are the container's CPU and memory requests and limits, as ResourcesOf writes them.
 	Resources     string                         `json:"resources,omitempty"`
 	RestartPolicy *corev1.ContainerRestartPolicy `json:"restartPolicy,omitempty"`
+
+	// amounts are Resources as numbers, interned with the string they were worked out from: the containers
+	// of a workload share one, and a container keeps a pointer to it rather than the four numbers.
+	amounts unique.Handle[amounts]
+}
+
+// Amounts are a container's CPU and memory requests and limits as numbers, for sums over many pods: CPU in
+// millicores, memory in bytes, rounded up as resource.Quantity's MilliValue and Value round; 0 where none is
+// set. A limit without a request requests the limit, as in ResourcesOf.
+type Amounts struct {
+	RequestMilliCPU, RequestMemory int64
+	LimitMilliCPU, LimitMemory     int64
+}
+
+// amounts are Amounts with the Resources string they were worked out from.
+type amounts struct {
+	resources string
+	Amounts
+}
+
+// Amounts are the container's Resources as numbers. Compact works them out once, with Resources; a copy
+// whose Resources were changed since (inplace.Apply's view of a resize in flight) has them worked out again
+// from its Resources, so the two never disagree.
+func (c *Container) Amounts() Amounts {
+	var none unique.Handle[amounts]
+	if c.amounts != none {
+		if a := c.amounts.Value(); a.resources == c.Resources {
+			return a.Amounts
+		}
+	}
+	if c.Resources == "" {
+		return Amounts{}
+	}
+	return parseAmounts(c.Resources)
 }
 
 // Resize is where the kubelet stands with a resize of the pod's containers: the pod's PodResizeInProgress
@@ -238,6 +273,9 @@ func compactContainers(cs []corev1.Container) []Container {
 	out := make([]Container, len(cs))
 	for i, c := range cs {
 		out[i] = Container{Name: c.Name, Image: c.Image, Resources: ResourcesOf(&c.Resources), RestartPolicy: c.RestartPolicy}
+		if out[i].Resources != "" {
+			out[i].amounts = unique.Make(amounts{out[i].Resources, amountsOf(&c.Resources)})
+		}
 	}
 	return out
 }
@@ -276,6 +314,56 @@ func resize(r *Resize, c corev1.PodCondition) *Resize {
 // resizable are the resources the kubelet resizes in place.
 var resizable = []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory}
 
+// requested is the request of resource name in r: the limit when only a limit is set, as the API server
+// defaults it.
+func requested(r *corev1.ResourceRequirements, name corev1.ResourceName) (resource.Quantity, bool) {
+	if q, ok := r.Requests[name]; ok {
+		return q, true
+	}
+	q, ok := r.Limits[name]
+	return q, ok
+}
+
+// amountsOf is r as numbers.
+func amountsOf(r *corev1.ResourceRequirements) Amounts {
+	var a Amounts
+	if q, ok := requested(r, corev1.ResourceCPU); ok {
+		a.RequestMilliCPU = q.MilliValue()
+	}
+	if q, ok := requested(r, corev1.ResourceMemory); ok {
+		a.RequestMemory = q.Value()
+	}
+	if q, ok := r.Limits[corev1.ResourceCPU]; ok {
+		a.LimitMilliCPU = q.MilliValue()
+	}
+	if q, ok := r.Limits[corev1.ResourceMemory]; ok {
+		a.LimitMemory = q.Value()
+	}
+	return a
+}
+
+// parseAmounts reads a string ResourcesOf wrote as numbers, as amountsOf would have worked them out from the
+// resources it was written from.
+func parseAmounts(s string) Amounts {
+	var r corev1.ResourceRequirements
+	for part := range strings.SplitSeq(s, ", ") {
+		kind, fields, _ := strings.Cut(part, " ")
+		list := corev1.ResourceList{}
+		for field := range strings.FieldsSeq(fields) {
+			name, value, _ := strings.Cut(field, "=")
+			if q, err := resource.ParseQuantity(value); err == nil {
+				list[corev1.ResourceName(name)] = q
+			}
+		}
+		if kind == "limits" {
+			r.Limits = list
+		} else {
+			r.Requests = list
+		}
+	}
+	return amountsOf(&r)
+}
+
 // ResourcesOf writes a container's CPU and memory requests and limits as one comparable string, such as
 // "requests cpu=100m memory=64Mi, limits memory=128Mi": equal strings are equal resources. A limit without a
 // request requests the limit, as the API server defaults it, so a container's resources as written and as
@@ -286,11 +374,8 @@ func ResourcesOf(r *corev1.ResourceRequirements) string {
 	}
 	var requests, limits []string
 	for _, name := range resizable {
-		req, hasReq := r.Requests[name]
+		req, hasReq := requested(r, name)
 		limit, hasLimit := r.Limits[name]
-		if !hasReq && hasLimit {
-			req, hasReq = limit, true
-		}
 		if hasReq {
 			requests = append(requests, string(name)+"="+req.String())
 		}

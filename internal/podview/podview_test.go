@@ -429,3 +429,63 @@ func TestCompactKeepsResourcesAndResize(t *testing.T) {
 		t.Error("conditions not True must read as no resize")
 	}
 }
+
+func TestAmounts(t *testing.T) {
+	q := resource.MustParse
+	tests := []struct {
+		name string
+		in   corev1.ResourceRequirements
+		want Amounts
+	}{
+		{"none", corev1.ResourceRequirements{}, Amounts{}},
+		{"requests and limits", corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: q("0.1"), corev1.ResourceMemory: q("64Mi")},
+			Limits:   corev1.ResourceList{corev1.ResourceCPU: q("1500m"), corev1.ResourceMemory: q("128Mi")}},
+			Amounts{RequestMilliCPU: 100, RequestMemory: 64 << 20, LimitMilliCPU: 1500, LimitMemory: 128 << 20}},
+		{"a limit requests itself, as the API server defaults it", corev1.ResourceRequirements{
+			Limits: corev1.ResourceList{corev1.ResourceMemory: q("100M")}},
+			Amounts{RequestMemory: 100_000_000, LimitMemory: 100_000_000}},
+		{"fractions round up, to a millicore and a byte", corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: q("100u"), corev1.ResourceMemory: q("1.5")}},
+			Amounts{RequestMilliCPU: 1, RequestMemory: 2}},
+		{"resources not resized in place are left out", corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceEphemeralStorage: q("1Gi")}}, Amounts{}},
+	}
+	for _, tt := range tests {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "p", Annotations: map[string]string{appsv1alpha1.StateAnnotation: "{}"}},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "a", Image: "a:1", Resources: tt.in}}},
+		}
+		obj, _ := Compact(pod)
+		c := obj.(*View).Injected.Containers[0]
+		if got := c.Amounts(); got != tt.want {
+			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
+		}
+		// What a copy reads once its Resources changed (inplace.Apply) is worked out from them again.
+		if got := parseAmounts(c.Resources); got != tt.want {
+			t.Errorf("%s: parsed from %q: %+v, want %+v", tt.name, c.Resources, got, tt.want)
+		}
+	}
+}
+
+func TestAmountsFollowResourcesChangedInACopy(t *testing.T) {
+	q := resource.MustParse
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "p", Annotations: map[string]string{appsv1alpha1.StateAnnotation: "{}"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "a", Image: "a:1", Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: q("100m")}}}}},
+	}
+	obj, _ := Compact(pod)
+	cp := obj.(*View).DeepCopyObject().(*View)
+	if got := cp.Injected.Containers[0].Amounts(); got != (Amounts{RequestMilliCPU: 100}) {
+		t.Errorf("a copy reads %+v", got)
+	}
+	cp.Injected.Containers[0].Resources = ResourcesOf(&corev1.ResourceRequirements{
+		Limits: corev1.ResourceList{corev1.ResourceCPU: q("250m")}})
+	if got := cp.Injected.Containers[0].Amounts(); got != (Amounts{RequestMilliCPU: 250, LimitMilliCPU: 250}) {
+		t.Errorf("a copy resized to %q reads %+v", cp.Injected.Containers[0].Resources, got)
+	}
+	if got := obj.(*View).Injected.Containers[0].Amounts(); got != (Amounts{RequestMilliCPU: 100}) {
+		t.Errorf("the view reads %+v after its copy changed", got)
+	}
+}

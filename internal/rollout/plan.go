@@ -32,9 +32,21 @@ type Pod struct {
 	// OnTarget: the pod's state annotation names the target revision. An update written but not finished
 	// is on target too (Updating says it is not done).
 	OnTarget bool
-	// Updatable: off target, and its revision differs from the target only in the images of sidecar
-	// containers and native sidecars, so it can be updated in place. Otherwise it needs to be recreated.
+	// Updatable: off target, and its revision differs from the target only in the images, resources and metadata of
+	// sidecar containers and native sidecars, so it can be updated in place. Otherwise it needs to be
+	// recreated.
 	Updatable bool
+	// Replaceable: off target and not updatable in place (or without the sidecars), and its controller (a
+	// ReplicaSet, StatefulSet or DaemonSet) creates a replacement when it is evicted. Evicted only when the
+	// strategy's recreate policy is Evict.
+	Replaceable bool
+	// Leaving: the pod is going away (being deleted, or evicted by the rollout and not yet gone): it is not
+	// matched, but unavailable to its workload and the fleet until its replacement is ready, and the rollout
+	// waits for it.
+	Leaving bool
+	// Evicted: Leaving because the rollout evicted it. The rollout is in progress until it is gone and its
+	// replacement created.
+	Evicted bool
 	// Updating: an in-place update was written and the kubelet has not yet restarted the sidecars with the
 	// new images.
 	Updating bool
@@ -65,10 +77,12 @@ const (
 	StopPaused StopReason = "Paused"
 )
 
-// Decision is one pod to update and why.
+// Decision is one pod to update and why: in place, or, Recreate, by evicting it for its controller to
+// replace.
 type Decision struct {
 	Namespace, Name string
 	Reason          string
+	Recreate        bool
 }
 
 // Plan is what to do now, and the numbers behind it.
@@ -91,8 +105,12 @@ type Plan struct {
 	Candidates int
 	// HeldByPartition and HeldBySelector are updatable pods left behind on purpose.
 	HeldByPartition, HeldBySelector int
-	// NotUpgradable pods are off target by more than images and resources.
-	NotUpgradable int
+	// NotUpgradable pods are off target by more than images, resources and metadata (or without the sidecars), and
+	// not recreated: the strategy does not recreate, or, NotReplaceable of them, no controller would
+	// replace them (bare pods, Job pods).
+	NotUpgradable, NotReplaceable int
+	// Leaving are pods going away (Pod.Leaving).
+	Leaving int
 	// HeldByWorkload are candidates this step leaves behind, with budget to spare, because their workload
 	// already has maxUnavailablePerWorkload pods unavailable; FullWorkloads names those workloads,
 	// "namespace/Kind/name", sorted.
@@ -196,15 +214,21 @@ func BudgetAllowed(st policyv1.PodDisruptionBudgetStatus, generation int64, heal
 
 // ComputeWithBudgets is Compute honouring the PodDisruptionBudgets of the pods (Pod.Budgets index budgets).
 func ComputeWithBudgets(s *appsv1alpha1.UpdateStrategy, pods []Pod, budgets []Budget, now time.Time) (Plan, error) {
-	p := Plan{Matched: len(pods)}
+	var p Plan
+	matched := 0
+	for i := range pods {
+		if !pods[i].Leaving {
+			matched++
+		}
+	}
 	var err error
-	if p.MaxUnavailable, err = MaxUnavailable(s.MaxUnavailable, len(pods)); err != nil {
+	if p.MaxUnavailable, err = MaxUnavailable(s.MaxUnavailable, matched); err != nil {
 		return p, err
 	}
-	if p.Partition, err = Partition(s.Partition, len(pods)); err != nil {
+	if p.Partition, err = Partition(s.Partition, matched); err != nil {
 		return p, err
 	}
-	if p.MaxFailed, err = MaxFailedPods(s.FailurePolicy.MaxFailedPods, len(pods)); err != nil {
+	if p.MaxFailed, err = MaxFailedPods(s.FailurePolicy.MaxFailedPods, matched); err != nil {
 		return p, err
 	}
 	selected := labels.Everything()
@@ -219,10 +243,31 @@ func ComputeWithBudgets(s *appsv1alpha1.UpdateStrategy, pods []Pod, budgets []Bu
 
 	// The workloads of the pods that have one; a pod without is a workload of its own (one pod, limit 1),
 	// which its own unavailability alone can fill, so it needs no counting.
+	recreate := s.Recreate != nil && s.Recreate.Policy == appsv1alpha1.RecreateEvict
+	recreateLimit := int(appsv1alpha1.DefaultRecreateMaxPerWorkload)
+	if s.Recreate != nil && s.Recreate.MaxPerWorkload != nil {
+		recreateLimit = int(*s.Recreate.MaxPerWorkload)
+	}
 	workloads := map[workloadID]*workload{}
 	candidates := make([]candidate, 0, len(pods))
 	for i := range pods {
 		pod := &pods[i]
+		if pod.Leaving {
+			p.Leaving++
+			p.Unavailable++
+			if pod.Evicted {
+				p.InProgress++
+			}
+			if pod.Workload != "" {
+				id := workloadID{pod.Namespace, pod.Workload}
+				if workloads[id] == nil {
+					workloads[id] = &workload{id: id}
+				}
+				workloads[id].unavailable++
+			}
+			continue
+		}
+		p.Matched++
 		unavailable := !pod.available(minReady, now)
 		var w *workload
 		if pod.Workload != "" {
@@ -251,18 +296,23 @@ func ComputeWithBudgets(s *appsv1alpha1.UpdateStrategy, pods []Pod, budgets []Bu
 			if pod.Updating || pod.settling(minReady, deadline, now) {
 				p.InProgress++
 			}
-		case !pod.Updatable:
+		case !pod.Updatable && !(recreate && pod.Replaceable):
 			p.NotUpgradable++
+			if recreate {
+				p.NotReplaceable++
+			}
 		case !selected.Matches(labels.Set(pod.Labels)):
 			p.HeldBySelector++
 		default:
-			candidates = append(candidates, candidate{pod: pod, unavailable: unavailable, weight: weightOf(weights, pod.Labels), workload: w})
+			candidates = append(candidates, candidate{pod: pod, unavailable: unavailable, weight: weightOf(weights, pod.Labels), workload: w,
+				recreate: !pod.Updatable})
 		}
 	}
 	for _, w := range workloads {
-		if w.limit, err = MaxUnavailablePerWorkload(s.MaxUnavailablePerWorkload, w.pods); err != nil {
+		if w.limit, err = MaxUnavailablePerWorkload(s.MaxUnavailablePerWorkload, max(w.pods, 1)); err != nil {
 			return p, err
 		}
+		w.recreateLimit = min(w.limit, recreateLimit)
 	}
 	order(candidates, s.ScatterStrategy)
 
@@ -295,10 +345,27 @@ func ComputeWithBudgets(s *appsv1alpha1.UpdateStrategy, pods []Pod, budgets []Bu
 	spent := make([]bool, len(budgets)) // a budget already named in FullBudgets
 	for _, c := range candidates {
 		w := c.workload
+		limit := 0
+		if w != nil {
+			limit = w.limit
+			if c.recreate {
+				limit = w.recreateLimit
+			}
+		}
 		switch {
+		case c.unavailable && !c.recreate:
+			p.Update = append(p.Update, Decision{c.pod.Namespace, c.pod.Name, "already unavailable: updating it costs no availability", false})
+		case c.unavailable && w.unavailable <= limit:
+			// An unavailable pod of a workload within its limit: evicting it costs no availability. Past the
+			// limit (pods of the workload leaving, replacements not ready), the workload settles first.
+			p.Update = append(p.Update, Decision{c.pod.Namespace, c.pod.Name, "already unavailable: recreating it costs no availability", true})
 		case c.unavailable:
-			p.Update = append(p.Update, Decision{c.pod.Namespace, c.pod.Name, "already unavailable: updating it costs no availability"})
-		case budget > 0 && w != nil && w.unavailable >= w.limit:
+			p.HeldByWorkload++
+			if !w.full {
+				w.full = true
+				p.FullWorkloads = append(p.FullWorkloads, w.id.namespace+"/"+w.id.name)
+			}
+		case budget > 0 && w != nil && w.unavailable >= limit:
 			p.HeldByWorkload++
 			if !w.full {
 				w.full = true
@@ -323,7 +390,10 @@ func ComputeWithBudgets(s *appsv1alpha1.UpdateStrategy, pods []Pod, budgets []Bu
 				allowed[b]--
 				reason += fmt.Sprintf("; PodDisruptionBudget %s allows %d more", budgets[b].Name, allowed[b])
 			}
-			p.Update = append(p.Update, Decision{c.pod.Namespace, c.pod.Name, reason})
+			if c.recreate {
+				reason = "recreated, " + reason + fmt.Sprintf("; recreate.maxPerWorkload %d", w.recreateLimit)
+			}
+			p.Update = append(p.Update, Decision{c.pod.Namespace, c.pod.Name, reason, c.recreate})
 		}
 	}
 	slices.Sort(p.FullWorkloads)
@@ -348,13 +418,18 @@ type workloadID struct{ namespace, name string }
 type workload struct {
 	id                       workloadID
 	pods, unavailable, limit int
-	full                     bool
-	inRun, seen              int
+	// recreateLimit is the most of its pods unavailable with one more evicted: limit, or
+	// recreate.maxPerWorkload when lower.
+	recreateLimit int
+	full          bool
+	inRun, seen   int
 }
 
 type candidate struct {
-	pod          *Pod
-	unavailable  bool
+	pod         *Pod
+	unavailable bool
+	// recreate: the candidate is evicted, not updated in place.
+	recreate     bool
 	weight       int32
 	workload     *workload
 	workloadRank float64

@@ -58,6 +58,8 @@ type Input struct {
 	RolledBackTo string
 	// NotRegistered, when set, says why the API server does not call the webhook for the SidecarSet's pods.
 	NotRegistered string
+	// Cost is what the sidecars take of the pods (SidecarCost).
+	Cost Cost
 }
 
 // Compute returns the new status. Conditions keep their lastTransitionTime from old unless their status
@@ -80,6 +82,7 @@ func Compute(old *appsv1alpha1.SidecarSetStatus, in Input, now metav1.Time) apps
 		MissingPods:       int32(c.missing),
 		FailedPods:        int32(len(c.failed)),
 		Revisions:         histogram(in),
+		SidecarResources:  in.Cost.status(),
 		CollisionCount:    in.CollisionCount,
 		Conditions:        slices.Clone(old.Conditions),
 	}
@@ -316,13 +319,13 @@ func leftBehind(in Input, c counts) *Stall {
 				"rename the container or the sidecar, then recreate the pods", c.conflicted, examples(c.conflictedPods))}
 	case c.notUpgradable > 0:
 		return &Stall{Reason: appsv1alpha1.ReasonNotUpgradable, Message: fmt.Sprintf(
-			"%d pods run a revision that differs from %s by more than images and resources, which cannot be updated in place, for example %s; "+
-				"recreate them (for example kubectl rollout restart of their workloads) to get it", c.notUpgradable, in.LatestRevision,
-			examples(c.notUpgradablePods))}
+			"%d pods run a revision that differs from %s by more than images, resources and metadata, which cannot be updated in place, for example %s; "+
+				"recreate them (for example kubectl rollout restart of their workloads, or updateStrategy.recreate.policy Evict) to get it%s",
+			c.notUpgradable, in.LatestRevision, examples(c.notUpgradablePods), notReplaceable(in))}
 	case c.missing > 0:
 		return &Stall{Reason: appsv1alpha1.ReasonMissingSidecar, Message: fmt.Sprintf(
 			"%d pods have none of the sidecars (created before the SidecarSet, while its injection was paused, or while the webhook was unavailable), "+
-				"for example %s; recreate them to get revision %s", c.missing, examples(c.missingPods), in.LatestRevision)}
+				"for example %s; recreate them to get revision %s%s", c.missing, examples(c.missingPods), in.LatestRevision, notReplaceable(in))}
 	}
 	return nil
 }
@@ -378,4 +381,13 @@ func histogram(in Input) []appsv1alpha1.RevisionPodCount {
 		out = append(out, appsv1alpha1.RevisionPodCount{Name: r, Pods: pods[r]})
 	}
 	return out
+}
+
+// notReplaceable says, when the rollout recreates pods, how many it leaves because no controller would
+// replace them.
+func notReplaceable(in Input) string {
+	if in.Plan.NotReplaceable == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d of them are bare pods or Job pods, which recreate.policy Evict never evicts: recreate those by hand", in.Plan.NotReplaceable)
 }

@@ -8,12 +8,14 @@ import (
 	"k8s.io/utils/ptr"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/podview"
 )
 
 func TestWriteDelay(t *testing.T) {
 	written := appsv1alpha1.SidecarSetStatus{
 		ObservedGeneration: 2, LatestRevision: "logs-2", MatchedPods: 100, UpdatedPods: 30, ReadyPods: 90,
-		Revisions: []appsv1alpha1.RevisionPodCount{{Name: "logs-2", Pods: 30}, {Name: "logs-1", Pods: 70}},
+		SidecarResources: Cost{Pods: 40, Sidecars: podview.Amounts{RequestMilliCPU: 4000}, PodRequestMilliCPU: 40000}.status(),
+		Revisions:        []appsv1alpha1.RevisionPodCount{{Name: "logs-2", Pods: 30}, {Name: "logs-1", Pods: 70}},
 		Conditions: []metav1.Condition{
 			{Type: appsv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: "RollingOut", Message: "30 of 100 updated", ObservedGeneration: 2},
 			{Type: appsv1alpha1.ConditionReconciling, Status: metav1.ConditionTrue, Reason: "RollingOut", ObservedGeneration: 2},
@@ -31,6 +33,10 @@ func TestWriteDelay(t *testing.T) {
 				s.UpdatedPods, s.ReadyPods = 40, 88
 				s.Revisions[0].Pods, s.Revisions[1].Pods = 40, 60
 				s.Conditions[0].Message = "40 of 100 updated"
+			}, want: 700 * time.Millisecond},
+		{name: "the sidecars' cost moves with the pods: held like the counts", since: 300 * time.Millisecond,
+			change: func(s *appsv1alpha1.SidecarSetStatus) {
+				s.SidecarResources = Cost{Pods: 41, Sidecars: podview.Amounts{RequestMilliCPU: 4100}, PodRequestMilliCPU: 41000}.status()
 			}, want: 700 * time.Millisecond},
 		{name: "progress only, a second after the last write: written", since: time.Second,
 			change: func(s *appsv1alpha1.SidecarSetStatus) { s.UpdatedPods = 40 }},

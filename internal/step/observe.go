@@ -51,6 +51,7 @@ func (ob *observer) observe(pod *podview.View, st podstate.SidecarSetState, ok b
 	}
 	if !ok {
 		counted.Missing = true
+		counted.Replaceable = replaceable(pod)
 		return counted, delta, ""
 	}
 	counted.Revision = st.Revision
@@ -83,5 +84,8 @@ func (ob *observer) observe(pod *podview.View, st podstate.SidecarSetState, ok b
 		}
 		delta, counted.Updatable = ip.delta, ip.ok
 	}
+	// Off target by more than an in-place update: a new pod gets the target, unless it would conflict or be
+	// skipped again, which a pod conflicted or skipped at the revision before may not.
+	counted.Replaceable = !counted.Updatable && replaceable(pod)
 	return counted, delta, ""
 }

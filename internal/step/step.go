@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
@@ -64,6 +65,24 @@ type Input struct {
 	// WebhookConfiguration, as the cache has it: the API server does not call the webhook for its pods.
 	EntryMissing         bool
 	WebhookConfiguration string
+	// Evictions are the pods this process evicted for the SidecarSet in the last EvictionTTL.
+	Evictions []Eviction
+}
+
+// EvictionTTL is how long an eviction stands for the pod it took until its replacement shows: past it, the
+// cache is trusted again.
+const EvictionTTL = 2 * time.Minute
+
+// Eviction is a pod the rollout evicted: it is unavailable to its workload until it is gone and its
+// controller created the replacement.
+type Eviction struct {
+	Namespace, Name string
+	UID             types.UID
+	// Workload is the pod's (rollout.WorkloadOf), and Pods how many pods the rollout tracked of it when the
+	// pod was evicted.
+	Workload string
+	Pods     int
+	At       time.Time
 }
 
 // Pod is a matched pod and the in-place update written to it that the cache does not show yet.
@@ -104,6 +123,8 @@ type Decision struct {
 	Plan rollout.Plan
 	// Updates are the pods to update in place now, each with its one write.
 	Updates []PodUpdate
+	// Evictions are the pods to evict now, for their controllers to recreate (updateStrategy.recreate).
+	Evictions []Eviction
 	// Computed is the status as this reconcile sees it, written or not.
 	Computed appsv1alpha1.SidecarSetStatus
 	// Write says whether to write Computed now.
@@ -169,7 +190,8 @@ func Decide(in Input) Decision {
 		appsv1alpha1.DefaultProgressDeadlineSeconds)) * time.Second
 	d := Decision{History: history}
 	d.Target, _ = revision.Target(set, latest, stored)
-	seen, plan, err := observeAndPlan(set, pods, in, contents, d.Target, deadline)
+	gone := leaving(in, pods)
+	seen, plan, err := observeAndPlan(set, pods, gone, in, contents, d.Target, deadline)
 	if err != nil {
 		return Decision{Terminal: fmt.Errorf("planning the rollout: %w", err)}
 	}
@@ -178,7 +200,7 @@ func Decide(in Input) Decision {
 		set.Spec.UpdateStrategy.FailurePolicy.Action == appsv1alpha1.FailureActionRollback && history.Previous != "" {
 		d.Rollback = &Rollback{From: latest, To: history.Previous, Failed: plan.Failed}
 		d.Target, rolledBack = history.Previous, true
-		if seen, plan, err = observeAndPlan(set, pods, in, contents, d.Target, deadline); err != nil {
+		if seen, plan, err = observeAndPlan(set, pods, gone, in, contents, d.Target, deadline); err != nil {
 			return Decision{Terminal: fmt.Errorf("planning the rollback: %w", err)}
 		}
 	}
@@ -192,6 +214,7 @@ func Decide(in Input) Decision {
 	// NotUpdate stop them.
 	if plan.Stopped == "" {
 		d.Updates = updates(set.Name, d.Target, plan.Update, pods, seen.deltas, in.Now)
+		d.Evictions = evictions(plan.Update, pods, in.Now)
 	}
 
 	rolledBackTo := ""
@@ -207,12 +230,25 @@ func Decide(in Input) Decision {
 	d.Computed = status.Compute(&set.Status, status.Input{
 		Generation: set.Generation, LatestRevision: latest, Revisions: order, CollisionCount: set.Status.CollisionCount,
 		Pods: seen.counted, Plan: plan, Stall: stall, RolledBackTo: rolledBackTo, NotRegistered: notRegistered,
+		Cost: status.SidecarCost(set.Name, trackedViews(in.Pods)),
 	}, metav1.NewTime(in.Now))
 	d.decideWrite(&set.Status, in)
 	if notRegistered != "" && d.Requeue == 0 {
 		d.Requeue, d.RequeueReason = WhileRolling, "the webhook entry is not written yet"
 	}
 	return d
+}
+
+// trackedViews are the tracked pods as the cache shows them, for what their specs cost: an in-place resize
+// counts once the cache shows it, a moment after it is written.
+func trackedViews(pods []Pod) []*podview.View {
+	out := make([]*podview.View, 0, len(pods))
+	for _, p := range pods {
+		if Tracked(p.View) {
+			out = append(out, p.View)
+		}
+	}
+	return out
 }
 
 // current takes each tracked pod as it is now: as the cache shows it, or, when the cache does not show an
@@ -264,16 +300,17 @@ type observation struct {
 }
 
 // observeAndPlan observes every pod for a rollout to target and plans the step.
-func observeAndPlan(set *appsv1alpha1.SidecarSet, pods []currentPod, in Input, contents map[string]revision.Injected,
+func observeAndPlan(set *appsv1alpha1.SidecarSet, pods []currentPod, gone []rollout.Pod, in Input, contents map[string]revision.Injected,
 	target string, deadline time.Duration) (observation, rollout.Plan, error) {
 	ob := newObserver(contents, deadline, in.Now)
 	seen := observation{counted: make([]status.Pod, len(pods)), deltas: make([]inplace.Delta, len(pods))}
-	planned := make([]rollout.Pod, len(pods))
+	planned := make([]rollout.Pod, len(pods), len(pods)+len(gone))
 	for i := range pods {
 		seen.counted[i], seen.deltas[i], _ = ob.observe(pods[i].pod, pods[i].state, pods[i].ok, target)
 		planned[i] = seen.counted[i].Pod
 		planned[i].Zone = in.Zones[pods[i].pod.Node()]
 	}
+	planned = append(planned, gone...)
 	budgets := disruptionBudgets(in.Budgets, planned)
 	plan, err := rollout.ComputeWithBudgets(&set.Spec.UpdateStrategy, planned, budgets, in.Now)
 	return seen, plan, err
@@ -334,7 +371,9 @@ func updates(setName, target string, chosen []rollout.Decision, pods []currentPo
 	type key struct{ namespace, name string }
 	order := make(map[key]int, len(chosen))
 	for i, c := range chosen {
-		order[key{c.Namespace, c.Name}] = i
+		if !c.Recreate {
+			order[key{c.Namespace, c.Name}] = i
+		}
 	}
 	out := make([]PodUpdate, len(chosen))
 	for i := range pods {
