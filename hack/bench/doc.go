@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -107,6 +108,37 @@ func render(r Report) string {
 	row("pod writes the API server refused (409: the pod changed since it was read; nothing written)", func(x benchmark.Result) string {
 		return thousands(x.PodWriteConflicts)
 	}, "")
+	row("resize rollout time (the sidecar's CPU request changed, resized in place)", func(x benchmark.Result) string {
+		if !resized(x) {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f s", x.ResizeRolloutSeconds)
+	}, "")
+	row("resize rollout time / bound", func(x benchmark.Result) string {
+		if !resized(x) {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", x.ResizeRatioToBound)
+	}, "")
+	row("most pods being resized at once (spec request ≠ status request)", func(x benchmark.Result) string {
+		if !resized(x) {
+			return "-"
+		}
+		return verdict(fmt.Sprintf("%d of %d allowed", x.ResizeMostInFlight, x.Budget), x.ResizeMostInFlight <= x.Budget)
+	}, "≤ maxUnavailable, at every sample")
+	row("writes per resized pod (patches of the pod + writes to its resize subresource)", func(x benchmark.Result) string {
+		if !resized(x) {
+			return "-"
+		}
+		return verdict(fmt.Sprintf("%.3f (%s + %s writes)", x.ResizeWritesPerPod, thousands(x.ResizePodWrites), thousands(x.ResizeSubresourceWrites)),
+			x.ResizePodWrites == x.Pods && x.ResizeSubresourceWrites == x.Pods)
+	}, "exactly 2: one resize, one patch")
+	row("pod and resize writes the API server refused during the resize rollout (409; nothing written)", func(x benchmark.Result) string {
+		if !resized(x) {
+			return "-"
+		}
+		return thousands(x.ResizeWriteConflicts)
+	}, "")
 	row("time to create the unmatched pods (no webhook call)", func(x benchmark.Result) string {
 		if x.UnmatchedPods == 0 {
 			return "-"
@@ -185,8 +217,26 @@ func render(r Report) string {
 		return fmt.Sprintf("%s; %.1f ms, %.1f ms", thousands(x.Reconciles), x.ReconcileMeanMs, x.QueueWaitMeanMs)
 	}, "")
 	fmt.Fprintf(&b, "\nThe operator's RSS in the empty cluster, ready: %.1f MiB.\n\n", r.RSSEmptyMiB)
+	if slices.ContainsFunc(r.Runs, resized) {
+		change := r.Settings["resizeCPURequest"]
+		if change == "" {
+			change = "changed"
+		} else {
+			change = "from " + strings.Replace(change, " → ", " to ", 1)
+		}
+		fmt.Fprintf(&b, "The resize rollout follows the image rollout on the same pods: the sidecar's CPU request goes %s "+
+			"(a JSON patch of the SidecarSet), and its time runs from that update to the pod informer seeing every matched "+
+			"pod's container status report the new request; its bound is the image rollout's. A pod is being resized "+
+			"while the request in its spec differs from the one in its status, counted at every informer event. Its "+
+			"writes are the API server's successful PATCH and UPDATE requests to pods and to their `resize` subresource "+
+			"(`apiserver_request_total`) from the update until the SidecarSet is Ready on the new request, and its "+
+			"refused writes the 409s of either over that time.\n\n", change)
+	}
 	return b.String()
 }
+
+// resized says whether the run measured a resize rollout (reports from before it had none).
+func resized(x benchmark.Result) bool { return x.ResizeRolloutSeconds > 0 }
 
 // cpuFloor is the least time the cluster's processes need for the rollout on the machine's cores, had the
 // operator used none: their CPU seconds over the number of cores. 0 when they were not measured.

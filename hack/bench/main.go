@@ -120,9 +120,10 @@ func run(ctx context.Context, sizesFlag string, clusterPods int, restartDelay ti
 			"etcd": envOr("ETCD_VERSION", "v3.6.16"), "kwok": envOr("KWOK_VERSION", "v0.8.0")},
 		Settings: map[string]string{
 			"maxUnavailable": "10%", "restartDelay": restartDelay.String(),
-			"operatorFlags":  strings.Join(flags, " "),
-			"nodes":          strconv.Itoa(nodes),
-			"kubeletWorkers": strconv.Itoa(workers),
+			"operatorFlags":    strings.Join(flags, " "),
+			"nodes":            strconv.Itoa(nodes),
+			"kubeletWorkers":   strconv.Itoa(workers),
+			"resizeCPURequest": benchmark.SidecarCPURequestBefore + " → " + benchmark.SidecarCPURequestAfter,
 		},
 	}
 	time.Sleep(3 * time.Second)

@@ -1,8 +1,8 @@
 // Package benchmark measures the operator on the local cluster (package localcluster), running as a separate
 // process as its users run it: how long an in-place rollout of N pods takes against its physical bound, the
-// most pods unavailable at once, API writes per updated pod, what the webhook costs pod creation, and the
-// operator's memory and CPU. make bench runs it at N = 1,000 and 10,000 (hack/bench); the end-to-end suite
-// runs it at N = 100, so it never rots.
+// most pods unavailable at once, API writes per updated pod, the same for an in-place resize of the sidecar
+// on those pods, what the webhook costs pod creation, and the operator's memory and CPU. make bench runs it
+// at N = 1,000 and 10,000 (hack/bench); the end-to-end suite runs it at N = 100, so it never rots.
 package benchmark
 
 import (
@@ -25,6 +25,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -94,6 +95,24 @@ type Result struct {
 	WritesPerPod      float64 `json:"writesPerUpdatedPod"`
 	PodWriteConflicts int     `json:"podWriteConflicts"`
 
+	// The resize rollout, run after the image rollout on the same pods: the sidecar's CPU request goes from
+	// SidecarCPURequestBefore to SidecarCPURequestAfter, which the operator applies to each pod with one write
+	// to its resize subresource and one patch of the pod, within the same budget. ResizeRolloutSeconds runs
+	// from the SidecarSet's update to the pod informer seeing every matched pod's container status report the
+	// new request; its bound is BoundSeconds, as for the image rollout.
+	ResizeRolloutSeconds float64 `json:"resizeRolloutSeconds"`
+	ResizeRatioToBound   float64 `json:"resizeRatioToBound"`
+	// ResizeMostInFlight is the most pods being resized at once, as the informer saw them: the sidecar's CPU
+	// request in the pod's spec differing from the one its container status reports.
+	ResizeMostInFlight int `json:"resizeMostInFlight"`
+	// ResizePodWrites are the API server's successful PATCH and UPDATE requests to pods during the resize
+	// rollout, ResizeSubresourceWrites those to their resize subresource, and ResizeWritesPerPod both over N.
+	// ResizeWriteConflicts are the requests of either kind it refused with a 409 (nothing written).
+	ResizePodWrites         int     `json:"resizePodWrites"`
+	ResizeSubresourceWrites int     `json:"resizeSubresourceWrites"`
+	ResizeWritesPerPod      float64 `json:"resizeWritesPerPod"`
+	ResizeWriteConflicts    int     `json:"resizeWriteConflicts"`
+
 	// CreateUnmatchedSeconds and CreateMatchedSeconds are the time from creating a Deployment to the API
 	// server holding all its pods, without and with the webhook.
 	CreateUnmatchedSeconds float64 `json:"createUnmatchedSeconds"`
@@ -150,6 +169,12 @@ const (
 	sidecarName = "agent"
 	imageBefore = "example.com/agent:1"
 	imageAfter  = "example.com/agent:2"
+	// sidecarMemoryRequest is the sidecar's memory request, which the resize rollout leaves as it is.
+	sidecarMemoryRequest = "16Mi"
+	// SidecarCPURequestBefore and SidecarCPURequestAfter are the sidecar's CPU request before and after the
+	// resize rollout.
+	SidecarCPURequestBefore = "10m"
+	SidecarCPURequestAfter  = "20m"
 )
 
 // Run runs one benchmark on a local cluster with the operator running, and removes what it created.
@@ -224,11 +249,19 @@ func (r *runner) run(ctx context.Context) error {
 		return err
 	}
 
+	// The sidecar has requests so that the resize rollout can change them; the app container has none, so
+	// the pods are Burstable and stay so.
+	sidecar := corev1.Container{Name: sidecarName, Image: imageBefore, Resources: corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{
+			corev1.ResourceCPU:    resource.MustParse(SidecarCPURequestBefore),
+			corev1.ResourceMemory: resource.MustParse(sidecarMemoryRequest),
+		},
+	}}
 	set := &appsv1alpha1.SidecarSet{
 		ObjectMeta: metav1.ObjectMeta{Name: r.Name},
 		Spec: appsv1alpha1.SidecarSetSpec{
 			Selector:   &metav1.LabelSelector{MatchLabels: map[string]string{"app": "matched"}},
-			Containers: []appsv1alpha1.SidecarContainer{{Container: corev1.Container{Name: sidecarName, Image: imageBefore}}},
+			Containers: []appsv1alpha1.SidecarContainer{{Container: sidecar}},
 			UpdateStrategy: appsv1alpha1.UpdateStrategy{
 				MaxUnavailable: ptr.To(intstr.Parse(r.MaxUnavailable)),
 			},
@@ -294,7 +327,15 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.waitSidecarSetReady(ctx, set.Name, 1, imageBefore); err != nil {
 		return err
 	}
-	if err := r.rollout(ctx, ns, set.Name); err != nil {
+	watch, err := r.watchPods(ctx, ns)
+	if err != nil {
+		return err
+	}
+	defer watch.stop()
+	if err := r.rollout(ctx, set.Name, watch); err != nil {
+		return err
+	}
+	if err := r.resize(ctx, set.Name, watch); err != nil {
 		return err
 	}
 	return r.serialAdmission(ctx, ns)
@@ -427,8 +468,8 @@ func (r *runner) postAdmissionReviews(ctx context.Context, ns string, n int) ([]
 }
 
 // rollout changes the sidecar's image and measures the rollout until every matched pod runs the new image,
-// ready, as a pod informer sees it.
-func (r *runner) rollout(ctx context.Context, ns, setName string) error {
+// ready, as the pod informer sees it.
+func (r *runner) rollout(ctx context.Context, setName string, watch *podWatch) error {
 	var pods corev1.PodList
 	if err := r.c.List(ctx, &pods); err != nil {
 		return err
@@ -450,11 +491,6 @@ func (r *runner) rollout(ctx context.Context, ns, setName string) error {
 	}
 	r.res.RSSIdleMiB = mib(idle)
 
-	watch, err := r.watchPods(ctx, ns)
-	if err != nil {
-		return err
-	}
-	defer watch.stop()
 	peak := newPeakSampler(proc)
 	defer peak.stop()
 	cpuBefore, err := proc.cpuSeconds()
@@ -477,9 +513,7 @@ func (r *runner) rollout(ctx context.Context, ns, setName string) error {
 
 	r.logf("rolling %s out to %d pods, %d at a time (bound %.1fs)", imageAfter, r.Pods, r.res.Budget, r.res.BoundSeconds)
 	start := time.Now()
-	patch := fmt.Appendf(nil, `{"spec":{"containers":[{"name":%q,"image":%q}]}}`, sidecarName, imageAfter)
-	if err := r.c.Patch(ctx, &appsv1alpha1.SidecarSet{ObjectMeta: metav1.ObjectMeta{Name: setName}},
-		client.RawPatch(types.MergePatchType, patch)); err != nil {
+	if err := r.patchSidecar(ctx, setName, "image", imageAfter); err != nil {
 		return err
 	}
 	lastReport := time.Now()
@@ -550,6 +584,73 @@ func (r *runner) rollout(ctx context.Context, ns, setName string) error {
 		r.res.RSSIdleMiB, r.res.RSSPeakMiB, r.res.CPUSeconds)
 	r.logf("%d reconciles during the rollout, %.1f ms each on average after %.1f ms in the queue; cluster CPU s: %v",
 		r.res.Reconciles, r.res.ReconcileMeanMs, r.res.QueueWaitMeanMs, r.res.ClusterCPUSeconds)
+	return nil
+}
+
+// patchSidecar sets a field of the SidecarSet's sidecar (a JSON pointer below the container, such as "image")
+// with a JSON patch, which leaves the rest of the container as it is.
+func (r *runner) patchSidecar(ctx context.Context, setName, field, value string) error {
+	patch, err := json.Marshal([]map[string]string{
+		{"op": "test", "path": "/spec/containers/0/name", "value": sidecarName},
+		{"op": "replace", "path": "/spec/containers/0/" + field, "value": value},
+	})
+	if err != nil {
+		return err
+	}
+	return r.c.Patch(ctx, &appsv1alpha1.SidecarSet{ObjectMeta: metav1.ObjectMeta{Name: setName}},
+		client.RawPatch(types.JSONPatchType, patch))
+}
+
+// resize changes the sidecar's CPU request on the pods the image rollout left, and measures the resize
+// rollout until every matched pod's container status reports the new request, as the pod informer sees it,
+// and the SidecarSet is Ready on it.
+func (r *runner) resize(ctx context.Context, setName string, watch *podWatch) error {
+	want := resource.MustParse(SidecarCPURequestAfter)
+	metricsBefore, err := scrapeAPIServer(ctx, r.cs)
+	if err != nil {
+		return err
+	}
+	watch.startResize(want)
+	r.logf("resizing the sidecar's CPU request from %s to %s in %d pods, %d at a time (bound %.1fs)",
+		SidecarCPURequestBefore, SidecarCPURequestAfter, r.Pods, r.res.Budget, r.res.BoundSeconds)
+	start := time.Now()
+	if err := r.patchSidecar(ctx, setName, "resources/requests/cpu", SidecarCPURequestAfter); err != nil {
+		return fmt.Errorf("resizing the SidecarSet's sidecar: %w", err)
+	}
+	lastReport := time.Now()
+	err = r.poll(ctx, "the resize rollout", func(context.Context) (bool, error) {
+		done, inFlight := watch.resizeProgress()
+		if time.Since(lastReport) >= 2*time.Second {
+			r.logf("%6.1fs: %d/%d pods resized, %d being resized", time.Since(start).Seconds(), done, r.Pods, inFlight)
+			lastReport = time.Now()
+		}
+		return done == r.Pods, nil
+	})
+	if err != nil {
+		return err
+	}
+	r.res.ResizeRolloutSeconds = round(watch.resizeDoneAt().Sub(start).Seconds(), 2)
+	if r.res.BoundSeconds > 0 {
+		r.res.ResizeRatioToBound = round(r.res.ResizeRolloutSeconds/r.res.BoundSeconds, 2)
+	}
+	r.res.ResizeMostInFlight = watch.mostResizing()
+	if err := r.waitSidecarSetReady(ctx, setName, 3, "a CPU request of "+SidecarCPURequestAfter); err != nil {
+		return err
+	}
+	metricsAfter, err := scrapeAPIServer(ctx, r.cs)
+	if err != nil {
+		return err
+	}
+	r.res.ResizePodWrites = int(metricsAfter.podWrites - metricsBefore.podWrites)
+	r.res.ResizeSubresourceWrites = int(metricsAfter.resizeWrites - metricsBefore.resizeWrites)
+	r.res.ResizeWritesPerPod = round(float64(r.res.ResizePodWrites+r.res.ResizeSubresourceWrites)/float64(r.Pods), 3)
+	podConflicts := int(metricsAfter.podWriteConflicts - metricsBefore.podWriteConflicts)
+	resizeConflicts := int(metricsAfter.resizeWriteConflicts - metricsBefore.resizeWriteConflicts)
+	r.res.ResizeWriteConflicts = podConflicts + resizeConflicts
+	r.logf("resized in %.2fs (%.2f × the bound), at most %d being resized (budget %d), %d pod writes and %d resizes "+
+		"(%.3f writes per pod), %d conflicts (%d of pod writes, %d of resizes)",
+		r.res.ResizeRolloutSeconds, r.res.ResizeRatioToBound, r.res.ResizeMostInFlight, r.res.Budget, r.res.ResizePodWrites,
+		r.res.ResizeSubresourceWrites, r.res.ResizeWritesPerPod, r.res.ResizeWriteConflicts, podConflicts, resizeConflicts)
 	return nil
 }
 
@@ -639,8 +740,8 @@ func (r *runner) waitPodsReady(ctx context.Context, ns string, n int) error {
 	})
 }
 
-func (r *runner) waitSidecarSetReady(ctx context.Context, name string, generation int64, image string) error {
-	return r.poll(ctx, "the SidecarSet to be Ready on "+image, func(ctx context.Context) (bool, error) {
+func (r *runner) waitSidecarSetReady(ctx context.Context, name string, generation int64, on string) error {
+	return r.poll(ctx, "the SidecarSet to be Ready on "+on, func(ctx context.Context) (bool, error) {
 		set := &appsv1alpha1.SidecarSet{}
 		if err := r.c.Get(ctx, types.NamespacedName{Name: name}, set); err != nil {
 			return false, err
@@ -651,8 +752,8 @@ func (r *runner) waitSidecarSetReady(ctx context.Context, name string, generatio
 	})
 }
 
-// podWatch follows the matched pods through an informer: which are not ready, and which run the new sidecar
-// image, ready.
+// podWatch follows the matched pods through an informer: which are not ready, which run the new sidecar
+// image, ready, and which are being resized or report the resize's new CPU request.
 type podWatch struct {
 	mu       sync.Mutex
 	notReady map[string]bool
@@ -661,13 +762,20 @@ type podWatch struct {
 	patchedAt, finishedAt map[string]time.Time
 	most                  int
 	done                  time.Time
-	n                     int
-	stopCh                chan struct{}
+	// resizing are the pods whose sidecar CPU request in the spec differs from the one in their status, and
+	// mostResize the most of them at once since startResize. Once resizeTo is set (startResize), resized
+	// are the pods whose status reports it, and resizeDone is when all n did.
+	resizing, resized map[string]bool
+	mostResize        int
+	resizeTo          *resource.Quantity
+	resizeDone        time.Time
+	n                 int
+	stopCh            chan struct{}
 }
 
 func (r *runner) watchPods(ctx context.Context, ns string) (*podWatch, error) {
 	w := &podWatch{notReady: map[string]bool{}, updated: map[string]bool{}, n: r.Pods, stopCh: make(chan struct{}),
-		patchedAt: map[string]time.Time{}, finishedAt: map[string]time.Time{}}
+		patchedAt: map[string]time.Time{}, finishedAt: map[string]time.Time{}, resizing: map[string]bool{}, resized: map[string]bool{}}
 	factory := informers.NewSharedInformerFactoryWithOptions(r.cs, 0, informers.WithNamespace(ns),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = "app=matched" }))
 	inf := factory.Core().V1().Pods().Informer()
@@ -700,6 +808,7 @@ func (r *runner) watchPods(ctx context.Context, ns string) (*podWatch, error) {
 		if len(w.updated) == w.n && w.done.IsZero() {
 			w.done = time.Now()
 		}
+		w.observeResize(p, now)
 	}
 	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    observe,
@@ -713,6 +822,72 @@ func (r *runner) watchPods(ctx context.Context, ns string) (*podWatch, error) {
 		return nil, fmt.Errorf("the pod informer did not sync: %w", ctx.Err())
 	}
 	return w, nil
+}
+
+// observeResize records whether the pod is being resized and, once a resize started, whether its status
+// reports the new request. The caller holds w.mu.
+func (w *podWatch) observeResize(p *corev1.Pod, now time.Time) {
+	spec, status := cpuRequests(p, sidecarName)
+	if spec.Cmp(status) != 0 {
+		w.resizing[p.Name] = true
+	} else {
+		delete(w.resizing, p.Name)
+	}
+	w.mostResize = max(w.mostResize, len(w.resizing))
+	if w.resizeTo == nil {
+		return
+	}
+	if status.Cmp(*w.resizeTo) == 0 {
+		w.resized[p.Name] = true
+	} else {
+		delete(w.resized, p.Name)
+	}
+	if len(w.resized) == w.n && w.resizeDone.IsZero() {
+		w.resizeDone = now
+	}
+}
+
+// startResize starts following a resize to the CPU request to: the most pods being resized counts from now.
+func (w *podWatch) startResize(to resource.Quantity) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.resizeTo = &to
+	w.mostResize = len(w.resizing)
+}
+
+// resizeProgress is how many pods report the new request, and how many are being resized.
+func (w *podWatch) resizeProgress() (resized, inFlight int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.resized), len(w.resizing)
+}
+
+func (w *podWatch) mostResizing() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.mostResize
+}
+
+func (w *podWatch) resizeDoneAt() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.resizeDone
+}
+
+// cpuRequests are the container's CPU request in the pod's spec and in its container status (zero when
+// either has none).
+func cpuRequests(p *corev1.Pod, container string) (spec, status resource.Quantity) {
+	for _, c := range p.Spec.Containers {
+		if c.Name == container {
+			spec = c.Resources.Requests[corev1.ResourceCPU]
+		}
+	}
+	for _, st := range p.Status.ContainerStatuses {
+		if st.Name == container && st.Resources != nil {
+			status = st.Resources.Requests[corev1.ResourceCPU]
+		}
+	}
+	return spec, status
 }
 
 func specImage(p *corev1.Pod, container string) string {

@@ -3,6 +3,11 @@ package benchmark
 import (
 	"math"
 	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func TestPercentileIsTheNearestRankAtOrBelow(t *testing.T) {
@@ -26,5 +31,65 @@ func TestPercentileIsTheNearestRankAtOrBelow(t *testing.T) {
 	}
 	if got := percentile(nil, 0.5); !math.IsNaN(got) {
 		t.Errorf("percentile of none = %v, want NaN", got)
+	}
+}
+
+func TestAPIMetricsCountResizesApartFromPodWrites(t *testing.T) {
+	raw := []byte(`# TYPE apiserver_request_total counter
+apiserver_request_total{code="200",component="apiserver",group="",resource="pods",scope="resource",subresource="",verb="PATCH",version="v1"} 7
+apiserver_request_total{code="200",component="apiserver",group="",resource="pods",scope="resource",subresource="",verb="UPDATE",version="v1"} 1
+apiserver_request_total{code="409",component="apiserver",group="",resource="pods",scope="resource",subresource="",verb="PATCH",version="v1"} 2
+apiserver_request_total{code="200",component="apiserver",group="",resource="pods",scope="resource",subresource="resize",verb="PATCH",version="v1"} 5
+apiserver_request_total{code="409",component="apiserver",group="",resource="pods",scope="resource",subresource="resize",verb="PATCH",version="v1"} 1
+apiserver_request_total{code="200",component="apiserver",group="",resource="pods",scope="resource",subresource="status",verb="PATCH",version="v1"} 100
+apiserver_request_total{code="200",component="apiserver",group="",resource="pods",scope="resource",subresource="resize",verb="GET",version="v1"} 3
+`)
+	m, err := parseAPIMetrics(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.podWrites != 8 || m.podWriteConflicts != 2 || m.resizeWrites != 5 || m.resizeWriteConflicts != 1 {
+		t.Errorf("pod writes %v (409: %v), resizes %v (409: %v); want 8 (2), 5 (1)",
+			m.podWrites, m.podWriteConflicts, m.resizeWrites, m.resizeWriteConflicts)
+	}
+}
+
+func TestPodWatchFollowsAResize(t *testing.T) {
+	pod := func(name, spec, status string) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		p.Spec.Containers = []corev1.Container{{Name: "app"}, {Name: sidecarName,
+			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(spec)}}}}
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app"}, {Name: sidecarName,
+			Resources: &corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(status)}}}}
+		return p
+	}
+	w := &podWatch{resizing: map[string]bool{}, resized: map[string]bool{}, n: 2}
+	now := time.Now()
+	w.observeResize(pod("a", "10m", "10m"), now)
+	w.observeResize(pod("b", "10m", "10m"), now)
+	w.startResize(resource.MustParse("20m"))
+	w.observeResize(pod("a", "20m", "10m"), now)
+	w.observeResize(pod("b", "20m", "10m"), now)
+	if done, inFlight := w.resizeProgress(); done != 0 || inFlight != 2 {
+		t.Errorf("after both resizes were written: %d resized, %d in flight; want 0, 2", done, inFlight)
+	}
+	w.observeResize(pod("a", "20m", "0.02"), now) // the same quantity, written otherwise
+	if !w.resizeDoneAt().IsZero() {
+		t.Error("done with one pod of two resized")
+	}
+	w.observeResize(pod("b", "20m", "20m"), now.Add(time.Second))
+	if done, inFlight := w.resizeProgress(); done != 2 || inFlight != 0 {
+		t.Errorf("after both were resized: %d resized, %d in flight; want 2, 0", done, inFlight)
+	}
+	if got := w.resizeDoneAt(); !got.Equal(now.Add(time.Second)) {
+		t.Errorf("done at %v, want %v", got, now.Add(time.Second))
+	}
+	if got := w.mostResizing(); got != 2 {
+		t.Errorf("most being resized at once = %d, want 2", got)
+	}
+	noStatus := pod("c", "20m", "20m")
+	noStatus.Status.ContainerStatuses[1].Resources = nil
+	if spec, status := cpuRequests(noStatus, sidecarName); spec.Cmp(resource.MustParse("20m")) != 0 || !status.IsZero() {
+		t.Errorf("a status without resources: spec %v, status %v; want 20m, 0", &spec, &status)
 	}
 }

@@ -25,6 +25,9 @@ type apiMetrics struct {
 	podWrites float64
 	// podWriteConflicts are pod writes refused because the pod changed since the writer read it.
 	podWriteConflicts float64
+	// resizeWrites and resizeWriteConflicts are the same for PATCH and UPDATE requests to pods' resize
+	// subresource, which only an in-place resize writes.
+	resizeWrites, resizeWriteConflicts float64
 	// webhook is the admission duration histogram of the operator's webhook entries for pod CREATEs.
 	webhook histogram
 	// control is the same histogram of the benchmark's own do-nothing webhook (controlWebhookName).
@@ -68,6 +71,11 @@ func scrapeAPIServer(ctx context.Context, cs kubernetes.Interface) (apiMetrics, 
 	if err != nil {
 		return apiMetrics{}, fmt.Errorf("scraping the API server's metrics: %w", err)
 	}
+	return parseAPIMetrics(raw)
+}
+
+// parseAPIMetrics reduces a scrape of the API server's /metrics to what the benchmark reads.
+func parseAPIMetrics(raw []byte) (apiMetrics, error) {
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
 	if err != nil {
@@ -77,13 +85,23 @@ func scrapeAPIServer(ctx context.Context, cs kubernetes.Interface) (apiMetrics, 
 	if f := families["apiserver_request_total"]; f != nil {
 		for _, s := range f.Metric {
 			l := labels(s)
-			if l["resource"] == "pods" && l["group"] == "" && l["subresource"] == "" && (l["verb"] == "PATCH" || l["verb"] == "UPDATE") {
-				switch {
-				case strings.HasPrefix(l["code"], "2"):
-					m.podWrites += s.GetCounter().GetValue()
-				case l["code"] == "409":
-					m.podWriteConflicts += s.GetCounter().GetValue()
-				}
+			if l["resource"] != "pods" || l["group"] != "" || (l["verb"] != "PATCH" && l["verb"] != "UPDATE") {
+				continue
+			}
+			var writes, conflicts *float64
+			switch l["subresource"] {
+			case "":
+				writes, conflicts = &m.podWrites, &m.podWriteConflicts
+			case "resize":
+				writes, conflicts = &m.resizeWrites, &m.resizeWriteConflicts
+			default:
+				continue
+			}
+			switch {
+			case strings.HasPrefix(l["code"], "2"):
+				*writes += s.GetCounter().GetValue()
+			case l["code"] == "409":
+				*conflicts += s.GetCounter().GetValue()
 			}
 		}
 	}
