@@ -77,7 +77,9 @@ type options struct {
 	webhookURL            string
 	webhookFailurePolicy  string
 	webhookTimeoutSeconds int
-	allowPrivileged       bool
+	// webhookEntriesPerConfiguration bounds the entries of one MutatingWebhookConfiguration.
+	webhookEntriesPerConfiguration int
+	allowPrivileged                bool
 
 	// skipControllerNameValidation lets tests start the operator more than once in one process; controller
 	// names must otherwise be unique per process.
@@ -135,6 +137,9 @@ func parseFlags(args []string) (*options, error) {
 		"What the API server does with a matched pod while the webhook is unreachable: Fail (refuse the pod, so "+
 			"no pod starts without its sidecars) or Ignore (create it without them).")
 	fs.IntVar(&o.webhookTimeoutSeconds, "webhook-timeout-seconds", 5, "How long the API server waits for the webhook, 1 to 10.")
+	fs.IntVar(&o.webhookEntriesPerConfiguration, "webhook-entries-per-configuration", webhookconfig.DefaultLimits.Entries,
+		"The most SidecarSet entries one MutatingWebhookConfiguration holds; past it, entries go to the next "+
+			"configuration (<webhook-config-name>-1, -2...). Each also stays under 512 KiB, whatever this says.")
 	fs.BoolVar(&o.allowPrivileged, "allow-privileged", true,
 		"Whether the cluster's API server admits privileged containers (its own --allow-privileged flag, true in "+
 			"kubeadm, kind and managed clusters). When false, a SidecarSet with a privileged sidecar is refused, as "+
@@ -157,6 +162,9 @@ func (o *options) validate() error {
 	}
 	if p := admissionregistrationv1.FailurePolicyType(o.webhookFailurePolicy); p != admissionregistrationv1.Fail && p != admissionregistrationv1.Ignore {
 		errs = append(errs, fmt.Errorf("--webhook-failure-policy must be Fail or Ignore, not %q", o.webhookFailurePolicy))
+	}
+	if o.webhookEntriesPerConfiguration < 1 {
+		errs = append(errs, fmt.Errorf("--webhook-entries-per-configuration must be at least 1, not %d", o.webhookEntriesPerConfiguration))
 	}
 	if o.webhookTimeoutSeconds < 1 || o.webhookTimeoutSeconds > 10 {
 		errs = append(errs, fmt.Errorf("--webhook-timeout-seconds must be from 1 to 10, not %d", o.webhookTimeoutSeconds))
@@ -397,6 +405,7 @@ func setupWebhook(mgr ctrl.Manager, o *options, tlsOpts []func(*tls.Config), pod
 		CASecret: caSecret,
 		CAFile:   caFile,
 		Params:   o.webhookParams(),
+		Limits:   webhookconfig.Limits{Entries: o.webhookEntriesPerConfiguration, Bytes: webhookconfig.DefaultLimits.Bytes},
 	}).SetupWithManager(mgr)
 }
 

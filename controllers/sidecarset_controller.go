@@ -154,20 +154,23 @@ func (r *SidecarSetReconciler) gather(ctx context.Context, set *appsv1alpha1.Sid
 	return in, err
 }
 
-// entryMissing reads the operator's MutatingWebhookConfiguration from the cache and says whether the
-// SidecarSet's entry is missing from it (webhookconfig.Registered).
+// entryMissing reads the operator's MutatingWebhookConfigurations from the cache and says whether none holds
+// the SidecarSet's entry (webhookconfig.RegisteredIn).
 func (r *SidecarSetReconciler) entryMissing(ctx context.Context, set *appsv1alpha1.SidecarSet) (bool, error) {
 	if r.WebhookConfigName == "" {
 		return false, nil
 	}
-	config := &admissionregistrationv1.MutatingWebhookConfiguration{}
-	if err := r.Client.Get(ctx, types.NamespacedName{Name: r.WebhookConfigName}, config); err != nil {
-		if !apierrors.IsNotFound(err) {
-			return false, fmt.Errorf("reading MutatingWebhookConfiguration %s: %w", r.WebhookConfigName, err)
-		}
-		config = nil
+	var list admissionregistrationv1.MutatingWebhookConfigurationList
+	if err := r.Client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+		return false, fmt.Errorf("listing MutatingWebhookConfigurations: %w", err)
 	}
-	return !webhookconfig.Registered(config, set.Name), nil
+	var ours []*admissionregistrationv1.MutatingWebhookConfiguration
+	for i := range list.Items {
+		if _, ok := webhookconfig.ShardIndex(r.WebhookConfigName, list.Items[i].Name); ok {
+			ours = append(ours, &list.Items[i])
+		}
+	}
+	return !webhookconfig.RegisteredIn(ours, set.Name), nil
 }
 
 // apply does what the decision says, in order: the revisions, the pod writes, the status and its events.
@@ -594,7 +597,10 @@ func (r *SidecarSetReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// moment after the pod that became healthy, whose own event found the budget still spent.
 		// A SidecarSet waiting for its webhook entry is Ready once the entry is written.
 		Watches(&admissionregistrationv1.MutatingWebhookConfiguration{}, handler.EnqueueRequestsFromMapFunc(r.unregisteredSidecarSets),
-			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetName() == r.WebhookConfigName }))).
+			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+				_, ours := webhookconfig.ShardIndex(r.WebhookConfigName, o.GetName())
+				return ours
+			}))).
 		Watches(&policyv1.PodDisruptionBudget{}, handler.EnqueueRequestsFromMapFunc(r.rollingSidecarSets),
 			builder.WithPredicates(predicate.Funcs{
 				CreateFunc:  func(event.CreateEvent) bool { return false },
@@ -618,11 +624,30 @@ func (r *SidecarSetReconciler) rollingSidecarSets(ctx context.Context, _ client.
 }
 
 // unregisteredSidecarSets maps an event to the SidecarSets waiting for their webhook entry.
-func (r *SidecarSetReconciler) unregisteredSidecarSets(ctx context.Context, _ client.Object) []reconcile.Request {
-	return r.sidecarSetsWhere(ctx, func(conditions []metav1.Condition) bool {
-		c := meta.FindStatusCondition(conditions, appsv1alpha1.ConditionReady)
-		return c != nil && c.Reason == appsv1alpha1.ReasonWebhookNotRegistered
-	})
+func (r *SidecarSetReconciler) unregisteredSidecarSets(ctx context.Context, obj client.Object) []reconcile.Request {
+	config, ok := obj.(*admissionregistrationv1.MutatingWebhookConfiguration)
+	if !ok {
+		return nil
+	}
+	// Only the SidecarSets whose entries the configuration holds can have become registered: a few hundred at
+	// most, read one by one from the cache, rather than every SidecarSet at every write of a configuration. An
+	// entry whose name was shortened (a SidecarSet name of over 230 characters) is not mapped back; its
+	// SidecarSet looks again on its own (step.WhileRolling).
+	var out []reconcile.Request
+	for _, w := range config.Webhooks {
+		name, ours := strings.CutSuffix(w.Name, webhookconfig.NameSuffix)
+		if !ours {
+			continue
+		}
+		set := &appsv1alpha1.SidecarSet{}
+		if err := r.Client.Get(ctx, types.NamespacedName{Name: name}, set); err != nil {
+			continue
+		}
+		if c := meta.FindStatusCondition(set.Status.Conditions, appsv1alpha1.ConditionReady); c != nil && c.Reason == appsv1alpha1.ReasonWebhookNotRegistered {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: name}})
+		}
+	}
+	return out
 }
 
 // sidecarSetsWhere lists, from the cache, the SidecarSets whose status conditions match.

@@ -42,9 +42,10 @@ const CASecretKey = "ca.crt"
 // conflictRetry is how soon a reconcile whose write met a change it had not seen yet runs again.
 const conflictRetry = 500 * time.Millisecond
 
-// WebhookConfigReconciler keeps the operator's MutatingWebhookConfiguration in step with the SidecarSets: one
-// entry per SidecarSet, scoped to the pods it can select. The configuration exists only while it has an entry:
-// created with the first SidecarSet's, deleted with the last one's (webhookconfig.PlanMutating). It also keeps
+// WebhookConfigReconciler keeps the operator's MutatingWebhookConfigurations in step with the SidecarSets: one
+// entry per SidecarSet, scoped to the pods it can select, spread over as many configurations as they need,
+// each entry in a stable place (webhookconfig.PlanShards). A configuration exists only while it has an
+// entry: created with the first it holds, deleted with the last (webhookconfig.PlanMutating). It also keeps
 // the ValidatingWebhookConfiguration of the same name, whose one entry sends SidecarSet writes to the
 // operator's validation; that one is created at start and never deleted, since it must be in place before the
 // first SidecarSet is created. It owns only those entries; the configurations' metadata and any entry someone
@@ -54,8 +55,11 @@ const conflictRetry = 500 * time.Millisecond
 // itself, so the certificate rotator writes no webhook configuration.
 type WebhookConfigReconciler struct {
 	Client client.Client
-	// Name of the MutatingWebhookConfiguration and of the ValidatingWebhookConfiguration.
+	// Name of the ValidatingWebhookConfiguration and of the first MutatingWebhookConfiguration; the others
+	// are Name-1, Name-2... (webhookconfig.ShardName), as many as the entries need.
 	Name string
+	// Limits bound the entries of one MutatingWebhookConfiguration; zero means webhookconfig.DefaultLimits.
+	Limits webhookconfig.Limits
 	// Params of every entry. When Params.ClientConfig carries no caBundle and neither CASecret nor CAFile
 	// provides one, the one in the configuration is kept.
 	Params webhookconfig.Params
@@ -119,40 +123,62 @@ func (r *WebhookConfigReconciler) reconcile(ctx context.Context) (reconcile.Resu
 		log.V(1).Info("SidecarSet gets no webhook entry", "sidecarSet", s.SidecarSet, "reason", s.Reason)
 	}
 
-	current := &admissionregistrationv1.MutatingWebhookConfiguration{}
-	err = r.Client.Get(ctx, types.NamespacedName{Name: r.Name}, current)
-	if err != nil && !apierrors.IsNotFound(err) {
-		return reconcile.Result{}, fmt.Errorf("reading MutatingWebhookConfiguration %s: %w", r.Name, err)
+	var list admissionregistrationv1.MutatingWebhookConfigurationList
+	if err := r.Client.List(ctx, &list); err != nil {
+		return reconcile.Result{}, fmt.Errorf("listing MutatingWebhookConfigurations: %w", err)
 	}
-	write, webhooks := webhookconfig.PlanMutating(err == nil, current.Webhooks, desired)
-	switch write {
+	stored := map[int]*admissionregistrationv1.MutatingWebhookConfiguration{}
+	existing := map[int][]admissionregistrationv1.MutatingWebhook{}
+	for i := range list.Items {
+		if idx, ok := webhookconfig.ShardIndex(r.Name, list.Items[i].Name); ok {
+			stored[idx] = &list.Items[i]
+			existing[idx] = list.Items[i].Webhooks
+		}
+	}
+	limits := r.Limits
+	if limits == (webhookconfig.Limits{}) {
+		limits = webhookconfig.DefaultLimits
+	}
+	for _, w := range webhookconfig.PlanShards(existing, desired, limits) {
+		if err := r.writeShard(ctx, w, stored[w.Index]); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	return result, nil
+}
+
+// writeShard makes one write PlanShards decided; current is the configuration as read, nil when absent.
+func (r *WebhookConfigReconciler) writeShard(ctx context.Context, w webhookconfig.ShardWrite, current *admissionregistrationv1.MutatingWebhookConfiguration) error {
+	log := ctrl.LoggerFrom(ctx)
+	name := webhookconfig.ShardName(r.Name, w.Index)
+	switch w.Write {
 	case webhookconfig.Create:
 		created := &admissionregistrationv1.MutatingWebhookConfiguration{
-			ObjectMeta: metav1.ObjectMeta{Name: r.Name, Labels: map[string]string{"app.kubernetes.io/managed-by": "sidecarset-operator"}},
-			Webhooks:   webhooks,
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app.kubernetes.io/managed-by": "sidecarset-operator"}},
+			Webhooks:   w.Webhooks,
 		}
-		log.Info("Creating the webhook configuration", "name", r.Name, "entries", len(desired))
+		log.Info("Creating a webhook configuration", "name", name, "entries", w.Entries)
 		if err := r.Client.Create(ctx, created); err != nil {
-			return reconcile.Result{}, fmt.Errorf("creating MutatingWebhookConfiguration %s: %w", r.Name, err)
+			return fmt.Errorf("creating MutatingWebhookConfiguration %s: %w", name, err)
 		}
 	case webhookconfig.Update:
-		log.Info("Updating the webhook configuration", "name", r.Name, "entries", len(desired))
+		log.Info("Updating a webhook configuration", "name", name, "entries", w.Entries)
 		updated := current.DeepCopy()
-		updated.Webhooks = webhooks
+		updated.Webhooks = w.Webhooks
 		// An update with the read resourceVersion: a concurrent change makes it fail with a conflict, and the
 		// retry starts from the new state instead of overwriting it.
 		if err := r.Client.Update(ctx, updated); err != nil {
-			return reconcile.Result{}, fmt.Errorf("updating MutatingWebhookConfiguration %s: %w", r.Name, err)
+			return fmt.Errorf("updating MutatingWebhookConfiguration %s: %w", name, err)
 		}
 	case webhookconfig.Delete:
-		log.Info("Deleting the webhook configuration: no SidecarSet has an entry", "name", r.Name)
+		log.Info("Deleting a webhook configuration: none of its entries is wanted", "name", name)
 		// Only the configuration as read: one someone added an entry to since is updated on the retry instead.
 		if err := r.Client.Delete(ctx, current, client.Preconditions{UID: &current.UID, ResourceVersion: &current.ResourceVersion}); err != nil {
-			return reconcile.Result{}, fmt.Errorf("deleting MutatingWebhookConfiguration %s: %w", r.Name, err)
+			return fmt.Errorf("deleting MutatingWebhookConfiguration %s: %w", name, err)
 		}
 	case webhookconfig.NoWrite:
 	}
-	return result, nil
+	return nil
 }
 
 // caBundle returns the CA to inject from CASecret or CAFile, or nil to keep the configurations' caBundle.
@@ -234,7 +260,10 @@ func (r *WebhookConfigReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesRawSource(atStart).
 		Watches(&appsv1alpha1.SidecarSet{}, toConfig, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&admissionregistrationv1.MutatingWebhookConfiguration{}, toConfig,
-			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetName() == r.Name }))).
+			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+				_, ours := webhookconfig.ShardIndex(r.Name, o.GetName())
+				return ours
+			}))).
 		Watches(&admissionregistrationv1.ValidatingWebhookConfiguration{}, toConfig,
 			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetName() == r.Name })))
 	if r.CASecret.Name != "" {

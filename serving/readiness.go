@@ -169,27 +169,26 @@ func (r *Readiness) check(now time.Time) error {
 	} else if found {
 		state.Validating = validating
 	}
-	mutating := &admissionregistrationv1.MutatingWebhookConfiguration{}
-	if found, err := r.get(ctx, mutating); err != nil {
-		return err
-	} else if found {
-		state.Mutating = mutating
+	var mutating admissionregistrationv1.MutatingWebhookConfigurationList
+	if err := r.APIReader.List(ctx, &mutating); err != nil {
+		return fmt.Errorf("waiting to list the MutatingWebhookConfigurations: %w", err)
+	}
+	for i := range mutating.Items {
+		if _, ours := webhookconfig.ShardIndex(r.Name, mutating.Items[i].Name); ours {
+			state.Mutating = append(state.Mutating, &mutating.Items[i])
+		}
 	}
 	return webhookconfig.Serving(state)
 }
 
-// get reads the configuration named Name into obj; false when there is none.
-func (r *Readiness) get(ctx context.Context, obj client.Object) (bool, error) {
+// get reads the ValidatingWebhookConfiguration named Name into obj; false when there is none.
+func (r *Readiness) get(ctx context.Context, obj *admissionregistrationv1.ValidatingWebhookConfiguration) (bool, error) {
 	err := r.APIReader.Get(ctx, types.NamespacedName{Name: r.Name}, obj)
 	switch {
 	case apierrors.IsNotFound(err):
 		return false, nil
 	case err != nil:
-		kind := "ValidatingWebhookConfiguration"
-		if _, ok := obj.(*admissionregistrationv1.MutatingWebhookConfiguration); ok {
-			kind = "MutatingWebhookConfiguration"
-		}
-		return false, fmt.Errorf("waiting to read the %s %s: %w", kind, r.Name, err)
+		return false, fmt.Errorf("waiting to read the ValidatingWebhookConfiguration %s: %w", r.Name, err)
 	}
 	return true, nil
 }

@@ -57,6 +57,13 @@ func TestReadinessChecks(t *testing.T) {
 			}
 			return c.Get(ctx, key, obj, opts...)
 		},
+		List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			reads.Add(1)
+			if failReads.Load() {
+				return errors.New("connection refused")
+			}
+			return c.List(ctx, list, opts...)
+		},
 	}).Build()
 	sets := fake.NewClientBuilder().WithScheme(scheme).Build()
 	cache := &fakeCache{Reader: sets}
@@ -123,7 +130,7 @@ func TestReadinessChecks(t *testing.T) {
 	// No configuration yet; the outcome is kept for the TTL, so the API server is read once per TTL.
 	expect(configs, "waiting for the ValidatingWebhookConfiguration sidecarset-operator to be created")
 	if reads.Load() != 2 {
-		t.Errorf("%d reads for one check, want 2 (one per configuration)", reads.Load())
+		t.Errorf("%d reads for one check, want 2 (the validating configuration, the list of the mutating ones)", reads.Load())
 	}
 	for range 10 {
 		expect(configs, "to be created")

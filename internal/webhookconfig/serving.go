@@ -36,8 +36,8 @@ type ServingState struct {
 	Name string
 	// Validating is the ValidatingWebhookConfiguration as stored; nil when there is none.
 	Validating *admissionregistrationv1.ValidatingWebhookConfiguration
-	// Mutating is the MutatingWebhookConfiguration as stored; nil when there is none.
-	Mutating *admissionregistrationv1.MutatingWebhookConfiguration
+	// Mutating are the operator's MutatingWebhookConfigurations as stored (ShardIndex); none when there is none.
+	Mutating []*admissionregistrationv1.MutatingWebhookConfiguration
 	// ExpectMutating says whether some SidecarSet injects (HasEntries), so the mutating configuration must exist.
 	ExpectMutating bool
 	// ServingCert is the PEM of the certificate the replica's webhook server serves (its tls.crt): the
@@ -51,8 +51,8 @@ type ServingState struct {
 // its webhook configurations, and otherwise what is still missing, as "waiting for ...":
 //
 //   - the ValidatingWebhookConfiguration exists, with the operator's entry (it is written at start);
-//   - the MutatingWebhookConfiguration exists with at least one of the operator's entries, when some SidecarSet
-//     injects (ExpectMutating);
+//   - a MutatingWebhookConfiguration of the operator's exists with at least one of its entries, when some
+//     SidecarSet injects (ExpectMutating);
 //   - the caBundle of each of the operator's entries, in either configuration, verifies the serving
 //     certificate as the API server verifies it when it calls the entry: the certificate chains to a CA of the
 //     caBundle, is valid at Now, is for server authentication, and names the host the API server dials (the
@@ -84,23 +84,28 @@ func Serving(s ServingState) error {
 		return err
 	}
 
-	var mutating []entry
-	if s.Mutating != nil {
-		for _, w := range s.Mutating.Webhooks {
+	var mutating int
+	for _, c := range s.Mutating {
+		var ours []entry
+		for _, w := range c.Webhooks {
 			if strings.HasSuffix(w.Name, NameSuffix) {
-				mutating = append(mutating, entry{w.Name, w.ClientConfig})
+				ours = append(ours, entry{w.Name, w.ClientConfig})
 			}
+		}
+		mutating += len(ours)
+		// Entries present while no SidecarSet injects are about to be deleted; while there, they are checked
+		// too, since the API server calls them.
+		if err := v.entries("MutatingWebhookConfiguration", c.Name, ours); err != nil {
+			return err
 		}
 	}
 	switch {
-	case s.ExpectMutating && s.Mutating == nil:
+	case s.ExpectMutating && len(s.Mutating) == 0:
 		return fmt.Errorf("waiting for the MutatingWebhookConfiguration %s to be created: a SidecarSet injects", s.Name)
-	case s.ExpectMutating && len(mutating) == 0:
+	case s.ExpectMutating && mutating == 0:
 		return fmt.Errorf("waiting for the MutatingWebhookConfiguration %s to have the entries of the SidecarSets that inject", s.Name)
 	}
-	// Entries present while no SidecarSet injects are about to be deleted; while there, they are checked too,
-	// since the API server calls them.
-	return v.entries("MutatingWebhookConfiguration", s.Name, mutating)
+	return nil
 }
 
 // parseServingCert returns the certificate and the intermediate CAs of a tls.crt.

@@ -108,8 +108,9 @@ func validatingOf(entries map[string]admissionregistrationv1.WebhookClientConfig
 	return c
 }
 
-func mutatingOf(entries ...admissionregistrationv1.MutatingWebhook) *admissionregistrationv1.MutatingWebhookConfiguration {
-	return &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "sidecarset-operator"}, Webhooks: entries}
+// mutatingOf is the operator's one MutatingWebhookConfiguration, with the entries.
+func mutatingOf(entries ...admissionregistrationv1.MutatingWebhook) []*admissionregistrationv1.MutatingWebhookConfiguration {
+	return []*admissionregistrationv1.MutatingWebhookConfiguration{{ObjectMeta: metav1.ObjectMeta{Name: "sidecarset-operator"}, Webhooks: entries}}
 }
 
 func mutatingEntry(name string, cc admissionregistrationv1.WebhookClientConfig) admissionregistrationv1.MutatingWebhook {

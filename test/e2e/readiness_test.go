@@ -45,16 +45,17 @@ var _ = Describe("The operator's readiness", func() {
 		Expect(operator.Start(ctx)).To(Succeed())
 
 		// Both configurations are there, each entry with a caBundle that verifies the certificate it serves.
+		mutating := &admissionregistrationv1.MutatingWebhookConfiguration{}
 		state := webhookconfig.ServingState{Name: webhookConfigName, ExpectMutating: true, Now: time.Now(),
 			Validating: &admissionregistrationv1.ValidatingWebhookConfiguration{},
-			Mutating:   &admissionregistrationv1.MutatingWebhookConfiguration{}}
+			Mutating:   []*admissionregistrationv1.MutatingWebhookConfiguration{mutating}}
 		Expect(k8sClient.Get(ctx, types.NamespacedName{Name: webhookConfigName}, state.Validating)).To(Succeed())
-		Expect(k8sClient.Get(ctx, types.NamespacedName{Name: webhookConfigName}, state.Mutating)).To(Succeed())
+		Expect(k8sClient.Get(ctx, types.NamespacedName{Name: webhookConfigName}, mutating)).To(Succeed())
 		var err error
 		state.ServingCert, err = os.ReadFile(filepath.Join(operatorFlag("--webhook-cert-dir"), "tls.crt"))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(webhookconfig.Serving(state)).To(Succeed())
-		Expect(state.Mutating.Webhooks).To(ContainElement(HaveField("Name", webhookEntryName(name))))
+		Expect(mutating.Webhooks).To(ContainElement(HaveField("Name", webhookEntryName(name))))
 
 		// So the API server calls it through both: a matched pod is injected and a SidecarSet no pod could carry
 		// refused, at once (within the moment the API server's own watch takes to deliver a configuration).
