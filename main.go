@@ -62,6 +62,7 @@ type options struct {
 	leaderElect      bool
 	leaderElectionNS string
 	enableHTTP2      bool
+	webhookHTTP2     bool
 	kubeAPIQPS       float64
 	kubeAPIBurst     int
 	zap              zap.Options
@@ -110,9 +111,16 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.leaderElectionID, "leader-election-id", "sidecarset-operator.sidecarset.io",
 		"Name of the leader election lease.")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", false,
-		"Serve HTTP/2 on the metrics and webhook servers. Off by default against HTTP/2 stream-reset attacks.")
-	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "Sustained queries per second to the API server.")
-	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of queries to the API server.")
+		"Serve HTTP/2 on the metrics server, whose callers gain nothing from it; HTTP/1.1 by default.")
+	fs.BoolVar(&o.webhookHTTP2, "webhook-http2", true,
+		"Serve HTTP/2 on the webhook server: the API server multiplexes its admission calls over few connections "+
+			"instead of queueing them behind each other. Go's HTTP/2 server bounds the handlers one connection runs "+
+			"to its stream limit and closes connections that reset streams faster (the 2023 rapid-reset attack).")
+	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 500,
+		"Sustained queries per second to the API server. The API server's priority and fairness bounds the operator's "+
+			"share; this limit only smooths its bursts.")
+	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 1000,
+		"Burst of queries to the API server: a rollout step writes up to maxUnavailable pods at once.")
 	fs.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "sidecarset-system"),
 		"Namespace the operator runs in: never injected, holds the certificate Secret and the revisions. "+
 			"Defaults to $POD_NAMESPACE, else sidecarset-system.")
@@ -247,9 +255,13 @@ func setGCPercent(gogc string) {
 func run(ctx context.Context, restConfig *rest.Config, o *options) error {
 	log := ctrl.Log.WithName("setup")
 	podvalidation.AllowPrivileged(o.allowPrivileged)
-	var tlsOpts []func(*tls.Config)
+	http1 := func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }
+	var tlsOpts, webhookTLSOpts []func(*tls.Config)
 	if !o.enableHTTP2 {
-		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+		tlsOpts = append(tlsOpts, http1)
+	}
+	if !o.webhookHTTP2 {
+		webhookTLSOpts = append(webhookTLSOpts, http1)
 	}
 
 	metricsOpts := metricsserver.Options{
@@ -297,7 +309,7 @@ func run(ctx context.Context, restConfig *rest.Config, o *options) error {
 	if err := mgr.Add(pods); err != nil {
 		return fmt.Errorf("adding the pod cache: %w", err)
 	}
-	if err := setupWebhook(mgr, o, tlsOpts, pods); err != nil {
+	if err := setupWebhook(mgr, o, webhookTLSOpts, pods); err != nil {
 		return fmt.Errorf("setting up the injection webhook: %w", err)
 	}
 	if err := (&controllers.SidecarSetReconciler{

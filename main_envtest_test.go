@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -210,6 +211,12 @@ func TestReadyOnlyOnceTheConfigurationsCarryTheCA(t *testing.T) {
 		g.Expect(*lease.Spec.HolderIdentity).NotTo(Equal("someone-else"))
 	}).WithTimeout(30 * time.Second).Should(Succeed())
 	g.Consistently(func() int { code, _ := get("/readyz"); return code }).WithTimeout(3 * time.Second).Should(Equal(http.StatusOK))
+
+	// The webhook speaks HTTP/2 to the API server by default (--webhook-http2).
+	conn, err := tls.Dial("tcp", "localhost:"+port, &tls.Config{NextProtos: []string{"h2", "http/1.1"}, InsecureSkipVerify: true}) //nolint:gosec // only the protocol is read
+	g.Expect(err).NotTo(HaveOccurred())
+	defer conn.Close()
+	g.Expect(conn.ConnectionState().NegotiatedProtocol).To(Equal("h2"))
 }
 
 // TestRunWithExternalCertificates starts the operator with --webhook-certs=external: it must serve the

@@ -49,8 +49,8 @@ func main() {
 	clusterPods := flag.Int("cluster-pods", 10000, "Pods in the cluster during the first run: N matched, the rest matched by no SidecarSet.")
 	restartDelay := flag.Duration("restart-delay", 500*time.Millisecond, "The simulated kubelet's container restart delay.")
 	binary := flag.String("operator", "bin/sidecarset-operator", "The operator binary.")
-	qps := flag.Int("kube-api-qps", 1000, "The operator's --kube-api-qps.")
-	burst := flag.Int("kube-api-burst", 2000, "The operator's --kube-api-burst.")
+	qps := flag.Int("kube-api-qps", 0, "The operator's --kube-api-qps; 0 runs it at its default, as users do.")
+	burst := flag.Int("kube-api-burst", 0, "The operator's --kube-api-burst; 0 runs it at its default.")
 	extra := flag.String("operator-args", "", "More operator flags, space-separated (for example --pprof-bind-address=127.0.0.1:6060).")
 	workers := flag.Int("kubelet-workers", 32, "Pod stages the simulated kubelet plays at once, across all nodes.")
 	jsonOut := flag.String("json", "docs/benchmarks.json", "Where to write the results as JSON.")
@@ -106,7 +106,14 @@ func run(ctx context.Context, sizesFlag string, clusterPods int, restartDelay ti
 	if err := local.Install(ctx, "."); err != nil {
 		return err
 	}
-	flags := append([]string{fmt.Sprintf("--kube-api-qps=%d", qps), fmt.Sprintf("--kube-api-burst=%d", burst)}, extra...)
+	var flags []string
+	if qps > 0 {
+		flags = append(flags, fmt.Sprintf("--kube-api-qps=%d", qps))
+	}
+	if burst > 0 {
+		flags = append(flags, fmt.Sprintf("--kube-api-burst=%d", burst))
+	}
+	flags = append(flags, extra...)
 	operator, err := local.StartOperator(ctx, binary, flags...)
 	if err != nil {
 		return err
