@@ -88,7 +88,7 @@ func BenchmarkAdmission(b *testing.B) {
 	for _, tc := range []struct {
 		n        int
 		skipping bool
-	}{{100, false}, {1000, false}, {1000, true}} {
+	}{{100, false}, {1000, false}, {1000, true}, {10000, false}} {
 		name := fmt.Sprintf("sidecarsets=%d", tc.n)
 		if tc.skipping {
 			name += "/skipping"
