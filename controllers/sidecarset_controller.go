@@ -79,6 +79,8 @@ type SidecarSetReconciler struct {
 	writes inflight.Writes
 	// evictions are the pods evicted to be recreated, until their replacements exist.
 	evictions evictions
+	// conflicts are the name conflicts reported as events.
+	conflicts conflictEvents
 	// statusWritten is when each SidecarSet's status was last written, by name.
 	statusWritten sync.Map
 	// pace spaces the reconciles of each SidecarSet that pod events start by what they cost.
@@ -125,6 +127,7 @@ func (r *SidecarSetReconciler) forget(name string) {
 	forgetSidecarSet(name)
 	r.writes.Forget(name)
 	r.evictions.forget(name)
+	r.conflicts.forget(name)
 	r.statusWritten.Delete(name)
 	r.pace.Forget(name)
 }
@@ -201,6 +204,7 @@ func (r *SidecarSetReconciler) apply(ctx context.Context, set *appsv1alpha1.Side
 			d.Requeue, d.RequeueReason = evictionRetry, "a PodDisruptionBudget refused an eviction"
 		}
 	}
+	r.reportConflicts(set, d.Conflicts)
 	recordPods(set.Name, &d.Computed)
 	recordSidecarResources(set.Name, d.Computed.SidecarResources)
 	if !d.Write {

@@ -138,3 +138,22 @@ func TestRecreateEvictsThroughTheRollout(t *testing.T) {
 		}
 	})
 }
+
+func TestConflictsNameTheContainerOwner(t *testing.T) {
+	f := newFixture(t, `{}`)
+	pod := view(t, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-0", UID: "web-0-uid", Labels: map[string]string{"app": "web"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "shipper", Image: "mine:1"}, {Name: "proxy", Image: "proxy:1"}}},
+	}, podstate.State{
+		"logs": {Revision: f.latest, Conflicts: []string{"shipper", "proxy"}},
+		"mesh": {Revision: "mesh-1", Images: map[string]string{"proxy": "proxy:1"}},
+	})
+	d := Decide(f.input(Pod{View: pod}, Pod{View: f.readyPod(t, "web-1", f.latest)}))
+	want := []Conflict{
+		{Namespace: "shop", Name: "web-0", UID: "web-0-uid", Sidecar: "proxy", Owner: "mesh"},
+		{Namespace: "shop", Name: "web-0", UID: "web-0-uid", Sidecar: "shipper", Owner: ""},
+	}
+	if fmt.Sprint(d.Conflicts) != fmt.Sprint(want) {
+		t.Errorf("conflicts %+v, want %+v", d.Conflicts, want)
+	}
+}

@@ -125,6 +125,8 @@ type Decision struct {
 	Updates []PodUpdate
 	// Evictions are the pods to evict now, for their controllers to recreate (updateStrategy.recreate).
 	Evictions []Eviction
+	// Conflicts are every tracked pod's sidecars left out for a name conflict, to report once each.
+	Conflicts []Conflict
 	// Computed is the status as this reconcile sees it, written or not.
 	Computed appsv1alpha1.SidecarSetStatus
 	// Write says whether to write Computed now.
@@ -188,7 +190,7 @@ func Decide(in Input) Decision {
 
 	deadline := time.Duration(ptr.Deref(set.Spec.UpdateStrategy.ProgressDeadlineSeconds,
 		appsv1alpha1.DefaultProgressDeadlineSeconds)) * time.Second
-	d := Decision{History: history}
+	d := Decision{History: history, Conflicts: conflicts(set.Name, pods)}
 	d.Target, _ = revision.Target(set, latest, stored)
 	gone := leaving(in, pods)
 	seen, plan, err := observeAndPlan(set, pods, gone, in, contents, d.Target, deadline)
