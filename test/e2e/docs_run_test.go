@@ -92,7 +92,7 @@ var documentedCommands = []commandRule{
 
 	{match: changesSidecarSet, runBy: `"The documented ways to change a SidecarSet" (docs_commands_test.go), twice on the samples`},
 
-	{pattern: `make demo`, notRun: "starts a second local cluster beside the suite's, and stays up until Ctrl-C"},
+	{pattern: `make demo`, notRun: "starts a second local cluster and stays up until Ctrl-C; .ci/run runs it to its end (DEMO_ARGS=--exit) after the suites"},
 	{pattern: `make test test-e2e`, notRun: "is CI itself (.ci/run): it runs this suite"},
 	{pattern: `make manifests`, notRun: "rewrites the CRD and RBAC committed under config/; make verify runs it and fails when they change"},
 	{pattern: `make generate`, notRun: "rewrites the committed DeepCopy code and docs/api.md; make verify runs it and fails when they change"},
