@@ -35,9 +35,16 @@ type fixture struct {
 func newFixture(t testing.TB, strategy string) *fixture {
 	t.Helper()
 	const base = `{selector: {matchLabels: {app: web}}, containers: [{name: shipper, image: %s}], updateStrategy: %s}`
-	old := spec(t, fmt.Sprintf(base, "shipper:1", strategy))
+	return fixtureOf(t, fmt.Sprintf(base, "shipper:1", strategy), fmt.Sprintf(base, "shipper:2", strategy))
+}
+
+// fixtureOf is a SidecarSet "logs" whose latest spec is the manifest latest, with previous's revision stored
+// before it.
+func fixtureOf(t testing.TB, previous, latest string) *fixture {
+	t.Helper()
+	old := spec(t, previous)
 	set := &appsv1alpha1.SidecarSet{ObjectMeta: metav1.ObjectMeta{Name: "logs", Generation: 2, UID: "logs-uid"},
-		Spec: *spec(t, fmt.Sprintf(base, "shipper:2", strategy))}
+		Spec: *spec(t, latest)}
 	f := &fixture{set: set, previous: revision.Name("logs", revision.Hash(revision.InjectedOf(old), nil)), latest: revision.For(set)}
 	f.stored = []revision.Stored{
 		{Name: f.previous, Number: 1, Injected: revision.InjectedOf(old)},

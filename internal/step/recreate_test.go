@@ -10,25 +10,15 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
-	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 	"github.com/sidecarset/sidecarset-operator/internal/podview"
-	"github.com/sidecarset/sidecarset-operator/internal/revision"
 )
 
 // recreateFixture is a SidecarSet "logs" whose latest revision adds an argument to shipper: not in place.
 func recreateFixture(t *testing.T, strategy string) *fixture {
 	t.Helper()
 	const base = `{selector: {matchLabels: {app: web}}, containers: [{name: shipper, image: shipper:1%s}], updateStrategy: %s}`
-	old := spec(t, fmt.Sprintf(base, "", strategy))
-	set := &appsv1alpha1.SidecarSet{ObjectMeta: metav1.ObjectMeta{Name: "logs", Generation: 2, UID: "logs-uid"},
-		Spec: *spec(t, fmt.Sprintf(base, ", args: [--verbose]", strategy))}
-	f := &fixture{set: set, previous: revision.Name("logs", revision.Hash(revision.InjectedOf(old), nil)), latest: revision.For(set)}
-	f.stored = []revision.Stored{
-		{Name: f.previous, Number: 1, Injected: revision.InjectedOf(old)},
-		{Name: f.latest, Number: 2, Injected: revision.InjectedOf(&set.Spec)},
-	}
-	return f
+	return fixtureOf(t, fmt.Sprintf(base, "", strategy), fmt.Sprintf(base, ", args: [--verbose]", strategy))
 }
 
 // ownedPod is a ready pod of the given controller ("ReplicaSet/web-abc", "Job/x", "" for none) on rev, or

@@ -14,7 +14,6 @@ import (
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 	"github.com/sidecarset/sidecarset-operator/internal/podview"
-	"github.com/sidecarset/sidecarset-operator/internal/revision"
 )
 
 // resizeFixture is a SidecarSet "logs" whose latest revision changes shipper's CPU request from 100m to
@@ -22,15 +21,7 @@ import (
 func resizeFixture(t *testing.T, strategy, image2 string) *fixture {
 	t.Helper()
 	const base = `{selector: {matchLabels: {app: web}}, containers: [{name: shipper, image: %s, resources: {requests: {cpu: %s}}}], updateStrategy: %s}`
-	old := spec(t, fmt.Sprintf(base, "shipper:1", "100m", strategy))
-	set := &appsv1alpha1.SidecarSet{ObjectMeta: metav1.ObjectMeta{Name: "logs", Generation: 2, UID: "logs-uid"},
-		Spec: *spec(t, fmt.Sprintf(base, image2, "200m", strategy))}
-	f := &fixture{set: set, previous: revision.Name("logs", revision.Hash(revision.InjectedOf(old), nil)), latest: revision.For(set)}
-	f.stored = []revision.Stored{
-		{Name: f.previous, Number: 1, Injected: revision.InjectedOf(old)},
-		{Name: f.latest, Number: 2, Injected: revision.InjectedOf(&set.Spec)},
-	}
-	return f
+	return fixtureOf(t, fmt.Sprintf(base, "shipper:1", "100m", strategy), fmt.Sprintf(base, image2, "200m", strategy))
 }
 
 // sizedPod is a ready pod running shipper at image, sized cpu in its spec and runningCPU in its status, with
