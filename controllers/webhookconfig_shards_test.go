@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"fmt"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -39,21 +40,8 @@ var _ = Describe("Webhook entries over several configurations", func() {
 	It("spreads the entries over configurations of a bounded size, rewriting only the one an entry joins or leaves, and adopts the one configuration of an earlier version", func() {
 		// SidecarSets no pod matches, created before the spec's own reconciler writes a validating
 		// configuration that sends SidecarSet writes to no webhook.
-		prefix := uniqueName("shard")
-		var names []string
-		for _, s := range []string{"a", "b", "c", "d", "e"} {
-			names = append(names, prefix+"-"+s)
-			newSidecarSet(prefix+"-"+s, `{selector: {matchLabels: {never: matches}}, containers: [{name: s, image: example.com/s:1}]}`)
-		}
-		url := "https://localhost:1" + webhookconfig.InjectPath
-		r := &WebhookConfigReconciler{
-			Client: k8sClient,
-			Name:   uniqueName("shards"),
-			Params: webhookconfig.Params{ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: &url},
-				FailurePolicy: admissionregistrationv1.Ignore, TimeoutSeconds: 1},
-			Limits: webhookconfig.Limits{Entries: 2, Bytes: webhookconfig.DefaultLimits.Bytes},
-		}
-		DeferCleanup(func() { deleteShards(r.Name) })
+		names := unmatchedSidecarSets(uniqueName("shard"), 5)
+		r := shardsReconciler(uniqueName("shards"), webhookconfig.Limits{Entries: 2, Bytes: webhookconfig.DefaultLimits.Bytes})
 
 		_, err := r.Reconcile(ctx, reconcile.Request{})
 		Expect(err).NotTo(HaveOccurred())
@@ -119,19 +107,8 @@ var _ = Describe("Webhook entries over several configurations", func() {
 
 	It("leaves the entries of an earlier version's one configuration where they are, over the limit, and puts new ones in the next", func() {
 		prefix := uniqueName("upgrade")
-		var names []string
-		for _, s := range []string{"a", "b", "c"} {
-			names = append(names, prefix+"-"+s)
-			newSidecarSet(prefix+"-"+s, `{selector: {matchLabels: {never: matches}}, containers: [{name: s, image: example.com/s:1}]}`)
-		}
-		url := "https://localhost:1" + webhookconfig.InjectPath
-		r := &WebhookConfigReconciler{
-			Client: k8sClient,
-			Name:   uniqueName("upgraded"),
-			Params: webhookconfig.Params{ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: &url},
-				FailurePolicy: admissionregistrationv1.Ignore, TimeoutSeconds: 1},
-		}
-		DeferCleanup(func() { deleteShards(r.Name) })
+		names := unmatchedSidecarSets(prefix, 3)
+		r := shardsReconciler(uniqueName("upgraded"), webhookconfig.Limits{})
 		// An earlier version wrote every entry into one configuration.
 		_, err := r.Reconcile(ctx, reconcile.Request{})
 		Expect(err).NotTo(HaveOccurred())
@@ -148,7 +125,7 @@ var _ = Describe("Webhook entries over several configurations", func() {
 		// The spec's own validating configuration refuses SidecarSet writes (no webhook behind it): the new
 		// SidecarSet is created once it is gone, and put back by the next reconcile.
 		deleteValidating(r.Name)
-		extra := prefix + "-d"
+		extra := prefix + "-extra"
 		newSidecarSet(extra, `{selector: {matchLabels: {never: matches}}, containers: [{name: s, image: example.com/s:1}]}`)
 		_, err = r.Reconcile(ctx, reconcile.Request{})
 		Expect(err).NotTo(HaveOccurred())
@@ -157,6 +134,31 @@ var _ = Describe("Webhook entries over several configurations", func() {
 		Expect(entries[webhookconfig.ShardName(r.Name, 1)]).To(ConsistOf(extra))
 	})
 })
+
+// unmatchedSidecarSets creates n SidecarSets no pod matches, prefix-0, prefix-1..., and returns their names.
+func unmatchedSidecarSets(prefix string, n int) []string {
+	var names []string
+	for i := range n {
+		name := fmt.Sprintf("%s-%d", prefix, i)
+		names = append(names, name)
+		newSidecarSet(name, `{selector: {matchLabels: {never: matches}}, containers: [{name: s, image: example.com/s:1}]}`)
+	}
+	return names
+}
+
+// shardsReconciler is a spec's own webhook configuration reconciler, named name, whose entries point at no
+// webhook, its configurations deleted after the spec.
+func shardsReconciler(name string, limits webhookconfig.Limits) *WebhookConfigReconciler {
+	url := "https://localhost:1" + webhookconfig.InjectPath
+	DeferCleanup(func() { deleteShards(name) })
+	return &WebhookConfigReconciler{
+		Client: k8sClient,
+		Name:   name,
+		Params: webhookconfig.Params{ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: &url},
+			FailurePolicy: admissionregistrationv1.Ignore, TimeoutSeconds: 1},
+		Limits: limits,
+	}
+}
 
 // deleteShards deletes every configuration of a spec's own reconciler named base.
 func deleteShards(base string) {
