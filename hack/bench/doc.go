@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"sort"
@@ -232,7 +233,113 @@ func render(r Report) string {
 			"(`apiserver_request_total`) from the update until the SidecarSet is Ready on the new request, and its "+
 			"refused writes the 409s of either over that time.\n\n", change)
 	}
+	b.WriteString(renderMany(r))
 	return b.String()
+}
+
+// manyColumns are the counts of the many-SidecarSets table when a report has none (from before the phase).
+var manyColumns = []int{100, 1000, 10000}
+
+// storageHalf is half the storage's default request limit (etcd's --max-request-bytes, 1.5 MiB): no
+// configuration should come near it.
+const storageHalf = 768 << 10
+
+// renderMany renders the many-SidecarSets phase's table; a report from before the phase shows "-" in every
+// cell.
+func renderMany(r Report) string {
+	var b strings.Builder
+	cols := r.ManySidecarSets
+	if len(cols) == 0 {
+		for _, n := range manyColumns {
+			cols = append(cols, benchmark.ManyResult{SidecarSets: n})
+		}
+	}
+	workers := r.Settings["manySidecarSetsWorkers"]
+	if workers == "" {
+		workers = "several"
+	}
+	fmt.Fprintf(&b, "**Many SidecarSets**, created cumulatively (%s creates at once), each selecting its own label `app=set-<i>`:\n\n", workers)
+	fmt.Fprint(&b, "| |")
+	for _, c := range cols {
+		fmt.Fprintf(&b, " %s SidecarSets |", thousands(c.SidecarSets))
+	}
+	fmt.Fprint(&b, " target |\n|---|")
+	for range cols {
+		fmt.Fprint(&b, "---:|")
+	}
+	fmt.Fprint(&b, "---|\n")
+	row := func(name string, cell func(benchmark.ManyResult) string, target string) {
+		fmt.Fprintf(&b, "| %s |", name)
+		for _, c := range cols {
+			s := "-"
+			if measured(c) {
+				s = cell(c)
+			}
+			fmt.Fprintf(&b, " %s |", s)
+		}
+		fmt.Fprintf(&b, " %s |\n", target)
+	}
+	row("SidecarSets created in the batch (the rest already in place)", func(x benchmark.ManyResult) string { return thousands(x.Created) }, "")
+	row("time to create them (each validated by the operator's webhook)", func(x benchmark.ManyResult) string {
+		return fmt.Sprintf("%.1f s (%.0f a second)", x.CreateSeconds, rate(x.Created, x.CreateSeconds))
+	}, "")
+	row("from the batch's start: every entry registered / every SidecarSet Ready", func(x benchmark.ManyResult) string {
+		return fmt.Sprintf("%.1f / %.1f s", x.RegisteredSeconds, x.ReadySeconds)
+	}, "")
+	row("bytes written to the MutatingWebhookConfigurations during the batch (request bodies, protobuf)", func(x benchmark.ManyResult) string {
+		return fmt.Sprintf("%s in %s writes (%s refused)", byteSize(float64(x.ConfigBodyBytes)), thousands(x.ConfigWriteRequests),
+			thousands(x.ConfigWriteConflicts))
+	}, "")
+	row("the same per SidecarSet created", func(x benchmark.ManyResult) string {
+		return byteSize(benchmark.PerSidecarSet(x.ConfigBodyBytes, x.Created))
+	}, "about the same in every batch: total linear in N")
+	row("configuration versions stored during the batch (watch): how many, their JSON bytes, per SidecarSet created", func(x benchmark.ManyResult) string {
+		return fmt.Sprintf("%s, %s, %s", thousands(x.ConfigVersions), byteSize(float64(x.ConfigVersionJSONBytes)),
+			byteSize(benchmark.PerSidecarSet(x.ConfigVersionJSONBytes, x.Created)))
+	}, "")
+	row("configurations, and the largest one's JSON size", func(x benchmark.ManyResult) string {
+		return verdict(fmt.Sprintf("%s; %s", thousands(x.Configurations), byteSize(float64(x.LargestConfigurationBytes))),
+			x.LargestConfigurationBytes <= storageHalf)
+	}, "≤ 768 KiB, half the storage's request limit")
+	row("one more SidecarSet: from its creation to the first pod injected (a pod created every 50 ms)", func(x benchmark.ManyResult) string {
+		if x.NewInjectingPods == 0 {
+			return "-"
+		}
+		return verdict(fmt.Sprintf("%.2f s (%d pods)", x.NewInjectingSeconds, x.NewInjectingPods), x.NewInjectingSeconds <= 2)
+	}, "≤ 2 s with 10,000 in place")
+	row("a pod's create, one at a time, p50: matched vs selected by none (client)", func(x benchmark.ManyResult) string {
+		if x.AdmissionPods == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f vs %.2f ms (%d each)", x.AdmissionMatchedP50Ms, x.AdmissionUnmatchedP50Ms, x.AdmissionPods)
+	}, "")
+	row("operator RSS with them in place", func(x benchmark.ManyResult) string { return fmt.Sprintf("%.1f MiB", x.RSSMiB) }, "")
+	row("operator CPU during the batch", func(x benchmark.ManyResult) string { return fmt.Sprintf("%.1f s", x.CPUSeconds) }, "")
+	b.WriteString("\n")
+	return b.String()
+}
+
+// measured says whether the phase measured this count (a report from before it has only the counts).
+func measured(x benchmark.ManyResult) bool { return x.Created > 0 || x.ReadySeconds > 0 }
+
+// rate is n per second; 0 without a duration.
+func rate(n int, seconds float64) float64 {
+	if seconds <= 0 {
+		return 0
+	}
+	return float64(n) / seconds
+}
+
+// byteSize writes a size in bytes: B up to 10 KiB, then KiB up to 1 MiB, then MiB.
+func byteSize(b float64) string {
+	switch {
+	case b < 10<<10:
+		return thousands(int(math.Round(b))) + " B"
+	case b < 1<<20:
+		return fmt.Sprintf("%.1f KiB", b/(1<<10))
+	default:
+		return fmt.Sprintf("%.2f MiB", b/(1<<20))
+	}
 }
 
 // resized says whether the run measured a resize rollout (reports from before it had none).

@@ -1,7 +1,7 @@
 // Command bench runs the local-cluster benchmarks of make bench: it starts the local cluster (localcluster)
 // with enough simulated nodes, runs the operator as a separate process as its users run it, measures a run at
-// each size (localcluster/benchmark), and writes the results to docs/benchmarks.json and the generated section
-// of docs/benchmarks.md.
+// each size (localcluster/benchmark), then once the many-SidecarSets phase (benchmark.RunMany), and writes the
+// results to docs/benchmarks.json and the generated section of docs/benchmarks.md.
 package main
 
 import (
@@ -35,6 +35,9 @@ type Report struct {
 	// RSSEmptyMiB is the operator's resident memory in a cluster with no pods, ready.
 	RSSEmptyMiB float64            `json:"operatorRSSEmptyClusterMiB"`
 	Runs        []benchmark.Result `json:"runs"`
+	// ManySidecarSets is the many-SidecarSets phase, one result per count of SidecarSets in place; reports
+	// from before it have none.
+	ManySidecarSets []benchmark.ManyResult `json:"manySidecarSets,omitempty"`
 }
 
 // Machine describes where the benchmark ran.
@@ -57,6 +60,10 @@ func main() {
 	docOut := flag.String("doc", "docs/benchmarks.md", "The page whose generated section is rewritten.")
 	dir := flag.String("dir", "", "Directory for the cluster's kubeconfig and logs (default: a new temporary directory).")
 	render := flag.Bool("render", false, "Only rewrite the page's generated section from the JSON, without measuring.")
+	many := flag.String("many-sidecarsets", "100,1000,10000",
+		"Comma-separated, ascending: the SidecarSets in place at each measurement of the many-SidecarSets phase, "+
+			"created cumulatively after the runs; empty or 0 leaves the phase out.")
+	manyWorkers := flag.Int("many-workers", 16, "SidecarSet creates in flight at once in the many-SidecarSets phase.")
 	flag.Parse()
 	if *render {
 		if err := rerender(*jsonOut, *docOut); err != nil {
@@ -69,14 +76,20 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *sizes, *clusterPods, *restartDelay, *workers, *binary, *qps, *burst, strings.Fields(*extra), *jsonOut, *docOut, *dir); err != nil {
+	counts, err := parseCounts(*many)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: --many-sidecarsets: %v\n", err)
+		os.Exit(2)
+	}
+	if err := run(ctx, *sizes, *clusterPods, *restartDelay, *workers, *binary, *qps, *burst, strings.Fields(*extra), *jsonOut, *docOut, *dir,
+		counts, *manyWorkers); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
 	}
 }
 
 func run(ctx context.Context, sizesFlag string, clusterPods int, restartDelay time.Duration, workers int, binary string, qps, burst int, extra []string,
-	jsonOut, docOut, dir string) error {
+	jsonOut, docOut, dir string, manyCounts []int, manyWorkers int) error {
 	var sizes []int
 	most := 0
 	for _, s := range strings.Split(sizesFlag, ",") {
@@ -133,6 +146,9 @@ func run(ctx context.Context, sizesFlag string, clusterPods int, restartDelay ti
 			"resizeCPURequest": benchmark.SidecarCPURequestBefore + " → " + benchmark.SidecarCPURequestAfter,
 		},
 	}
+	if len(manyCounts) > 0 {
+		report.Settings["manySidecarSetsWorkers"] = strconv.Itoa(manyWorkers)
+	}
 	time.Sleep(3 * time.Second)
 	if rss, err := benchmark.ResidentMiB(operator.Pid()); err == nil {
 		report.RSSEmptyMiB = rss
@@ -154,6 +170,21 @@ func run(ctx context.Context, sizesFlag string, clusterPods int, restartDelay ti
 			return err
 		}
 	}
+	// The many-SidecarSets phase runs last, once: what it measured is kept even if it fails part way, and its
+	// error returned once the report is written.
+	var manyErr error
+	if len(manyCounts) > 0 {
+		report.ManySidecarSets, manyErr = benchmark.RunMany(ctx, local, operator, benchmark.ManyOptions{
+			Counts: manyCounts, Workers: manyWorkers, Timeout: 30 * time.Minute, Progress: os.Stdout,
+		})
+		if manyErr == nil {
+			manyErr = waitNamespaceGone(ctx, local, benchmark.ManyNamespace)
+		}
+		if manyErr != nil {
+			manyErr = fmt.Errorf("many SidecarSets: %w", manyErr)
+			fmt.Fprintf(os.Stderr, "bench: %v\n", manyErr)
+		}
+	}
 
 	data, err := json.MarshalIndent(report, "", "  ")
 	if err != nil {
@@ -166,7 +197,27 @@ func run(ctx context.Context, sizesFlag string, clusterPods int, restartDelay ti
 		return err
 	}
 	fmt.Printf("Wrote %s and the local-cluster section of %s\n", jsonOut, docOut)
-	return nil
+	return manyErr
+}
+
+// parseCounts parses the --many-sidecarsets list: positive and ascending; empty or "0" is none.
+func parseCounts(s string) ([]int, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "0" {
+		return nil, nil
+	}
+	var out []int
+	for _, part := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(part))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q is not a positive number", part)
+		}
+		if len(out) > 0 && n <= out[len(out)-1] {
+			return nil, fmt.Errorf("the counts must be ascending: %s", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func rerender(jsonPath, docPath string) error {

@@ -32,6 +32,11 @@ type apiMetrics struct {
 	webhook histogram
 	// control is the same histogram of the benchmark's own do-nothing webhook (controlWebhookName).
 	control histogram
+	// configWrites is the request body size histogram (apiserver_request_body_size_bytes) of the creates,
+	// updates and patches of MutatingWebhookConfigurations: its count the requests whose body the API server
+	// read, its sum their bytes. configWriteConflicts are those writes refused with a 409.
+	configWrites         histogram
+	configWriteConflicts float64
 }
 
 // histogram is a cumulative Prometheus histogram: upper bound → count, and the total count.
@@ -81,11 +86,16 @@ func parseAPIMetrics(raw []byte) (apiMetrics, error) {
 	if err != nil {
 		return apiMetrics{}, fmt.Errorf("parsing the API server's metrics: %w", err)
 	}
-	m := apiMetrics{webhook: histogram{buckets: map[float64]float64{}}, control: histogram{buckets: map[float64]float64{}}}
+	m := apiMetrics{webhook: histogram{buckets: map[float64]float64{}}, control: histogram{buckets: map[float64]float64{}},
+		configWrites: histogram{buckets: map[float64]float64{}}}
 	if f := families["apiserver_request_total"]; f != nil {
 		for _, s := range f.Metric {
 			l := labels(s)
-			if l["resource"] != "pods" || l["group"] != "" || (l["verb"] != "PATCH" && l["verb"] != "UPDATE") {
+			if mutatingConfigs(l) && l["code"] == "409" && writeVerbs[l["verb"]] {
+				m.configWriteConflicts += s.GetCounter().GetValue()
+				continue
+			}
+			if l["resource"] != "pods" || l["group"] != "" || (l["verb"] != "PATCH" && l["verb"] != "PUT" && l["verb"] != "UPDATE") {
 				continue
 			}
 			var writes, conflicts *float64
@@ -105,6 +115,14 @@ func parseAPIMetrics(raw []byte) (apiMetrics, error) {
 			}
 		}
 	}
+	if f := families["apiserver_request_body_size_bytes"]; f != nil {
+		for _, s := range f.Metric {
+			l := labels(s)
+			if mutatingConfigs(l) && writeVerbs[strings.ToUpper(l["verb"])] {
+				m.configWrites.add(s.GetHistogram())
+			}
+		}
+	}
 	if f := families["apiserver_admission_webhook_admission_duration_seconds"]; f != nil {
 		for _, s := range f.Metric {
 			l := labels(s)
@@ -120,6 +138,15 @@ func parseAPIMetrics(raw []byte) (apiMetrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// writeVerbs are the verbs of writes with a body, as apiserver_request_total (POST, PUT, PATCH, APPLY) and
+// apiserver_request_body_size_bytes (create, update, patch, upper-cased here) name them.
+var writeVerbs = map[string]bool{"POST": true, "PUT": true, "PATCH": true, "APPLY": true, "CREATE": true, "UPDATE": true}
+
+// mutatingConfigs says whether a sample's labels are of requests to MutatingWebhookConfigurations themselves.
+func mutatingConfigs(l map[string]string) bool {
+	return l["group"] == "admissionregistration.k8s.io" && l["resource"] == "mutatingwebhookconfigurations" && l["subresource"] == ""
 }
 
 // operatorMetrics is a scrape of the operator's /metrics, reduced to its SidecarSet controller's loop.
