@@ -17,6 +17,13 @@ IMG ?= sidecarset-operator:latest
 VERSION ?= 0.1.0
 ARCH ?= amd64
 
+# The kubectl plugin's release (make plugin-release): the platforms it is cross-compiled for, its version, where
+# its archives and krew manifest are written, and where users download the archives from (the manifest's uri).
+PLUGIN_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+PLUGIN_VERSION ?= v$(VERSION)
+PLUGIN_DIST ?= dist/plugin
+PLUGIN_URL ?= https://github.com/sidecarset/sidecarset-operator/releases/download/$(PLUGIN_VERSION)
+
 # The control plane of the local cluster and of the tests (etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler, kubectl, kwok), built from source once and cached outside the checkout; see
 # hack/setup-control-plane.sh.
@@ -121,8 +128,20 @@ build-installer: manifests kustomize ## Render config/default into dist/install.
 	cd config/manager && $(KUSTOMIZE) edit set image controller=sidecarset-operator:latest
 
 .PHONY: build
-build: ## Build the operator binary into bin/sidecarset-operator.
+build: ## Build the operator binary into bin/sidecarset-operator, and the kubectl plugin into bin/kubectl-sidecarset.
 	go build -o $(LOCALBIN)/sidecarset-operator .
+	go build -o $(LOCALBIN)/kubectl-sidecarset ./cmd/kubectl-sidecarset
+
+.PHONY: plugin-release
+plugin-release: ## Cross-compile the kubectl plugin (linux, darwin; amd64, arm64) into dist/plugin/ archives, with their krew manifest.
+	rm -rf $(PLUGIN_DIST)
+	for platform in $(PLUGIN_PLATFORMS); do \
+	  os=$${platform%/*} arch=$${platform#*/}; \
+	  echo "Building kubectl-sidecarset for $$os/$$arch"; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch go build -trimpath -ldflags='-s -w -X main.version=$(PLUGIN_VERSION)' \
+	    -o $(PLUGIN_DIST)/$${os}_$${arch}/kubectl-sidecarset ./cmd/kubectl-sidecarset; \
+	done
+	go run ./hack/krew --version $(PLUGIN_VERSION) --dist $(PLUGIN_DIST) --url $(PLUGIN_URL) --platforms "$(PLUGIN_PLATFORMS)"
 
 .PHONY: run
 run: ## Run the operator against the cluster of the current kubeconfig.
