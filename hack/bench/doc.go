@@ -64,10 +64,10 @@ func writeDoc(path string, r Report) error {
 func render(r Report) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nMeasured on %s on %s (%d cores, %d GiB), Go %s, Kubernetes %s, etcd %s, kwok %s. Restart delay %s, "+
-		"`maxUnavailable: %s`, operator flags `%s`, %s simulated nodes%s. Raw figures: [benchmarks.json](benchmarks.json).\n\n",
+		"`maxUnavailable: %s`, %s, %s simulated nodes%s. Raw figures: [benchmarks.json](benchmarks.json).\n\n",
 		r.Date, r.Machine.CPU, r.Machine.Cores, r.Machine.MemoryGiB, strings.TrimPrefix(r.Version["go"], "go"),
 		r.Version["kubernetes"], r.Version["etcd"], r.Version["kwok"], r.Settings["restartDelay"], r.Settings["maxUnavailable"],
-		r.Settings["operatorFlags"], r.Settings["nodes"], workersNote(r.Settings["kubeletWorkers"]))
+		operatorFlags(r.Settings["operatorFlags"]), r.Settings["nodes"], workersNote(r.Settings["kubeletWorkers"]))
 
 	row := func(name string, cell func(benchmark.Result) string, target string) {
 		fmt.Fprintf(&b, "| %s |", name)
@@ -408,4 +408,12 @@ func workersNote(workers string) string {
 		workers = "4"
 	}
 	return " playing " + workers + " pod stages at once"
+}
+
+// operatorFlags says how the operator ran: at its defaults, as users run it, or with the flags given.
+func operatorFlags(flags string) string {
+	if strings.TrimSpace(flags) == "" {
+		return "the operator at its default flags"
+	}
+	return "operator flags `" + flags + "`"
 }

@@ -429,7 +429,17 @@ func (m *manyRunner) cleanup() {
 	defer cancel()
 	m.logf("deleting the phase's SidecarSets")
 	if err := m.c.DeleteAllOf(ctx, &appsv1alpha1.SidecarSet{}, client.MatchingLabels{manyLabel: "true"}); err != nil {
-		m.logf("deleting the SidecarSets: %v", err)
+		// A collection delete of 10,000 objects can outlast the API server's stream: one at a time then.
+		m.logf("deleting the SidecarSets at once: %v; deleting them one by one", err)
+		var sets appsv1alpha1.SidecarSetList
+		if err := m.c.List(ctx, &sets, client.MatchingLabels{manyLabel: "true"}); err != nil {
+			m.logf("listing the SidecarSets: %v", err)
+		}
+		for i := range sets.Items {
+			if err := client.IgnoreNotFound(m.c.Delete(ctx, &sets.Items[i])); err != nil {
+				m.logf("deleting SidecarSet %s: %v", sets.Items[i].Name, err)
+			}
+		}
 	}
 	if m.configs != nil {
 		// The watch was stopped by run; start another to follow the entries going.
