@@ -109,9 +109,7 @@ func deleteConfigurations(name string) {
 	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{}
 	mwc.Name = name
 	Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, mwc))).To(Succeed())
-	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-	vwc.Name = name
-	Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, vwc))).To(Succeed())
+	deleteValidating(name)
 }
 
 // caBundles are the caBundles of every entry of the configurations named name, the validating one's last.

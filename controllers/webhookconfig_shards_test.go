@@ -9,6 +9,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/yaml"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 	"github.com/sidecarset/sidecarset-operator/internal/webhookconfig"
@@ -172,8 +173,16 @@ func deleteShards(base string) {
 	deleteValidating(base)
 }
 
+// deleteValidating deletes a spec's own validating configuration, and waits until the API server no longer
+// calls its webhook: it does until its own watch delivers the deletion.
 func deleteValidating(name string) {
 	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
 	vwc.Name = name
 	Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, vwc))).To(Succeed())
+	Eventually(func() error {
+		probe := &appsv1alpha1.SidecarSet{}
+		probe.Name = "validation-probe"
+		Expect(yaml.Unmarshal([]byte(`{selector: {matchLabels: {never: matches}}, containers: [{name: s, image: example.com/s:1}]}`), &probe.Spec)).To(Succeed())
+		return k8sClient.Create(ctx, probe, client.DryRunAll)
+	}).Should(Succeed())
 }
