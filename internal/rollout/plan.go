@@ -60,9 +60,12 @@ type Pod struct {
 	Failed bool
 }
 
-// available is ready for at least minReadySeconds and not being updated.
+// available is ready for at least minReadySeconds, not being updated, and not failed: a failed update holds
+// its share of the budget until it is fixed, even when the pod stays ready (a resize the kubelet found
+// Infeasible leaves the container running), or the rollout would go on failing pods one budget at a time
+// past maxFailedPods.
 func (p *Pod) available(minReady time.Duration, now time.Time) bool {
-	return p.Ready && !p.Updating && !now.Before(p.ReadySince.Add(minReady))
+	return p.Ready && !p.Updating && !p.Failed && !now.Before(p.ReadySince.Add(minReady))
 }
 
 // StopReason says why a rollout updates nothing.

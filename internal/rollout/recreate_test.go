@@ -75,3 +75,16 @@ func TestRecreate(t *testing.T) {
 		})
 	}
 }
+
+func TestAFailedPodThatStaysReadyHoldsItsBudget(t *testing.T) {
+	// A resize the kubelet found Infeasible: the update failed, the pod still ready.
+	failedReady := func(p *Pod) { p.OnTarget, p.Failed = true, true }
+	p, err := Compute(strategy(t, `{maxUnavailable: 2, failurePolicy: {maxFailedPods: 3}}`),
+		append(pods("a", 4), pod("f", failedReady)), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Update) != 1 || p.Unavailable != 1 {
+		t.Errorf("updates %v with %d unavailable: the failed pod must take one of the two", p.Update, p.Unavailable)
+	}
+}
