@@ -524,6 +524,19 @@ func resized(pod *podview.View, name string) (bool, string) {
 	return true, ""
 }
 
+// Failing says whether one of the named containers of a pod cannot start on the image of its spec (it waits
+// for one of the failing reasons Progress fails an update for), and which, whatever wrote that image: the
+// webhook at creation, or an update.
+func Failing(pod *podview.View, names []string) (string, bool) {
+	for _, name := range slices.Sorted(slices.Values(names)) {
+		spec, st := specContainer(pod, name), statusOf(pod, name)
+		if spec != nil && st != nil && slices.Contains(failingReasons, st.WaitingReason) && sameImage(st.Image, spec.Image) {
+			return fmt.Sprintf("container %s is in %s: %s", name, st.WaitingReason, st.WaitingMessage), true
+		}
+	}
+	return "", false
+}
+
 func restartedOnNewImage(spec *podview.Container, st *podview.ContainerStatus, before podstate.ContainerMark) bool {
 	return st != nil && (sameImage(st.Image, spec.Image) || (st.ImageID != "" && st.ImageID != before.ImageID)) &&
 		(st.ContainerID != before.ContainerID || st.RestartCount > before.RestartCount)

@@ -1,6 +1,8 @@
 package step
 
 import (
+	"maps"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -27,6 +29,10 @@ type observer struct {
 	deltas   map[[2]string]inPlace
 	deadline time.Duration
 	now      time.Time
+	// replacing: the rollout recreates pods (updateStrategy.recreate), so a pod created on the target whose
+	// sidecar cannot start counts as failed: it may be the replacement of a pod the rollout evicted, and the
+	// failure policy must stop the evictions of a revision that cannot run.
+	replacing bool
 }
 
 type inPlace struct {
@@ -59,6 +65,11 @@ func (ob *observer) observe(pod *podview.View, st podstate.SidecarSetState, ok b
 	counted.Skipped = st.Skipped
 	if st.Revision == target {
 		counted.OnTarget = true
+		if st.Update == nil && ob.replacing {
+			if why, failing := inplace.Failing(pod, slices.Collect(maps.Keys(st.Images))); failing {
+				counted.Failed, counted.Failure = true, why
+			}
+		}
 		if st.Update != nil {
 			counted.UpdatedAt = st.Update.StartedAt.Time
 			phase, why := inplace.Progress(pod, st.Update, ob.deadline, ob.now)

@@ -147,3 +147,35 @@ func TestConflictsNameTheContainerOwner(t *testing.T) {
 		t.Errorf("conflicts %+v, want %+v", d.Conflicts, want)
 	}
 }
+
+func TestAReplacementThatCannotStartItsSidecarStopsTheEvictions(t *testing.T) {
+	for _, tt := range []struct {
+		strategy string
+		failed   int32
+		evicts   int
+	}{
+		{`{maxUnavailable: 3, maxUnavailablePerWorkload: 100%, recreate: {policy: Evict}}`, 1, 0},
+		// Without recreate, a new pod failing is not the rollout's doing, as before.
+		{`{maxUnavailable: 3, maxUnavailablePerWorkload: 100%}`, 0, 0},
+	} {
+		f := recreateFixture(t, tt.strategy)
+		var pods []Pod
+		for i := range 3 {
+			pods = append(pods, Pod{View: ownedPod(t, fmt.Sprintf("web-%d", i), "ReplicaSet/web-abc", f.previous, false)})
+		}
+		// The replacement of an evicted pod, injected with the latest revision, its sidecar crash-looping.
+		replacement := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-new", UID: "web-new-uid", Labels: map[string]string{"app": "web", "pod-template-hash": "abc"},
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-abc", UID: "owner", Controller: ptr.To(true)}}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "shipper", Image: "shipper:1"}, {Name: "app", Image: "app:1"}}},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{
+				{Name: "shipper", Image: "shipper:1", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}},
+				{Name: "app", Image: "app:1", Ready: true}}},
+		}
+		pods = append(pods, Pod{View: view(t, replacement, podstate.State{"logs": {Revision: f.latest, Images: map[string]string{"shipper": "shipper:1"}}})})
+		d := Decide(f.input(pods...))
+		if d.Computed.FailedPods != tt.failed || len(d.Evictions) != tt.evicts {
+			t.Errorf("%s: failed %d, evictions %+v; want %d failed, %d evictions", tt.strategy, d.Computed.FailedPods, d.Evictions, tt.failed, tt.evicts)
+		}
+	}
+}

@@ -305,6 +305,7 @@ type observation struct {
 func observeAndPlan(set *appsv1alpha1.SidecarSet, pods []currentPod, gone []rollout.Pod, in Input, contents map[string]revision.Injected,
 	target string, deadline time.Duration) (observation, rollout.Plan, error) {
 	ob := newObserver(contents, deadline, in.Now)
+	ob.replacing = set.Spec.UpdateStrategy.Recreate != nil && set.Spec.UpdateStrategy.Recreate.Policy == appsv1alpha1.RecreateEvict
 	seen := observation{counted: make([]status.Pod, len(pods)), deltas: make([]inplace.Delta, len(pods))}
 	planned := make([]rollout.Pod, len(pods), len(pods)+len(gone))
 	for i := range pods {
