@@ -14,7 +14,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 )
@@ -33,13 +32,7 @@ func sizedPods(ns, app string, n int, labels map[string]string) {
 		Expect(k8sClient.Create(ctx, p)).To(Succeed())
 		pods = append(pods, p)
 	}
-	Eventually(func(g Gomega) {
-		for _, p := range pods {
-			got := &corev1.Pod{}
-			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(p), got)).To(Succeed())
-			g.Expect(got.Status.Conditions).To(ContainElement(And(HaveField("Type", corev1.PodReady), HaveField("Status", corev1.ConditionTrue))))
-		}
-	}).WithTimeout(20 * time.Second).Should(Succeed())
+	waitPodsReady(pods)
 }
 
 // kubectlGet runs kubectl get against the test API server and returns what it prints.

@@ -37,6 +37,12 @@ func simulatedPods(app string, n int) (string, []*corev1.Pod) {
 		Expect(k8sClient.Create(ctx, p)).To(Succeed())
 		pods = append(pods, p)
 	}
+	waitPodsReady(pods)
+	return ns, pods
+}
+
+// waitPodsReady waits until the test kubelet made every pod ready.
+func waitPodsReady(pods []*corev1.Pod) {
 	Eventually(func(g Gomega) {
 		for _, p := range pods {
 			got := &corev1.Pod{}
@@ -44,7 +50,6 @@ func simulatedPods(app string, n int) (string, []*corev1.Pod) {
 			g.Expect(got.Status.Conditions).To(ContainElement(And(HaveField("Type", corev1.PodReady), HaveField("Status", corev1.ConditionTrue))))
 		}
 	}).WithTimeout(20 * time.Second).Should(Succeed())
-	return ns, pods
 }
 
 func sidecarSetStatus(name string) func() appsv1alpha1.SidecarSetStatus {
