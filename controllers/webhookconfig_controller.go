@@ -73,6 +73,9 @@ type WebhookConfigReconciler struct {
 	CAFile string
 	// CARecheck is how often CAFile is read again when nothing else happens. Defaults to one minute.
 	CARecheck time.Duration
+
+	// entries keeps each SidecarSet's entry until it changes.
+	entries webhookconfig.Entries
 }
 
 // Reconcile creates, updates or deletes the configurations. Every event maps to the one request.
@@ -96,7 +99,9 @@ func (r *WebhookConfigReconciler) Reconcile(ctx context.Context, _ reconcile.Req
 func (r *WebhookConfigReconciler) reconcile(ctx context.Context) (reconcile.Result, error) {
 	log := ctrl.LoggerFrom(ctx)
 	var sets appsv1alpha1.SidecarSetList
-	if err := r.Client.List(ctx, &sets); err != nil {
+	// Read, never modified: no copy of the cache's objects (with thousands of SidecarSets, the copies were
+	// most of a reconcile's cost).
+	if err := r.Client.List(ctx, &sets, client.UnsafeDisableDeepCopy); err != nil {
 		return reconcile.Result{}, fmt.Errorf("listing SidecarSets: %w", err)
 	}
 	params := r.Params
@@ -118,13 +123,14 @@ func (r *WebhookConfigReconciler) reconcile(ctx context.Context) (reconcile.Resu
 	if err := r.reconcileValidating(ctx, params); err != nil {
 		return reconcile.Result{}, err
 	}
-	desired, skipped := webhookconfig.Desired(sets.Items, params)
+	desired, skipped := r.entries.Desired(sets.Items, params)
 	for _, s := range skipped {
 		log.V(1).Info("SidecarSet gets no webhook entry", "sidecarSet", s.SidecarSet, "reason", s.Reason)
 	}
 
 	var list admissionregistrationv1.MutatingWebhookConfigurationList
-	if err := r.Client.List(ctx, &list); err != nil {
+	// Read, never modified: writeShard copies the one it writes.
+	if err := r.Client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		return reconcile.Result{}, fmt.Errorf("listing MutatingWebhookConfigurations: %w", err)
 	}
 	stored := map[int]*admissionregistrationv1.MutatingWebhookConfiguration{}
@@ -147,15 +153,22 @@ func (r *WebhookConfigReconciler) reconcile(ctx context.Context) (reconcile.Resu
 	return result, nil
 }
 
-// writeShard makes one write PlanShards decided; current is the configuration as read, nil when absent.
+// writeShard makes one write PlanShards decided; current is the configuration as read (the cache's own
+// object, never modified), nil when absent.
 func (r *WebhookConfigReconciler) writeShard(ctx context.Context, w webhookconfig.ShardWrite, current *admissionregistrationv1.MutatingWebhookConfiguration) error {
 	log := ctrl.LoggerFrom(ctx)
 	name := webhookconfig.ShardName(r.Name, w.Index)
+	// The planned webhooks share memory with the cache's objects and each other; the client decodes its
+	// response into what it sends.
+	webhooks := make([]admissionregistrationv1.MutatingWebhook, len(w.Webhooks))
+	for i := range w.Webhooks {
+		w.Webhooks[i].DeepCopyInto(&webhooks[i])
+	}
 	switch w.Write {
 	case webhookconfig.Create:
 		created := &admissionregistrationv1.MutatingWebhookConfiguration{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app.kubernetes.io/managed-by": "sidecarset-operator"}},
-			Webhooks:   w.Webhooks,
+			Webhooks:   webhooks,
 		}
 		log.Info("Creating a webhook configuration", "name", name, "entries", w.Entries)
 		if err := r.Client.Create(ctx, created); err != nil {
@@ -164,7 +177,7 @@ func (r *WebhookConfigReconciler) writeShard(ctx context.Context, w webhookconfi
 	case webhookconfig.Update:
 		log.Info("Updating a webhook configuration", "name", name, "entries", w.Entries)
 		updated := current.DeepCopy()
-		updated.Webhooks = w.Webhooks
+		updated.Webhooks = webhooks
 		// An update with the read resourceVersion: a concurrent change makes it fail with a conflict, and the
 		// retry starts from the new state instead of overwriting it.
 		if err := r.Client.Update(ctx, updated); err != nil {
@@ -173,7 +186,7 @@ func (r *WebhookConfigReconciler) writeShard(ctx context.Context, w webhookconfi
 	case webhookconfig.Delete:
 		log.Info("Deleting a webhook configuration: none of its entries is wanted", "name", name)
 		// Only the configuration as read: one someone added an entry to since is updated on the retry instead.
-		if err := r.Client.Delete(ctx, current, client.Preconditions{UID: &current.UID, ResourceVersion: &current.ResourceVersion}); err != nil {
+		if err := r.Client.Delete(ctx, current.DeepCopy(), client.Preconditions{UID: &current.UID, ResourceVersion: &current.ResourceVersion}); err != nil {
 			return fmt.Errorf("deleting MutatingWebhookConfiguration %s: %w", name, err)
 		}
 	case webhookconfig.NoWrite:

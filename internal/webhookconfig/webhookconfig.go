@@ -12,14 +12,15 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/derived"
 	"github.com/sidecarset/sidecarset-operator/internal/inject"
 )
 
@@ -63,31 +64,82 @@ func EntryName(sidecarSet string) string {
 
 // Desired returns the entries for the SidecarSets, sorted by SidecarSet name, and the SidecarSets that get
 // none: those not injecting (paused, being deleted), and those whose selectors the API server would refuse (one bad
-// selector must not keep every other SidecarSet's entry from being written).
+// selector must not keep every other SidecarSet's entry from being written). The entries share memory with
+// p: read them, never modify them; copy one to write it.
 func Desired(sets []appsv1alpha1.SidecarSet, p Params) ([]admissionregistrationv1.MutatingWebhook, []Skipped) {
-	sorted := slices.Clone(sets)
-	slices.SortFunc(sorted, func(a, b appsv1alpha1.SidecarSet) int { return strings.Compare(a.Name, b.Name) })
-	var entries []admissionregistrationv1.MutatingWebhook
+	results := make([]entryResult, len(sets))
+	for i := range sets {
+		results[i] = entryOf(&sets[i], p)
+	}
+	return collect(results)
+}
+
+// Entries works out Desired's result with each SidecarSet's entry kept from one call to the next until the
+// SidecarSet changes (derived.Cache), so that with thousands of SidecarSets a reconcile parses only the
+// selectors that changed. It is safe for concurrent use.
+type Entries struct {
+	mu     sync.Mutex
+	params *Params
+	cache  derived.Cache[entryResult]
+}
+
+// Desired is Desired(sets, p), with the entries of SidecarSets unchanged since the last call kept. A change
+// of p works every entry out again.
+func (e *Entries) Desired(sets []appsv1alpha1.SidecarSet, p Params) ([]admissionregistrationv1.MutatingWebhook, []Skipped) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.params == nil || !paramsEqual(e.params, &p) {
+		e.params = &p
+		e.cache = derived.Cache[entryResult]{}
+	}
+	results := make([]entryResult, 0, len(sets))
+	e.cache.Visit(sets, func(set *appsv1alpha1.SidecarSet) entryResult { return entryOf(set, *e.params) },
+		func(_ *appsv1alpha1.SidecarSet, r entryResult) { results = append(results, r) })
+	return collect(results)
+}
+
+func paramsEqual(a, b *Params) bool {
+	return a.FailurePolicy == b.FailurePolicy && a.TimeoutSeconds == b.TimeoutSeconds &&
+		a.OperatorNamespace == b.OperatorNamespace && clientConfigEqual(&a.ClientConfig, &b.ClientConfig)
+}
+
+// entryResult is one SidecarSet's entry, or why it gets none.
+type entryResult struct {
+	sidecarSet string
+	entry      admissionregistrationv1.MutatingWebhook
+	skipped    string
+}
+
+func entryOf(set *appsv1alpha1.SidecarSet, p Params) entryResult {
+	if ok, reason := inject.Injecting(set); !ok {
+		return entryResult{sidecarSet: set.Name, skipped: reason}
+	}
+	entry, err := Entry(set, p)
+	if err != nil {
+		return entryResult{sidecarSet: set.Name, skipped: err.Error()}
+	}
+	return entryResult{sidecarSet: set.Name, entry: entry}
+}
+
+// collect sorts the results by SidecarSet name and splits them into entries and skipped SidecarSets.
+func collect(results []entryResult) ([]admissionregistrationv1.MutatingWebhook, []Skipped) {
+	slices.SortFunc(results, func(a, b entryResult) int { return strings.Compare(a.sidecarSet, b.sidecarSet) })
+	entries := make([]admissionregistrationv1.MutatingWebhook, 0, len(results))
 	var skipped []Skipped
-	for i := range sorted {
-		set := &sorted[i]
-		if ok, reason := inject.Injecting(set); !ok {
-			skipped = append(skipped, Skipped{set.Name, reason})
+	for i := range results {
+		if results[i].skipped != "" {
+			skipped = append(skipped, Skipped{results[i].sidecarSet, results[i].skipped})
 			continue
 		}
-		entry, err := Entry(set, p)
-		if err != nil {
-			skipped = append(skipped, Skipped{set.Name, err.Error()})
-			continue
-		}
-		entries = append(entries, entry)
+		entries = append(entries, results[i].entry)
 	}
 	return entries, skipped
 }
 
 // Entry returns the webhook entry of one SidecarSet. Its objectSelector is the SidecarSet's selector minus the
 // pods that opted out; its namespaceSelector is the SidecarSet's namespaceSelector minus the operator's own
-// namespace and kube-system.
+// namespace and kube-system. The entry shares p.ClientConfig (its caBundle included) and the constant fields
+// of every entry: read it, never modify it.
 func Entry(set *appsv1alpha1.SidecarSet, p Params) (admissionregistrationv1.MutatingWebhook, error) {
 	if inject.SelectsNothing(set.Spec.Selector) {
 		return admissionregistrationv1.MutatingWebhook{}, fmt.Errorf("the selector is empty: it selects no pod")
@@ -115,39 +167,46 @@ func Entry(set *appsv1alpha1.SidecarSet, p Params) (admissionregistrationv1.Muta
 		return admissionregistrationv1.MutatingWebhook{}, fmt.Errorf("the namespaceSelector is not a valid label selector: %w", err)
 	}
 
-	sideEffects := admissionregistrationv1.SideEffectClassNone
-	// IfNeeded: a webhook that changes the pod after this one gets it injected again (idempotently). The
-	// injection copies the service account token mount into the sidecars itself, so the ServiceAccount
-	// plugin, reinvoked after the injection, has nothing to add, and the webhook is not called a second time.
-	reinvocation := admissionregistrationv1.IfNeededReinvocationPolicy
-	matchPolicy := admissionregistrationv1.Equivalent
-	scope := admissionregistrationv1.NamespacedScope
 	failurePolicy := p.FailurePolicy
 	timeout := p.TimeoutSeconds
 	return admissionregistrationv1.MutatingWebhook{
-		Name:         EntryName(set.Name),
-		ClientConfig: *p.ClientConfig.DeepCopy(),
-		Rules: []admissionregistrationv1.RuleWithOperations{{
-			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
-			Rule: admissionregistrationv1.Rule{
-				APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}, Scope: &scope,
-			},
-		}},
+		Name:                    EntryName(set.Name),
+		ClientConfig:            p.ClientConfig,
+		Rules:                   podCreations,
 		FailurePolicy:           &failurePolicy,
-		MatchPolicy:             &matchPolicy,
+		MatchPolicy:             &equivalent,
 		NamespaceSelector:       namespaceSelector,
 		ObjectSelector:          objectSelector,
-		SideEffects:             &sideEffects,
+		SideEffects:             &sideEffectsNone,
 		TimeoutSeconds:          &timeout,
-		AdmissionReviewVersions: []string{"v1"},
-		ReinvocationPolicy:      &reinvocation,
+		AdmissionReviewVersions: admissionReviewVersions,
+		ReinvocationPolicy:      &reinvokeIfNeeded,
 	}, nil
 }
+
+// The fields every entry has alike, shared by them: never modify them.
+var (
+	scopeNamespaced = admissionregistrationv1.NamespacedScope
+	podCreations    = []admissionregistrationv1.RuleWithOperations{{
+		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+		Rule: admissionregistrationv1.Rule{
+			APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}, Scope: &scopeNamespaced,
+		},
+	}}
+	equivalent      = admissionregistrationv1.Equivalent
+	sideEffectsNone = admissionregistrationv1.SideEffectClassNone
+	// IfNeeded: a webhook that changes the pod after this one gets it injected again (idempotently). The
+	// injection copies the service account token mount into the sidecars itself, so the ServiceAccount
+	// plugin, reinvoked after the injection, has nothing to add, and the webhook is not called a second time.
+	reinvokeIfNeeded        = admissionregistrationv1.IfNeededReinvocationPolicy
+	admissionReviewVersions = []string{"v1"}
+)
 
 // Merge returns the webhooks of an existing configuration with the operator's entries replaced by desired:
 // entries someone else added stay, in place, and the operator's entries follow them in desired's order. When
 // desired entries carry no caBundle, the one already in the configuration is kept (a CA injector such as the
-// certificate rotator or cert-manager's cainjector fills it in).
+// certificate rotator or cert-manager's cainjector fills it in). The webhooks returned share memory with
+// existing and desired: read them, never modify them; copy them to write them.
 func Merge(existing, desired []admissionregistrationv1.MutatingWebhook) []admissionregistrationv1.MutatingWebhook {
 	var caBundle []byte
 	var out []admissionregistrationv1.MutatingWebhook
@@ -161,9 +220,8 @@ func Merge(existing, desired []admissionregistrationv1.MutatingWebhook) []admiss
 		out = append(out, w)
 	}
 	for _, w := range desired {
-		w := *w.DeepCopy()
 		if len(w.ClientConfig.CABundle) == 0 {
-			w.ClientConfig.CABundle = slices.Clone(caBundle)
+			w.ClientConfig.CABundle = caBundle
 		}
 		out = append(out, w)
 	}
@@ -217,7 +275,7 @@ func PlanMutating(exists bool, existing, desired []admissionregistrationv1.Mutat
 	switch {
 	case len(merged) == 0:
 		return Delete, nil
-	case equality.Semantic.DeepEqual(merged, existing):
+	case Equal(merged, existing):
 		return NoWrite, existing
 	}
 	return Update, merged

@@ -1,11 +1,13 @@
 package webhookconfig
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
@@ -219,4 +221,53 @@ func TestRegistered(t *testing.T) {
 			t.Errorf("%s: Registered = %v, want %v", tt.name, got, tt.want)
 		}
 	}
+}
+
+// TestEntriesKeepsEntriesUntilTheirSidecarSetChanges: Entries.Desired gives what Desired gives, call after
+// call, working an entry out again when its SidecarSet's generation or the parameters change.
+func TestEntriesKeepsEntriesUntilTheirSidecarSetChanges(t *testing.T) {
+	sets := []appsv1alpha1.SidecarSet{
+		sidecarSet(t, "metrics", `{selector: {matchLabels: {app: web}}}`),
+		sidecarSet(t, "logs", `{selector: {matchLabels: {app: api}}}`),
+		sidecarSet(t, "paused", `{selector: {matchLabels: {app: web}}, injectionStrategy: {paused: true}}`),
+	}
+	for i := range sets {
+		sets[i].UID, sets[i].Generation = types.UID(sets[i].Name), 1
+	}
+	var kept Entries
+	same := func(step string, p Params) {
+		t.Helper()
+		wantEntries, wantSkipped := Desired(sets, p)
+		gotEntries, gotSkipped := kept.Desired(sets, p)
+		if !Equal(gotEntries, wantEntries) || !slices.Equal(gotSkipped, wantSkipped) {
+			t.Fatalf("%s: Entries.Desired = %+v, %v; Desired = %+v, %v", step, gotEntries, gotSkipped, wantEntries, wantSkipped)
+		}
+	}
+	same("first call", params)
+	same("second call", params)
+
+	// A spec change comes with a new generation: the new selector is used.
+	sets[0].Spec.Selector.MatchLabels["app"], sets[0].Generation = "frontend", 2
+	same("after a change of metrics", params)
+	if e, _ := kept.Desired(sets, params); e[1].ObjectSelector.MatchLabels["app"] != "frontend" {
+		t.Fatalf("the changed selector is not in the entry: %v", e[1].ObjectSelector)
+	}
+	// Resumed injection, and a SidecarSet being deleted.
+	sets[2].Spec.InjectionStrategy.Paused, sets[2].Generation = false, 2
+	sets[1].DeletionTimestamp = &metav1.Time{}
+	same("after resuming paused and deleting logs", params)
+
+	// A new CA, and another failure policy, reach every entry.
+	rotated := params
+	rotated.ClientConfig.CABundle = []byte("new CA")
+	same("after a new CA", rotated)
+	ignore := rotated
+	ignore.FailurePolicy = admissionregistrationv1.Ignore
+	same("after a new failure policy", ignore)
+	// A SidecarSet gone is forgotten; one of the same name created again is a new one.
+	sets = sets[:1]
+	same("after logs and paused are gone", ignore)
+	sets[0].UID, sets[0].Generation = "metrics-2", 1
+	sets[0].Spec.Selector.MatchLabels["app"] = "web"
+	same("after metrics is created again", ignore)
 }
