@@ -6,10 +6,14 @@ KUSTOMIZE_VERSION ?= v5.8.1
 # gojq is the jq the end-to-end suite runs the documentation's jq commands with (as jq), so that they do not
 # depend on a jq installed on the machine.
 GOJQ_VERSION ?= v0.12.19
+# Helm lints and renders the chart in make test, and installs it on the local cluster in make test-e2e. It is run
+# as a binary, built from its Go module, never linked into the operator's go.mod.
+HELM_VERSION ?= v4.3.2
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
 GOJQ ?= $(LOCALBIN)/gojq-$(GOJQ_VERSION)
+HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
 
 # The operator's image, as dist/install.yaml and the OLM bundle name it.
 IMG ?= sidecarset-operator:latest
@@ -33,7 +37,7 @@ GO_TEST_FLAGS ?=
 
 # What make manifests and make generate write; make verify fails when they differ from what is committed.
 GENERATED := api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac/role.yaml dist/install.yaml docs/api.md \
-	bundle bundle.Dockerfile
+	bundle bundle.Dockerfile charts
 
 SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
@@ -76,7 +80,7 @@ vet: ## Run go vet (the e2e suite included).
 	go vet -tags e2e ./test/...
 
 .PHONY: verify
-verify: manifests generate build-installer bundle vet ## Fail when generated code or manifests are stale, or gofmt or vet complain.
+verify: manifests generate build-installer bundle helm-chart vet ## Fail when generated code or manifests are stale, or gofmt or vet complain.
 	@unformatted=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change these files (run make fmt):"; echo "$$unformatted"; exit 1; fi
 	@if ! git diff --quiet -- $(GENERATED); then \
@@ -91,12 +95,12 @@ control-plane: ## Build (once) the control plane binaries of the local cluster a
 	@$(SETUP_CONTROL_PLANE)
 
 .PHONY: test
-test: ## Run the unit and envtest suites against a real kube-apiserver (builds it once, then cached).
-	KUBEBUILDER_ASSETS="$$($(SETUP_CONTROL_PLANE))" go test ./... -coverprofile cover.out $(GO_TEST_FLAGS)
+test: helm ## Run the unit and envtest suites against a real kube-apiserver (builds it once, then cached).
+	SIDECARSET_TEST_HELM=$(HELM) KUBEBUILDER_ASSETS="$$($(SETUP_CONTROL_PLANE))" go test ./... -coverprofile cover.out $(GO_TEST_FLAGS)
 
 .PHONY: test-e2e
-test-e2e: gojq ## Run the end-to-end suite on the local cluster, the operator running as a separate process.
-	SIDECARSET_E2E_JQ=$(GOJQ) KUBEBUILDER_ASSETS="$$($(SETUP_CONTROL_PLANE))" go test -tags e2e ./test/e2e -count 1 -timeout 30m -v -ginkgo.v $(if $(CI),-ginkgo.no-color) $(GO_TEST_FLAGS)
+test-e2e: gojq helm ## Run the end-to-end suite on the local cluster, the operator running as a separate process.
+	SIDECARSET_E2E_JQ=$(GOJQ) SIDECARSET_TEST_HELM=$(HELM) KUBEBUILDER_ASSETS="$$($(SETUP_CONTROL_PLANE))" go test -tags e2e ./test/e2e -count 1 -timeout 30m -v -ginkgo.v $(if $(CI),-ginkgo.no-color) $(GO_TEST_FLAGS)
 
 .PHONY: bench
 bench: bench-go bench-cluster ## Run every benchmark (results and method in docs/benchmarks.md).
@@ -110,6 +114,11 @@ bench-cluster: build ## Measure rollouts, admission, memory and CPU on the local
 	KUBEBUILDER_ASSETS="$$($(SETUP_CONTROL_PLANE))" go run ./hack/bench --operator $(LOCALBIN)/sidecarset-operator $(BENCH_ARGS)
 
 ##@ Build
+
+.PHONY: helm-chart
+helm-chart: build-installer ## Write the Helm chart charts/sidecarset-operator from the rendered install and config/prometheus.
+	go run ./hack/helmchart --version $(VERSION) --install dist/install.yaml \
+	  --prometheus <($(KUSTOMIZE) build config/prometheus) --out charts/sidecarset-operator
 
 .PHONY: bundle
 bundle: build-installer ## Write the OLM bundle (bundle/, bundle.Dockerfile) from config/manifests and the rendered install.
@@ -169,3 +178,10 @@ $(GOJQ):
 	@mkdir -p $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install github.com/itchyny/gojq/cmd/gojq@$(GOJQ_VERSION)
 	mv $(LOCALBIN)/gojq $(GOJQ)
+
+.PHONY: helm
+helm: $(HELM) ## Install helm into bin/ (the chart's lint and render in make test, its install in make test-e2e).
+$(HELM):
+	@mkdir -p $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+	mv $(LOCALBIN)/helm $(HELM)

@@ -90,6 +90,8 @@ var documentedCommands = []commandRule{
 	{pattern: `make help`, run: (*docsRun).listsTargets},
 	{pattern: `make build`, run: (*docsRun).buildsOperator},
 
+	{match: isHelmSectionCommand, runBy: `"The Helm chart" (helm_test.go), in order, on a local cluster of its own, ` +
+		`with the operator run from the Deployment the chart installed`},
 	{match: changesSidecarSet, runBy: `"The documented ways to change a SidecarSet" (docs_commands_test.go), twice on the samples`},
 
 	{pattern: `make demo`, notRun: "starts a second local cluster and stays up until Ctrl-C; .ci/run runs it to its end (DEMO_ARGS=--exit) after the suites"},
