@@ -65,6 +65,7 @@ type options struct {
 	webhookHTTP2     bool
 	kubeAPIQPS       float64
 	kubeAPIBurst     int
+	sidecarSetSyncs  int
 	zap              zap.Options
 	leaderElectionID string
 
@@ -121,6 +122,10 @@ func parseFlags(args []string) (*options, error) {
 			"share; this limit only smooths its bursts.")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 1000,
 		"Burst of queries to the API server: a rollout step writes up to maxUnavailable pods at once.")
+	fs.IntVar(&o.sidecarSetSyncs, "concurrent-sidecarset-syncs", 4,
+		"SidecarSets reconciled at once, never one twice at once. A reconcile mostly waits on the API server (its "+
+			"status write), so a few at once keep a creation of thousands of SidecarSets, or an operator start, "+
+			"from queueing behind each other; one rollout is one SidecarSet whatever this says.")
 	fs.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "sidecarset-system"),
 		"Namespace the operator runs in: never injected, holds the certificate Secret and the revisions. "+
 			"Defaults to $POD_NAMESPACE, else sidecarset-system.")
@@ -173,6 +178,9 @@ func (o *options) validate() error {
 	}
 	if o.webhookEntriesPerConfiguration < 1 {
 		errs = append(errs, fmt.Errorf("--webhook-entries-per-configuration must be at least 1, not %d", o.webhookEntriesPerConfiguration))
+	}
+	if o.sidecarSetSyncs < 1 {
+		errs = append(errs, fmt.Errorf("--concurrent-sidecarset-syncs must be at least 1, not %d", o.sidecarSetSyncs))
 	}
 	if o.webhookTimeoutSeconds < 1 || o.webhookTimeoutSeconds > 10 {
 		errs = append(errs, fmt.Errorf("--webhook-timeout-seconds must be from 1 to 10, not %d", o.webhookTimeoutSeconds))
@@ -289,7 +297,9 @@ func run(ctx context.Context, restConfig *rest.Config, o *options) error {
 		// standby replica takes over without waiting for it to expire.
 		LeaderElectionReleaseOnCancel: true,
 		Controller:                    config.Controller{SkipNameValidation: &o.skipControllerNameValidation},
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+		Cache: cache.Options{DefaultTransform: controllers.StripManagedFields, ByObject: map[client.Object]cache.ByObject{
+			// Every entry's caBundle held once, not once per SidecarSet.
+			&admissionregistrationv1.MutatingWebhookConfiguration{}: {Transform: controllers.WebhookConfigurationTransform()},
 			// The operator reads Secrets only in its own namespace (its certificate).
 			&corev1.Secret{}: {Namespaces: map[string]cache.Config{o.namespace: {}}},
 			// Revisions live in its namespace, where its Role lets it read them.
@@ -319,6 +329,7 @@ func run(ctx context.Context, restConfig *rest.Config, o *options) error {
 		Namespace:         o.namespace,
 		Recorder:          mgr.GetEventRecorderFor("sidecarset-operator"),
 		WebhookConfigName: o.webhookConfigName,
+		Workers:           o.sidecarSetSyncs,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the SidecarSet reconciler: %w", err)
 	}

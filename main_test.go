@@ -49,6 +49,7 @@ func TestParseFlagsRefusesBadWebhookSettings(t *testing.T) {
 		{"--webhook-url=http://localhost:9443", `--webhook-url must be an https URL such as https://localhost:9443, not "http://localhost:9443"`},
 		{"--webhook-url=https://127.0.0.1:9443", "--webhook-url host 127.0.0.1 is an IP address, which the rotated certificate cannot name: use a DNS name such as localhost, or --webhook-certs=external with a certificate for that address"},
 		{"--namespace=", "--namespace must not be empty"},
+		{"--concurrent-sidecarset-syncs=0", "--concurrent-sidecarset-syncs must be at least 1, not 0"},
 	}
 	for _, tt := range tests {
 		_, err := parseFlags([]string{tt.flag})

@@ -50,8 +50,18 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(sidecarSetPods, inplaceUpdates, evictionsTotal, rolloutDuration)
+	metrics.Registry.MustRegister(sidecarSetPods, inplaceUpdates, evictionsTotal, rolloutDuration, reconcilePhase)
 }
+
+// reconcilePhase splits controller_runtime_reconcile_time_seconds of the SidecarSet controller into its
+// parts: gather (reading the caches), decide (step.Decide, pure) and apply (the revisions, the status write
+// and the events; pod writes are sent without waiting). It is not per SidecarSet, so that its series stay
+// three with any number of them.
+var reconcilePhase = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	Name:    "sidecarset_reconcile_phase_seconds",
+	Help:    "Time a SidecarSet reconcile spent in each phase: gather (reading the caches), decide (the pure decision) and apply (revisions, status, events).",
+	Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14), // 0.5 ms to about 4 s
+}, []string{"phase"})
 
 // The sidecars' cost, set from each SidecarSet's status (status.sidecarResources) and deleted with the
 // SidecarSet, as sidecarset_pods. The unit label is kube-state-metrics' for container resources, so the two

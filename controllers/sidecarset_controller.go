@@ -27,6 +27,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -74,6 +75,8 @@ type SidecarSetReconciler struct {
 	// WebhookConfigName is the operator's MutatingWebhookConfiguration, in which each injecting SidecarSet
 	// must have its entry to be Ready; "" does not check.
 	WebhookConfigName string
+	// Workers is how many SidecarSets are reconciled at once (never one SidecarSet twice at once); 1 when 0.
+	Workers int
 
 	// writes are the in-place updates written that the pod cache may not show yet.
 	writes inflight.Writes
@@ -87,7 +90,13 @@ type SidecarSetReconciler struct {
 	pace pace.Pacer
 	// selectors are the SidecarSets' parsed pod selectors, for the pod event handler.
 	selectors derived.Cache[*inject.Matcher]
+	// registered are the entries of the webhook configurations, by their versions.
+	registered registeredEntries
 }
+
+// revisionsBySidecarSet indexes the cached ControllerRevisions by the SidecarSet they are of, so that a
+// reconcile reads its own revisions without going through every SidecarSet's.
+const revisionsBySidecarSet = "sidecarset.io/revision-of"
 
 // requeueAfterConflict is how soon a reconcile whose status write conflicted runs again: the cache had not
 // caught up with the previous write, and will have in a moment. An error's backoff would wait far longer.
@@ -108,11 +117,18 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	r.pace.Start(set.Name, r.now())
 	defer func() { r.pace.Done(set.Name, r.now()) }()
 
+	start := time.Now()
 	in, err := r.gather(ctx, set)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	return r.apply(ctx, set, step.Decide(in))
+	gathered := time.Now()
+	reconcilePhase.WithLabelValues("gather").Observe(gathered.Sub(start).Seconds())
+	d := step.Decide(in)
+	decided := time.Now()
+	reconcilePhase.WithLabelValues("decide").Observe(decided.Sub(gathered).Seconds())
+	defer func() { reconcilePhase.WithLabelValues("apply").Observe(time.Since(decided).Seconds()) }()
+	return r.apply(ctx, set, d)
 }
 
 func (r *SidecarSetReconciler) now() time.Time {
@@ -173,7 +189,36 @@ func (r *SidecarSetReconciler) entryMissing(ctx context.Context, set *appsv1alph
 			ours = append(ours, &list.Items[i])
 		}
 	}
-	return !webhookconfig.RegisteredIn(ours, set.Name), nil
+	return !r.registered.has(ours, set.Name), nil
+}
+
+// registeredEntries keeps the names of the entries of the operator's webhook configurations, worked out again
+// only when one of them changes: with thousands of SidecarSets, looking for one entry through every
+// configuration on every reconcile cost more than the rest of a first reconcile.
+type registeredEntries struct {
+	mu       sync.Mutex
+	versions map[string]string // configuration name -> resourceVersion of the names held
+	names    map[string]bool
+}
+
+// has says whether one of configs holds the SidecarSet's entry (webhookconfig.RegisteredIn).
+func (e *registeredEntries) has(configs []*admissionregistrationv1.MutatingWebhookConfiguration, sidecarSet string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	same := len(e.versions) == len(configs)
+	for _, c := range configs {
+		same = same && e.versions[c.Name] == c.ResourceVersion
+	}
+	if !same {
+		e.versions, e.names = make(map[string]string, len(configs)), map[string]bool{}
+		for _, c := range configs {
+			e.versions[c.Name] = c.ResourceVersion
+			for i := range c.Webhooks {
+				e.names[c.Webhooks[i].Name] = true
+			}
+		}
+	}
+	return e.names[webhookconfig.EntryName(sidecarSet)]
 }
 
 // apply does what the decision says, in order: the revisions, the pod writes, the status and its events.
@@ -344,7 +389,7 @@ func (r *SidecarSetReconciler) matchedPods(ctx context.Context, set *appsv1alpha
 func (r *SidecarSetReconciler) revisions(ctx context.Context, set *appsv1alpha1.SidecarSet) ([]revision.Stored, error) {
 	var list appsv1.ControllerRevisionList
 	if err := r.Client.List(ctx, &list, client.InNamespace(r.Namespace),
-		client.MatchingLabels{appsv1alpha1.SidecarSetNameLabel: set.Name}); err != nil {
+		client.MatchingFields{revisionsBySidecarSet: set.Name}); err != nil {
 		return nil, fmt.Errorf("listing the revisions of %s: %w", klog.KObj(set), err)
 	}
 	var out []revision.Stored
@@ -589,8 +634,18 @@ func updatedContainers(u step.PodUpdate) string {
 
 // SetupWithManager watches SidecarSets, their revisions and the pods they may select.
 func (r *SidecarSetReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &appsv1.ControllerRevision{}, revisionsBySidecarSet,
+		func(o client.Object) []string {
+			if name, ok := o.GetLabels()[appsv1alpha1.SidecarSetNameLabel]; ok {
+				return []string{name}
+			}
+			return nil
+		}); err != nil {
+		return fmt.Errorf("indexing the revisions by SidecarSet: %w", err)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("sidecarset").
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Workers, 1)}).
 		// A SidecarSet's own status writes are not events to act on: the reconcile that wrote the status
 		// already decided on everything it holds, and pod events drive the rollout. Reconciling on them would
 		// double the reconciles of a rollout, each over every matched pod.
