@@ -78,6 +78,10 @@ func render(r Report) string {
 	}
 	fmt.Fprint(&b, "| |")
 	for _, run := range r.Runs {
+		if run.OperatorFlags != "" {
+			fmt.Fprintf(&b, " N = %s, `%s` |", thousands(run.Pods), run.OperatorFlags)
+			continue
+		}
 		fmt.Fprintf(&b, " N = %s |", thousands(run.Pods))
 	}
 	fmt.Fprint(&b, " target |\n|---|")
@@ -87,6 +91,16 @@ func render(r Report) string {
 	fmt.Fprint(&b, "---|\n")
 	row("pods in the cluster during the rollout", func(x benchmark.Result) string { return thousands(x.ClusterPods) }, "")
 	row("rollout time", func(x benchmark.Result) string { return fmt.Sprintf("%.2f s", x.RolloutSeconds) }, "")
+	if tuned := slices.IndexFunc(r.Runs, func(x benchmark.Result) bool { return x.OperatorFlags != "" }); tuned >= 0 {
+		t := r.Runs[tuned]
+		row("rollout time / the same rollout at the tuned flags", func(x benchmark.Result) string {
+			if x.OperatorFlags != "" || x.Pods != t.Pods || t.RolloutSeconds == 0 {
+				return "-"
+			}
+			ratio := x.RolloutSeconds / t.RolloutSeconds
+			return verdict(fmt.Sprintf("%.2f", ratio), ratio <= 1.1)
+		}, "≤ 1.1 (N = 1,000)")
+	}
 	row("bound: ceil(N / budget) × restart delay", func(x benchmark.Result) string {
 		return fmt.Sprintf("%.1f s (%d batches of %d)", x.BoundSeconds, (x.Pods+x.Budget-1)/x.Budget, x.Budget)
 	}, "")
@@ -152,6 +166,13 @@ func render(r Report) string {
 	row("webhook p50 / p99 per matched pod creation, all N at once (API server histogram)", func(x benchmark.Result) string {
 		return verdict(fmt.Sprintf("%.2f / %.2f ms", x.WebhookP50Ms, x.WebhookP99Ms), x.WebhookP99Ms <= 5)
 	}, "p99 ≤ 5 ms")
+	row("under a burst of 1,000 matched and 1,000 control pods created at once: webhook mean, p50, operator vs do-nothing control (API server histogram)", func(x benchmark.Result) string {
+		if x.BurstPods == 0 {
+			return "-"
+		}
+		return verdict(fmt.Sprintf("%.1f, %.1f vs %.1f, %.1f ms", x.BurstWebhookMeanMs, x.BurstWebhookP50Ms, x.BurstControlMeanMs, x.BurstControlP50Ms),
+			x.BurstWebhookMeanMs <= 1.2*x.BurstControlMeanMs)
+	}, "operator's mean ≤ 1.2 × the control's")
 	row("webhook p50 / p99 per matched pod creation, one pod at a time (API server histogram)", func(x benchmark.Result) string {
 		if x.WebhookSerialCalls == 0 {
 			return "-"
@@ -216,6 +237,12 @@ func render(r Report) string {
 			return "-"
 		}
 		return fmt.Sprintf("%s; %.1f ms, %.1f ms", thousands(x.Reconciles), x.ReconcileMeanMs, x.QueueWaitMeanMs)
+	}, "mean ≤ 20 ms at N = 10,000")
+	row("mean time of a reconcile by phase: gather (caches), decide (pure), apply (revisions, status write, events)", func(x benchmark.Result) string {
+		if len(x.PhaseMeanMs) == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f, %.1f, %.1f ms", x.PhaseMeanMs["gather"], x.PhaseMeanMs["decide"], x.PhaseMeanMs["apply"])
 	}, "")
 	fmt.Fprintf(&b, "\nThe operator's RSS in the empty cluster, ready: %.1f MiB.\n\n", r.RSSEmptyMiB)
 	if slices.ContainsFunc(r.Runs, resized) {

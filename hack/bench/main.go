@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -64,6 +65,9 @@ func main() {
 		"Comma-separated, ascending: the SidecarSets in place at each measurement of the many-SidecarSets phase, "+
 			"created cumulatively after the runs; empty or 0 leaves the phase out.")
 	manyWorkers := flag.Int("many-workers", 16, "SidecarSet creates in flight at once in the many-SidecarSets phase.")
+	tunedArgs := flag.String("tuned-args", "--kube-api-qps=1000 --kube-api-burst=2000",
+		"The operator's flags of the tuned column: the rollout of --tuned-size pods again, with the operator restarted with these.")
+	tunedSize := flag.Int("tuned-size", 1000, "N of the tuned column's rollout; 0 leaves it out.")
 	flag.Parse()
 	if *render {
 		if err := rerender(*jsonOut, *docOut); err != nil {
@@ -81,15 +85,22 @@ func main() {
 		fmt.Fprintf(os.Stderr, "bench: --many-sidecarsets: %v\n", err)
 		os.Exit(2)
 	}
+	tuned := tunedRun{size: *tunedSize, args: strings.Fields(*tunedArgs)}
 	if err := run(ctx, *sizes, *clusterPods, *restartDelay, *workers, *binary, *qps, *burst, strings.Fields(*extra), *jsonOut, *docOut, *dir,
-		counts, *manyWorkers); err != nil {
+		counts, *manyWorkers, tuned); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
 	}
 }
 
+// tunedRun is the tuned column: a rollout of size pods with the operator at args.
+type tunedRun struct {
+	size int
+	args []string
+}
+
 func run(ctx context.Context, sizesFlag string, clusterPods int, restartDelay time.Duration, workers int, binary string, qps, burst int, extra []string,
-	jsonOut, docOut, dir string, manyCounts []int, manyWorkers int) error {
+	jsonOut, docOut, dir string, manyCounts []int, manyWorkers int, tuned tunedRun) error {
 	var sizes []int
 	most := 0
 	for _, s := range strings.Split(sizesFlag, ",") {
@@ -170,6 +181,38 @@ func run(ctx context.Context, sizesFlag string, clusterPods int, restartDelay ti
 			return err
 		}
 	}
+	// The tuned column: the same rollout with the operator restarted at the flags documented for large
+	// clusters, in the same cluster and run, so that the defaults are compared with them on equal terms.
+	if tuned.size > 0 && len(tuned.args) > 0 {
+		if err := operator.Stop(); err != nil {
+			return fmt.Errorf("stopping the operator for the tuned run: %w", err)
+		}
+		tunedOperator, err := local.StartOperator(ctx, binary, append(slices.Clone(flags), tuned.args...)...)
+		if err != nil {
+			return fmt.Errorf("starting the operator with %s: %w", strings.Join(tuned.args, " "), err)
+		}
+		name := fmt.Sprintf("bench-tuned-%d", tuned.size)
+		res, err := benchmark.Run(ctx, local, tunedOperator, benchmark.Options{
+			Name: name, Pods: tuned.size, UnmatchedPods: max(clusterPods-tuned.size, 0), MaxUnavailable: "10%",
+			RestartDelay: restartDelay, Timeout: 20 * time.Minute, Progress: os.Stdout,
+		})
+		if err != nil {
+			return fmt.Errorf("N=%d at %s: %w", tuned.size, strings.Join(tuned.args, " "), err)
+		}
+		res.OperatorFlags = strings.Join(tuned.args, " ")
+		report.Runs = append(report.Runs, res)
+		if err := waitNamespaceGone(ctx, local, name); err != nil {
+			return err
+		}
+		if err := tunedOperator.Stop(); err != nil {
+			return err
+		}
+		// The many-SidecarSets phase measures the defaults again.
+		if err := operator.Start(ctx); err != nil {
+			return fmt.Errorf("restarting the operator at its defaults: %w", err)
+		}
+	}
+
 	// The many-SidecarSets phase runs last, once: what it measured is kept even if it fails part way, and its
 	// error returned once the report is written.
 	var manyErr error

@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -67,8 +68,10 @@ type Options struct {
 
 // Result is what a run measured. Durations are in seconds, memory in MiB.
 type Result struct {
-	Pods          int `json:"pods"`
-	UnmatchedPods int `json:"unmatchedPods"`
+	// OperatorFlags are the operator's flags for this run when they are not its defaults (the tuned column).
+	OperatorFlags string `json:"operatorFlags,omitempty"`
+	Pods          int    `json:"pods"`
+	UnmatchedPods int    `json:"unmatchedPods"`
 	// ClusterPods is every pod in the cluster while the rollout ran.
 	ClusterPods int `json:"clusterPods"`
 
@@ -151,6 +154,16 @@ type Result struct {
 	WebhookDirectP50Ms float64 `json:"webhookDirectP50Milliseconds"`
 	WebhookDirectP99Ms float64 `json:"webhookDirectP99Milliseconds"`
 
+	// A burst: BurstPods matched pods and as many for the do-nothing control webhook, their Deployments
+	// created at once, so that both webhooks are called under the same load; the API server's histogram of
+	// each over the burst.
+	BurstPods          int     `json:"burstPods,omitempty"`
+	BurstSeconds       float64 `json:"burstSeconds,omitempty"`
+	BurstWebhookMeanMs float64 `json:"burstWebhookMeanMilliseconds,omitempty"`
+	BurstWebhookP50Ms  float64 `json:"burstWebhookP50Milliseconds,omitempty"`
+	BurstControlMeanMs float64 `json:"burstControlMeanMilliseconds,omitempty"`
+	BurstControlP50Ms  float64 `json:"burstControlP50Milliseconds,omitempty"`
+
 	RSSIdleMiB float64 `json:"operatorRSSIdleMiB"`
 	RSSPeakMiB float64 `json:"operatorRSSPeakMiB"`
 	CPUSeconds float64 `json:"operatorCPUSecondsDuringRollout"`
@@ -164,6 +177,10 @@ type Result struct {
 	Reconciles      int     `json:"reconcilesDuringRollout"`
 	ReconcileMeanMs float64 `json:"reconcileMeanMilliseconds"`
 	QueueWaitMeanMs float64 `json:"queueWaitMeanMilliseconds"`
+	// PhaseMeanMs splits ReconcileMeanMs by phase (sidecarset_reconcile_phase_seconds): gather (reading the
+	// caches), decide (the pure decision) and apply (revisions, status write, events; pod writes are sent
+	// without waiting for them).
+	PhaseMeanMs map[string]float64 `json:"reconcilePhaseMeanMilliseconds,omitempty"`
 }
 
 const (
@@ -410,6 +427,67 @@ func (r *runner) serialAdmission(ctx context.Context, ns string) error {
 	r.res.WebhookDirectP99Ms = round(percentile(direct, 0.99), 2)
 	r.logf("the webhook answers an AdmissionReview in %.2f ms p50, %.2f ms p99 (%d posted one at a time)",
 		r.res.WebhookDirectP50Ms, r.res.WebhookDirectP99Ms, len(direct))
+	return r.burstAdmission(ctx, ns)
+}
+
+// burstPods is the size of the admission burst: the pods of each webhook created at once.
+const burstPods = 1000
+
+// burstAdmission creates burstPods matched pods and as many for the control webhook at once, through two
+// Deployments created together, so that the ReplicaSet controller interleaves their creations and both
+// webhooks are called under the same load; it reads each webhook's calls off the API server's histogram.
+func (r *runner) burstAdmission(ctx context.Context, ns string) error {
+	n := min(burstPods, r.Pods)
+	time.Sleep(5 * time.Second) // let the cluster settle after the pods created one at a time
+	before, err := scrapeAPIServer(ctx, r.cs)
+	if err != nil {
+		return err
+	}
+	r.logf("creating %d matched pods and %d for the control webhook at once", n, n)
+	start := time.Now()
+	errs := make(chan error, 2)
+	for _, labels := range []map[string]string{{"app": "matched", "burst": "matched"}, {"app": "burst-control", controlLabel: "true"}} {
+		go func() {
+			name := "burst-" + labels["app"]
+			d := &appsv1.Deployment{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+				Spec: appsv1.DeploymentSpec{
+					Replicas: ptr.To(int32(n)),
+					Selector: &metav1.LabelSelector{MatchLabels: labels},
+					Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: podSpec()},
+				},
+			}
+			if err := r.c.Create(ctx, d); err != nil {
+				errs <- fmt.Errorf("creating Deployment %s: %w", name, err)
+				return
+			}
+			errs <- r.poll(ctx, fmt.Sprintf("%d pods of %s to be created", n, name), func(ctx context.Context) (bool, error) {
+				var list metav1.PartialObjectMetadataList
+				list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
+				if err := r.c.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels(labels)); err != nil {
+					return false, err
+				}
+				return len(list.Items) >= n, nil
+			})
+		}()
+	}
+	if err := errors.Join(<-errs, <-errs); err != nil {
+		return err
+	}
+	r.res.BurstSeconds = round(time.Since(start).Seconds(), 2)
+	after, err := scrapeAPIServer(ctx, r.cs)
+	if err != nil {
+		return err
+	}
+	var calls, controlCalls int
+	calls, r.res.BurstWebhookP50Ms, _, r.res.BurstWebhookMeanMs, _ = callStats(after.webhook.minus(before.webhook))
+	controlCalls, r.res.BurstControlP50Ms, _, r.res.BurstControlMeanMs, _ = callStats(after.control.minus(before.control))
+	r.res.BurstPods = n
+	r.logf("burst of %d + %d pods created in %.1fs: the operator's webhook mean %.2f ms, p50 %.2f ms (%d calls); the control's mean %.2f ms, p50 %.2f ms (%d calls)",
+		n, n, r.res.BurstSeconds, r.res.BurstWebhookMeanMs, r.res.BurstWebhookP50Ms, calls, r.res.BurstControlMeanMs, r.res.BurstControlP50Ms, controlCalls)
+	if calls < n || controlCalls < n {
+		return fmt.Errorf("the burst of %d pods each called the operator's webhook %d times and the control %d times", n, calls, controlCalls)
+	}
 	return nil
 }
 
@@ -569,6 +647,10 @@ func (r *runner) rollout(ctx context.Context, setName string, watch *podWatch) e
 	r.res.Reconciles = int(rec.reconciles)
 	if rec.reconciles > 0 {
 		r.res.ReconcileMeanMs = round(rec.reconcileSeconds/rec.reconciles*1000, 2)
+		r.res.PhaseMeanMs = map[string]float64{}
+		for phase, s := range rec.phaseSeconds {
+			r.res.PhaseMeanMs[phase] = round(s/rec.reconciles*1000, 2)
+		}
 	}
 	if rec.queued > 0 {
 		r.res.QueueWaitMeanMs = round(rec.queueSeconds/rec.queued*1000, 2)
@@ -583,8 +665,8 @@ func (r *runner) rollout(ctx context.Context, setName string, watch *podWatch) e
 		"operator RSS %.1f MiB idle, %.1f MiB peak, %.2f CPU s",
 		r.res.RolloutSeconds, r.res.RatioToBound, r.res.MostUnavailable, r.res.Budget, r.res.PodWrites, r.res.WritesPerPod, r.res.PodWriteConflicts,
 		r.res.RSSIdleMiB, r.res.RSSPeakMiB, r.res.CPUSeconds)
-	r.logf("%d reconciles during the rollout, %.1f ms each on average after %.1f ms in the queue; cluster CPU s: %v",
-		r.res.Reconciles, r.res.ReconcileMeanMs, r.res.QueueWaitMeanMs, r.res.ClusterCPUSeconds)
+	r.logf("%d reconciles during the rollout, %.1f ms each on average (by phase: %v) after %.1f ms in the queue; cluster CPU s: %v",
+		r.res.Reconciles, r.res.ReconcileMeanMs, r.res.PhaseMeanMs, r.res.QueueWaitMeanMs, r.res.ClusterCPUSeconds)
 	return nil
 }
 

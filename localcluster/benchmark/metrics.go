@@ -153,11 +153,17 @@ func mutatingConfigs(l map[string]string) bool {
 type operatorMetrics struct {
 	reconciles, reconcileSeconds float64
 	queued, queueSeconds         float64
+	// phaseSeconds is the time the reconciles spent in each phase (sidecarset_reconcile_phase_seconds).
+	phaseSeconds map[string]float64
 }
 
 func (m operatorMetrics) minus(earlier operatorMetrics) operatorMetrics {
-	return operatorMetrics{reconciles: m.reconciles - earlier.reconciles, reconcileSeconds: m.reconcileSeconds - earlier.reconcileSeconds,
-		queued: m.queued - earlier.queued, queueSeconds: m.queueSeconds - earlier.queueSeconds}
+	d := operatorMetrics{reconciles: m.reconciles - earlier.reconciles, reconcileSeconds: m.reconcileSeconds - earlier.reconcileSeconds,
+		queued: m.queued - earlier.queued, queueSeconds: m.queueSeconds - earlier.queueSeconds, phaseSeconds: map[string]float64{}}
+	for phase, s := range m.phaseSeconds {
+		d.phaseSeconds[phase] = s - earlier.phaseSeconds[phase]
+	}
+	return d
 }
 
 // parseOperatorMetrics reads controller-runtime's reconcile-time histogram and client-go's work-queue wait
@@ -168,8 +174,13 @@ func parseOperatorMetrics(raw string) (operatorMetrics, error) {
 	if err != nil {
 		return operatorMetrics{}, fmt.Errorf("parsing the operator's metrics: %w", err)
 	}
-	var m operatorMetrics
+	m := operatorMetrics{phaseSeconds: map[string]float64{}}
 	found := false
+	if f := families["sidecarset_reconcile_phase_seconds"]; f != nil {
+		for _, s := range f.Metric {
+			m.phaseSeconds[labels(s)["phase"]] += s.GetHistogram().GetSampleSum()
+		}
+	}
 	if f := families["controller_runtime_reconcile_time_seconds"]; f != nil {
 		for _, s := range f.Metric {
 			if labels(s)["controller"] == "sidecarset" {
