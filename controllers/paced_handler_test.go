@@ -47,7 +47,7 @@ func TestPacedHandler(t *testing.T) {
 		var p pace.Pacer
 		now := time.Now()
 		p.Start("logs", now.Add(-200*time.Millisecond))
-		p.Done("logs", now)
+		p.Done("logs", now, false)
 		pacedHandler{mapFunc: byLabel, pacer: &p}.Create(ctx, event.CreateEvent{Object: pod("logs")}, q)
 		if q.Len() != 0 {
 			t.Fatalf("the event was enqueued at once, %v after a reconcile that took 200ms", time.Since(now))

@@ -115,7 +115,8 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		return reconcile.Result{}, nil
 	}
 	r.pace.Start(set.Name, r.now())
-	defer func() { r.pace.Done(set.Name, r.now()) }()
+	quiet := false
+	defer func() { r.pace.Done(set.Name, r.now(), quiet) }()
 
 	start := time.Now()
 	in, err := r.gather(ctx, set)
@@ -125,6 +126,7 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	gathered := time.Now()
 	reconcilePhase.WithLabelValues("gather").Observe(gathered.Sub(start).Seconds())
 	d := step.Decide(in)
+	quiet = d.Quiet()
 	decided := time.Now()
 	reconcilePhase.WithLabelValues("decide").Observe(decided.Sub(gathered).Seconds())
 	defer func() { reconcilePhase.WithLabelValues("apply").Observe(time.Since(decided).Seconds()) }()

@@ -13,6 +13,11 @@
 // took: started at 10:00:01.000 after one that took 300 ms, an event at 10:00:01.100 waits until
 // 10:00:01.600. A reconcile that took longer than MaxWait (an API call timing out) holds events back by
 // MaxWait only.
+//
+// A reconcile that found its SidecarSet quiet (no rollout in progress, nothing to write to pods) holds events
+// back for at least QuietWait: a pod event can then only move the counts, which the status reports at most
+// once a second anyway, and a burst of pod creations would otherwise keep the loop busy half the time while the
+// webhook answers the same burst.
 package pace
 
 import (
@@ -22,6 +27,10 @@ import (
 
 // MaxWait bounds the wait after one slow reconcile.
 const MaxWait = 2 * time.Second
+
+// QuietWait is the least wait after a reconcile that found its SidecarSet quiet: status.ProgressInterval, the
+// least time between two writes of a status that only reports counts.
+const QuietWait = time.Second
 
 // Pacer remembers the last reconcile of each SidecarSet. The zero value is ready to use; it is safe for
 // concurrent use.
@@ -35,6 +44,8 @@ type record struct {
 	start, end time.Time
 	// took is how long the last finished reconcile took.
 	took time.Duration
+	// quiet says the last finished reconcile found the SidecarSet quiet.
+	quiet bool
 }
 
 // Wait returns how long to hold back, at now, an event for the SidecarSet: 0 to act on it at once.
@@ -48,6 +59,9 @@ func (p *Pacer) Wait(name string, now time.Time) time.Duration {
 	took := min(r.took, MaxWait)
 	if r.end.IsZero() { // running: it ends about took after it started
 		return max(0, r.start.Add(2*took).Sub(now))
+	}
+	if r.quiet {
+		took = max(took, QuietWait)
 	}
 	return max(0, r.end.Add(took).Sub(now))
 }
@@ -64,15 +78,16 @@ func (p *Pacer) Start(name string, now time.Time) {
 	p.m[name] = r
 }
 
-// Done records that the reconcile of the SidecarSet that Start recorded ended.
-func (p *Pacer) Done(name string, now time.Time) {
+// Done records that the reconcile of the SidecarSet that Start recorded ended, and whether it found the
+// SidecarSet quiet.
+func (p *Pacer) Done(name string, now time.Time, quiet bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	r, ok := p.m[name]
 	if !ok || !r.end.IsZero() {
 		return
 	}
-	r.end, r.took = now, now.Sub(r.start)
+	r.end, r.took, r.quiet = now, now.Sub(r.start), quiet
 	p.m[name] = r
 }
 

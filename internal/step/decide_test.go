@@ -18,6 +18,7 @@ import (
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 	"github.com/sidecarset/sidecarset-operator/internal/podview"
 	"github.com/sidecarset/sidecarset-operator/internal/revision"
+	"github.com/sidecarset/sidecarset-operator/internal/rollout"
 )
 
 // failingPod is a pod on rev whose shipper, at image, cannot pull it and is not ready.
@@ -484,5 +485,28 @@ func TestNotReadyWhileTheWebhookEntryIsMissing(t *testing.T) {
 	in.EntryMissing = true
 	if d := Decide(in); !meta.IsStatusConditionTrue(d.Computed.Conditions, appsv1alpha1.ConditionReady) {
 		t.Errorf("a paused injection without an entry is not Ready: %+v", d.Computed.Conditions)
+	}
+}
+
+func TestQuiet(t *testing.T) {
+	done := rollout.Plan{}
+	rolling := rollout.Plan{Candidates: 3}
+	tests := []struct {
+		name string
+		d    Decision
+		want bool
+	}{
+		{"the rollout done, nothing to write", Decision{Plan: done}, true},
+		{"the rollout stopped by its pause", Decision{Plan: rollout.Plan{Candidates: 3, Stopped: "paused"}}, true},
+		{"pods left to update", Decision{Plan: rolling}, false},
+		{"an update in progress", Decision{Plan: rollout.Plan{InProgress: 1}}, false},
+		{"pods to write now", Decision{Plan: done, Updates: []PodUpdate{{Name: "web-0"}}}, false},
+		{"pods to evict now", Decision{Plan: done, Evictions: []Eviction{{Name: "web-0"}}}, false},
+		{"a rollback", Decision{Plan: done, Rollback: &Rollback{From: "b", To: "a"}}, false},
+	}
+	for _, tt := range tests {
+		if got := tt.d.Quiet(); got != tt.want {
+			t.Errorf("%s: Quiet() = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

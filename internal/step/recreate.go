@@ -34,6 +34,22 @@ func replaceable(pod *podview.View) bool {
 // place held in its workload until its controller created the replacement (the workload's tracked pods are
 // as many again as when the pod was evicted) or EvictionTTL passed.
 func leaving(in Input, tracked []currentPod) []rollout.Pod {
+	evicted := map[types.UID]bool{}
+	for _, e := range in.Evictions {
+		if in.Now.Sub(e.At) <= EvictionTTL {
+			evicted[e.UID] = true
+		}
+	}
+	var out []rollout.Pod
+	for _, p := range in.Pods {
+		if p.View.DeletionTimestamp != nil {
+			out = append(out, leavingPod(p.View.Namespace, p.View.Name, p.View.Workload(), evicted[p.View.UID]))
+		}
+	}
+	if len(evicted) == 0 {
+		// Nothing recreated lately: no index of the pods to build (a pass over every pod, with two maps).
+		return out
+	}
 	type workloadKey struct{ namespace, workload string }
 	count := map[workloadKey]int{}
 	for _, p := range tracked {
@@ -41,19 +57,9 @@ func leaving(in Input, tracked []currentPod) []rollout.Pod {
 			count[workloadKey{p.pod.Namespace, w}]++
 		}
 	}
-	evicted := map[types.UID]bool{}
-	for _, e := range in.Evictions {
-		if in.Now.Sub(e.At) <= EvictionTTL {
-			evicted[e.UID] = true
-		}
-	}
-	present := map[types.UID]*podview.View{}
-	var out []rollout.Pod
+	present := make(map[types.UID]*podview.View, len(in.Pods))
 	for _, p := range in.Pods {
 		present[p.View.UID] = p.View
-		if p.View.DeletionTimestamp != nil {
-			out = append(out, leavingPod(p.View.Namespace, p.View.Name, p.View.Workload(), evicted[p.View.UID]))
-		}
 	}
 	for _, e := range in.Evictions {
 		if !evicted[e.UID] {

@@ -141,6 +141,13 @@ type Decision struct {
 	RequeueReason string
 }
 
+// Quiet says the decision found nothing in progress: the rollout done or stopped, no pod to write or evict, no
+// rollback. A pod event can then only move the counts (pace.QuietWait).
+func (d *Decision) Quiet() bool {
+	return d.Terminal == nil && d.CollisionCount == nil && d.Rollback == nil && len(d.Updates) == 0 && len(d.Evictions) == 0 &&
+		(d.Plan.Done() || d.Plan.Stopped != "")
+}
+
 // Rollback is the failure policy rolling a rollout back.
 type Rollback struct {
 	From, To string
@@ -259,6 +266,7 @@ func trackedViews(pods []Pod) []*podview.View {
 func current(setName string, in []Pod) ([]currentPod, map[string]bool) {
 	pods := make([]currentPod, 0, len(in))
 	inUse := map[string]bool{}
+	last := ""
 	for _, p := range in {
 		if !Tracked(p.View) {
 			continue
@@ -269,8 +277,8 @@ func current(setName string, in []Pod) ([]currentPod, map[string]bool) {
 			c.pod = inplace.Apply(p.View, *p.Written)
 			c.state, c.ok = p.Written.State, true
 		}
-		if c.ok {
-			inUse[c.state.Revision] = true
+		if c.ok && c.state.Revision != last { // most pods share their revision with the one before
+			inUse[c.state.Revision], last = true, c.state.Revision
 		}
 		pods = append(pods, c)
 	}
