@@ -27,7 +27,12 @@ type PodCache struct {
 
 // NewPodCache returns a pod cache that lists and watches pods through c.
 func NewPodCache(c client.WithWatch) *PodCache {
-	lw := &toolscache.ListWatch{
+	return newPodCache(podListWatch(c))
+}
+
+// podListWatch lists and watches pods through c.
+func podListWatch(c client.WithWatch) *toolscache.ListWatch {
+	return &toolscache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			list := &corev1.PodList{}
 			return list, c.List(ctx, list, &client.ListOptions{Raw: &opts})
@@ -36,6 +41,9 @@ func NewPodCache(c client.WithWatch) *PodCache {
 			return c.Watch(ctx, &corev1.PodList{}, &client.ListOptions{Raw: &opts})
 		},
 	}
+}
+
+func newPodCache(lw toolscache.ListerWatcher) *PodCache {
 	informer := toolscache.NewSharedIndexInformerWithOptions(lw, &corev1.Pod{}, toolscache.SharedIndexInformerOptions{
 		Indexers: toolscache.Indexers{toolscache.NamespaceIndex: toolscache.MetaNamespaceIndexFunc},
 	})

@@ -173,6 +173,12 @@ func render(r Report) string {
 		return verdict(fmt.Sprintf("%.1f, %.1f vs %.1f, %.1f ms", x.BurstWebhookMeanMs, x.BurstWebhookP50Ms, x.BurstControlMeanMs, x.BurstControlP50Ms),
 			x.BurstWebhookMeanMs <= 1.2*x.BurstControlMeanMs)
 	}, "operator's mean ≤ 1.2 × the control's")
+	row("the operator's CPU during that burst", func(x benchmark.Result) string {
+		if x.BurstPods == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f s in %.1f s", x.BurstOperatorCPUSeconds, x.BurstSeconds)
+	}, "")
 	row("webhook p50 / p99 per matched pod creation, one pod at a time (API server histogram)", func(x benchmark.Result) string {
 		if x.WebhookSerialCalls == 0 {
 			return "-"
