@@ -347,6 +347,22 @@ func renderMany(r Report) string {
 		return fmt.Sprintf("%.2f vs %.2f ms (%d each)", x.AdmissionMatchedP50Ms, x.AdmissionUnmatchedP50Ms, x.AdmissionPods)
 	}, "")
 	row("operator RSS with them in place", func(x benchmark.ManyResult) string { return fmt.Sprintf("%.1f MiB", x.RSSMiB) }, "")
+	// The growth per SidecarSet created, over the column before (the first over the empty cluster).
+	growth := map[int]float64{}
+	before := r.RSSEmptyMiB
+	for _, c := range cols {
+		if measured(c) && c.Created > 0 && c.RSSMiB > 0 {
+			growth[c.SidecarSets] = (c.RSSMiB - before) * 1024 / float64(c.Created)
+			before = c.RSSMiB
+		}
+	}
+	row("operator RSS growth per SidecarSet created, over the column before (the first: over the empty cluster)", func(x benchmark.ManyResult) string {
+		g, ok := growth[x.SidecarSets]
+		if !ok {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f KiB", g)
+	}, "")
 	row("operator CPU during the batch", func(x benchmark.ManyResult) string { return fmt.Sprintf("%.1f s", x.CPUSeconds) }, "")
 	b.WriteString("\n")
 	return b.String()
