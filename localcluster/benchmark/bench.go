@@ -456,27 +456,8 @@ func (r *runner) burstAdmission(ctx context.Context, ns string) error {
 	errs := make(chan error, 2)
 	for _, labels := range []map[string]string{{"app": "matched", "burst": "matched"}, {"app": "burst-control", controlLabel: "true"}} {
 		go func() {
-			name := "burst-" + labels["app"]
-			d := &appsv1.Deployment{
-				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-				Spec: appsv1.DeploymentSpec{
-					Replicas: ptr.To(int32(n)),
-					Selector: &metav1.LabelSelector{MatchLabels: labels},
-					Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: podSpec()},
-				},
-			}
-			if err := r.c.Create(ctx, d); err != nil {
-				errs <- fmt.Errorf("creating Deployment %s: %w", name, err)
-				return
-			}
-			errs <- r.poll(ctx, fmt.Sprintf("%d pods of %s to be created", n, name), func(ctx context.Context) (bool, error) {
-				var list metav1.PartialObjectMetadataList
-				list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
-				if err := r.c.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels(labels)); err != nil {
-					return false, err
-				}
-				return len(list.Items) >= n, nil
-			})
+			_, err := r.createDeployment(ctx, ns, "burst-"+labels["app"], labels, n)
+			errs <- err
 		}()
 	}
 	if err := errors.Join(<-errs, <-errs); err != nil {
@@ -784,9 +765,14 @@ func podSpec() corev1.PodSpec {
 // createPods creates a Deployment of n pods labelled app=<app> and returns how long the API server took to
 // hold all n pods.
 func (r *runner) createPods(ctx context.Context, ns, app string, n int) (time.Duration, error) {
-	labels := map[string]string{"app": app}
+	return r.createDeployment(ctx, ns, app, map[string]string{"app": app}, n)
+}
+
+// createDeployment creates a Deployment of n pods labelled labels and returns how long the API server took
+// to hold all n pods.
+func (r *runner) createDeployment(ctx context.Context, ns, name string, labels map[string]string, n int) (time.Duration, error) {
 	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: app},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To(int32(n)),
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
@@ -795,9 +781,9 @@ func (r *runner) createPods(ctx context.Context, ns, app string, n int) (time.Du
 	}
 	start := time.Now()
 	if err := r.c.Create(ctx, d); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("creating Deployment %s: %w", name, err)
 	}
-	err := r.poll(ctx, fmt.Sprintf("%d %s pods to be created", n, app), func(ctx context.Context) (bool, error) {
+	err := r.poll(ctx, fmt.Sprintf("%d pods of %s to be created", n, name), func(ctx context.Context) (bool, error) {
 		got := &appsv1.Deployment{}
 		if err := r.c.Get(ctx, client.ObjectKeyFromObject(d), got); err != nil {
 			return false, err
