@@ -6,8 +6,6 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/sidecarset/sidecarset-operator/internal/webhookconfig"
 )
 
 func TestWebhookConfigurationTransformHoldsEachCAOnce(t *testing.T) {
@@ -49,36 +47,5 @@ func TestWebhookConfigurationTransformHoldsEachCAOnce(t *testing.T) {
 	}
 	if same(first.Webhooks[0].ClientConfig.CABundle, first.Webhooks[3].ClientConfig.CABundle) {
 		t.Error("two different caBundles share memory")
-	}
-}
-
-// TestRegisteredEntriesFollowTheConfigurations: the names are worked out again when a configuration changes,
-// comes or goes, never answered from a version gone.
-func TestRegisteredEntriesFollowTheConfigurations(t *testing.T) {
-	config := func(name, rv string, sets ...string) *admissionregistrationv1.MutatingWebhookConfiguration {
-		c := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: name, ResourceVersion: rv}}
-		for _, s := range sets {
-			c.Webhooks = append(c.Webhooks, admissionregistrationv1.MutatingWebhook{Name: webhookconfig.EntryName(s)})
-		}
-		return c
-	}
-	var e registeredEntries
-	steps := []struct {
-		configs []*admissionregistrationv1.MutatingWebhookConfiguration
-		set     string
-		want    bool
-	}{
-		{nil, "logs", false},
-		{[]*admissionregistrationv1.MutatingWebhookConfiguration{config("c", "1", "logs")}, "logs", true},
-		{[]*admissionregistrationv1.MutatingWebhookConfiguration{config("c", "1", "logs")}, "metrics", false},
-		{[]*admissionregistrationv1.MutatingWebhookConfiguration{config("c", "2", "logs", "metrics")}, "metrics", true},
-		{[]*admissionregistrationv1.MutatingWebhookConfiguration{config("c", "2", "logs", "metrics"), config("c-1", "3", "tracing")}, "tracing", true},
-		{[]*admissionregistrationv1.MutatingWebhookConfiguration{config("c-1", "3", "tracing")}, "logs", false},
-		{[]*admissionregistrationv1.MutatingWebhookConfiguration{config("c", "4"), config("c-1", "3", "tracing")}, "metrics", false},
-	}
-	for i, s := range steps {
-		if got := e.has(s.configs, s.set); got != s.want {
-			t.Errorf("step %d: has(%s) = %v, want %v", i, s.set, got, s.want)
-		}
 	}
 }

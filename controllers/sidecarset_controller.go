@@ -91,7 +91,7 @@ type SidecarSetReconciler struct {
 	// selectors are the SidecarSets' parsed pod selectors, for the pod event handler.
 	selectors derived.Cache[*inject.Matcher]
 	// registered are the entries of the webhook configurations, by their versions.
-	registered registeredEntries
+	registered webhookconfig.Registrations
 }
 
 // revisionsBySidecarSet indexes the cached ControllerRevisions by the SidecarSet they are of, so that a
@@ -176,7 +176,7 @@ func (r *SidecarSetReconciler) gather(ctx context.Context, set *appsv1alpha1.Sid
 }
 
 // entryMissing reads the operator's MutatingWebhookConfigurations from the cache and says whether none holds
-// the SidecarSet's entry (webhookconfig.RegisteredIn).
+// the SidecarSet's entry (webhookconfig.Registrations).
 func (r *SidecarSetReconciler) entryMissing(ctx context.Context, set *appsv1alpha1.SidecarSet) (bool, error) {
 	if r.WebhookConfigName == "" {
 		return false, nil
@@ -191,36 +191,7 @@ func (r *SidecarSetReconciler) entryMissing(ctx context.Context, set *appsv1alph
 			ours = append(ours, &list.Items[i])
 		}
 	}
-	return !r.registered.has(ours, set.Name), nil
-}
-
-// registeredEntries keeps the names of the entries of the operator's webhook configurations, worked out again
-// only when one of them changes: with thousands of SidecarSets, looking for one entry through every
-// configuration on every reconcile cost more than the rest of a first reconcile.
-type registeredEntries struct {
-	mu       sync.Mutex
-	versions map[string]string // configuration name -> resourceVersion of the names held
-	names    map[string]bool
-}
-
-// has says whether one of configs holds the SidecarSet's entry (webhookconfig.RegisteredIn).
-func (e *registeredEntries) has(configs []*admissionregistrationv1.MutatingWebhookConfiguration, sidecarSet string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	same := len(e.versions) == len(configs)
-	for _, c := range configs {
-		same = same && e.versions[c.Name] == c.ResourceVersion
-	}
-	if !same {
-		e.versions, e.names = make(map[string]string, len(configs)), map[string]bool{}
-		for _, c := range configs {
-			e.versions[c.Name] = c.ResourceVersion
-			for i := range c.Webhooks {
-				e.names[c.Webhooks[i].Name] = true
-			}
-		}
-	}
-	return e.names[webhookconfig.EntryName(sidecarSet)]
+	return !r.registered.In(ours, set.Name), nil
 }
 
 // apply does what the decision says, in order: the revisions, the pod writes, the status and its events.

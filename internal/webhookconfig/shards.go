@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 )
@@ -157,12 +158,33 @@ func jsonSize(webhooks []admissionregistrationv1.MutatingWebhook) int {
 	return len(data)
 }
 
-// RegisteredIn says whether a SidecarSet's entry is in one of the configurations (Registered).
-func RegisteredIn(configs []*admissionregistrationv1.MutatingWebhookConfiguration, sidecarSet string) bool {
+// Registrations says whether a SidecarSet's entry is in one of the operator's configurations, for every
+// SidecarSet a reconcile asks about: the names of the entries are worked out again only when a configuration
+// comes, goes or changes (its resourceVersion), not on every question. With thousands of SidecarSets, looking
+// for one entry through every configuration on every reconcile cost more than the rest of a first reconcile.
+// The zero value is ready to use; it is safe for concurrent use.
+type Registrations struct {
+	mu       sync.Mutex
+	versions map[string]string // configuration name -> the resourceVersion the names are of
+	names    map[string]bool
+}
+
+// In says whether one of configs holds the SidecarSet's entry.
+func (r *Registrations) In(configs []*admissionregistrationv1.MutatingWebhookConfiguration, sidecarSet string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	same := len(r.versions) == len(configs)
 	for _, c := range configs {
-		if Registered(c, sidecarSet) {
-			return true
+		same = same && r.versions[c.Name] == c.ResourceVersion
+	}
+	if !same {
+		r.versions, r.names = make(map[string]string, len(configs)), map[string]bool{}
+		for _, c := range configs {
+			r.versions[c.Name] = c.ResourceVersion
+			for i := range c.Webhooks {
+				r.names[c.Webhooks[i].Name] = true
+			}
 		}
 	}
-	return false
+	return r.names[EntryName(sidecarSet)]
 }

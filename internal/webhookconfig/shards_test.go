@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func entries(names ...string) []admissionregistrationv1.MutatingWebhook {
@@ -85,6 +86,37 @@ func TestShardNames(t *testing.T) {
 	for _, name := range []string{"other", "op-", "op-0", "op-01", "op-x", "op-1-2", "opx"} {
 		if i, ok := ShardIndex("op", name); ok {
 			t.Errorf("ShardIndex(%s) = %d, a configuration of the operator's", name, i)
+		}
+	}
+}
+
+// TestRegistrationsFollowTheConfigurations: the names are worked out again when a configuration changes,
+// comes or goes, never answered from a version gone.
+func TestRegistrationsFollowTheConfigurations(t *testing.T) {
+	config := func(name, rv string, sets ...string) *admissionregistrationv1.MutatingWebhookConfiguration {
+		c := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: name, ResourceVersion: rv}}
+		for _, s := range sets {
+			c.Webhooks = append(c.Webhooks, admissionregistrationv1.MutatingWebhook{Name: EntryName(s)})
+		}
+		return c
+	}
+	var e Registrations
+	steps := []struct {
+		configs []*admissionregistrationv1.MutatingWebhookConfiguration
+		set     string
+		want    bool
+	}{
+		{nil, "logs", false},
+		{[]*admissionregistrationv1.MutatingWebhookConfiguration{config("c", "1", "logs")}, "logs", true},
+		{[]*admissionregistrationv1.MutatingWebhookConfiguration{config("c", "1", "logs")}, "metrics", false},
+		{[]*admissionregistrationv1.MutatingWebhookConfiguration{config("c", "2", "logs", "metrics")}, "metrics", true},
+		{[]*admissionregistrationv1.MutatingWebhookConfiguration{config("c", "2", "logs", "metrics"), config("c-1", "3", "tracing")}, "tracing", true},
+		{[]*admissionregistrationv1.MutatingWebhookConfiguration{config("c-1", "3", "tracing")}, "logs", false},
+		{[]*admissionregistrationv1.MutatingWebhookConfiguration{config("c", "4"), config("c-1", "3", "tracing")}, "metrics", false},
+	}
+	for i, s := range steps {
+		if got := e.In(s.configs, s.set); got != s.want {
+			t.Errorf("step %d: In(%s) = %v, want %v", i, s.set, got, s.want)
 		}
 	}
 }
