@@ -48,11 +48,9 @@ Pods of every namespace, or of -n's only. A summary of the counts goes to standa
 			if err != nil {
 				return err
 			}
-			namespace := ""
-			if ns, explicit, err := o.Namespace(); err != nil {
+			namespace, err := o.listNamespace(allNamespaces)
+			if err != nil {
 				return err
-			} else if explicit && !allNamespaces {
-				namespace = ns
 			}
 			ctx := cmd.Context()
 			set, err := o.sidecarSet(ctx, args[0])

@@ -54,11 +54,9 @@ shows what its new spec would inject. Pods of every namespace, or of -n's only.`
 			if err != nil {
 				return err
 			}
-			namespace := ""
-			if ns, explicit, err := o.Namespace(); err != nil {
+			namespace, err := o.listNamespace(allNamespaces)
+			if err != nil {
 				return err
-			} else if explicit && !allNamespaces {
-				namespace = ns
 			}
 			podvalidation.AllowPrivileged(allowPrivileged)
 			ctx := cmd.Context()

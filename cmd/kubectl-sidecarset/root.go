@@ -102,6 +102,16 @@ func (o *options) Namespace() (namespace string, explicit bool, err error) {
 	return o.config.ToRawKubeConfigLoader().Namespace()
 }
 
+// listNamespace is the namespace a listing command keeps to: the one -n names, unless -A; "" for all, which a
+// SidecarSet's pods span by default.
+func (o *options) listNamespace(allNamespaces bool) (string, error) {
+	ns, explicit, err := o.Namespace()
+	if err != nil || !explicit || allNamespaces {
+		return "", err
+	}
+	return ns, nil
+}
+
 // sidecarSet reads the SidecarSet name.
 func (o *options) sidecarSet(ctx context.Context, name string) (*appsv1alpha1.SidecarSet, error) {
 	c, err := o.Client()
