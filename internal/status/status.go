@@ -75,12 +75,12 @@ func Compute(old *appsv1alpha1.SidecarSetStatus, in Input, now metav1.Time) apps
 		UpdatedPods:        int32(c.updated),
 		ReadyPods:          int32(c.ready),
 		UpdatedReadyPods:   int32(c.updatedReady),
-		DriftedPods:        int32(len(c.drifted)),
+		DriftedPods:        int32(c.drifted.n),
 		// Pods the failure policy returned to an older revision are held back, not broken: outdated.
 		OutdatedPods:      int32(c.outdated + c.rolledBack),
 		NotUpgradablePods: int32(c.notUpgradable),
 		MissingPods:       int32(c.missing),
-		FailedPods:        int32(len(c.failed)),
+		FailedPods:        int32(c.failed.n),
 		Revisions:         histogram(in),
 		SidecarResources:  in.Cost.status(),
 		CollisionCount:    in.CollisionCount,
@@ -165,25 +165,62 @@ type counts struct {
 	// rolledBack are the pods on the revision the failure policy rolled back to.
 	rolledBack int
 	conflicted int
-	// The pods by name, "namespace/name", sorted: drifted (not on the latest revision), failed, and of the
-	// drifted those that no rollout moves to it.
-	drifted, failed                                []string
-	conflictedPods, notUpgradablePods, missingPods []string
-	skipped                                        []skippedPod
-	// failure is why the first failed pod, by name, failed.
-	failure skippedPod
+	// The pods, with the first few by "namespace/name": drifted (not on the latest revision), failed (with
+	// why, in failed.first), skipped at injection (with why), and of the drifted those that no rollout moves
+	// to it.
+	drifted, failed, skipped                       sample
+	conflictedPods, notUpgradablePods, missingPods sample
 }
 
-// skippedPod is a pod injection skipped, and why.
-type skippedPod struct {
-	name, why string
+// sample counts pods and keeps the first maxExamples of them by "namespace/name", with why each is counted,
+// for the messages that name a few: a reconcile of thousands of drifted pods neither builds nor sorts every
+// name.
+type sample struct {
+	n     int
+	first []named
+}
+
+// named is a pod and why it is counted.
+type named struct {
+	namespace, name, why string
+}
+
+func (n named) String() string { return n.namespace + "/" + n.name }
+
+// add counts a pod, keeping it among the first when it sorts before one of them.
+func (s *sample) add(namespace, name, why string) {
+	s.n++
+	p := named{namespace, name, why}
+	if len(s.first) == maxExamples && compareNames(p, s.first[maxExamples-1]) >= 0 {
+		return
+	}
+	i, _ := slices.BinarySearchFunc(s.first, p, compareNames)
+	if len(s.first) == maxExamples {
+		s.first = s.first[:maxExamples-1]
+	}
+	s.first = slices.Insert(s.first, i, p)
+}
+
+// compareNames orders pods as their "namespace/name" strings sort, without building them. Namespaces and
+// names hold no '/', so where one namespace is a prefix of the other the '/' after the shorter decides.
+func compareNames(a, b named) int {
+	if a.namespace == b.namespace {
+		return strings.Compare(a.name, b.name)
+	}
+	n := min(len(a.namespace), len(b.namespace))
+	if c := strings.Compare(a.namespace[:n], b.namespace[:n]); c != 0 {
+		return c
+	}
+	if len(a.namespace) == n {
+		return cmp.Compare('/', b.namespace[n])
+	}
+	return cmp.Compare(a.namespace[n], '/')
 }
 
 func count(in Input) counts {
 	var c counts
 	for i := range in.Pods {
 		p := &in.Pods[i]
-		name := p.Namespace + "/" + p.Name
 		updated := !p.Missing && !p.Conflicted && p.Skipped == "" && p.Revision == in.LatestRevision
 		switch {
 		case updated:
@@ -191,7 +228,7 @@ func count(in Input) counts {
 		case p.Missing || p.Conflicted || p.Skipped != "":
 			c.missing++
 			if p.Missing {
-				c.missingPods = append(c.missingPods, name)
+				c.missingPods.add(p.Namespace, p.Name, "")
 			}
 		case p.OnTarget:
 			c.rolledBack++ // on the target without being on the latest revision: rolled back
@@ -199,17 +236,17 @@ func count(in Input) counts {
 			c.outdated++
 		default:
 			c.notUpgradable++
-			c.notUpgradablePods = append(c.notUpgradablePods, name)
+			c.notUpgradablePods.add(p.Namespace, p.Name, "")
 		}
 		if p.Conflicted {
 			c.conflicted++
-			c.conflictedPods = append(c.conflictedPods, name)
+			c.conflictedPods.add(p.Namespace, p.Name, "")
 		}
 		if p.Skipped != "" {
-			c.skipped = append(c.skipped, skippedPod{name, p.Skipped})
+			c.skipped.add(p.Namespace, p.Name, p.Skipped)
 		}
 		if !updated {
-			c.drifted = append(c.drifted, name)
+			c.drifted.add(p.Namespace, p.Name, "")
 		}
 		if p.Ready {
 			c.ready++
@@ -219,16 +256,9 @@ func count(in Input) counts {
 			}
 		}
 		if p.Failed {
-			c.failed = append(c.failed, name)
-			if c.failure.name == "" || name < c.failure.name {
-				c.failure = skippedPod{name, p.Failure}
-			}
+			c.failed.add(p.Namespace, p.Name, p.Failure)
 		}
 	}
-	for _, names := range [][]string{c.drifted, c.failed, c.conflictedPods, c.notUpgradablePods, c.missingPods} {
-		slices.Sort(names)
-	}
-	slices.SortFunc(c.skipped, func(a, b skippedPod) int { return strings.Compare(a.name, b.name) })
 	return c
 }
 
@@ -236,14 +266,14 @@ func count(in Input) counts {
 // must resolve, name conflicts to fix, a pause to lift, a partition to lower, an update in progress, pods to
 // recreate, pods never injected.
 func driftReason(in Input, stall *Stall, c counts) (string, bool) {
-	if len(c.drifted) == 0 {
+	if c.drifted.n == 0 {
 		return "", false
 	}
 	held := in.Plan.HeldByPartition + in.Plan.HeldBySelector
 	switch {
 	case stall != nil && stall.Reason == appsv1alpha1.ReasonRolledBack:
 		return appsv1alpha1.ReasonRolledBack, true
-	case len(c.skipped) > 0:
+	case c.skipped.n > 0:
 		return appsv1alpha1.ReasonInjectionSkipped, true
 	case c.conflicted > 0:
 		return appsv1alpha1.ReasonConflict, true
@@ -278,13 +308,13 @@ func driftMessage(in Input, c counts) string {
 	if c.conflicted > 0 {
 		parts = append(parts, fmt.Sprintf("%d with a name conflict", c.conflicted))
 	}
-	if n := len(c.skipped); n > 0 {
+	if n := c.skipped.n; n > 0 {
 		parts = append(parts, fmt.Sprintf("%d skipped at injection because the API server would have refused the pod", n))
 	}
 	msg := fmt.Sprintf("%d of %d pods not on revision %s: %s; for example %s",
-		len(c.drifted), len(in.Pods), in.LatestRevision, strings.Join(parts, ", "), examples(c.drifted))
-	if len(c.skipped) > 0 {
-		msg += fmt.Sprintf("; skipped at injection, for example %s: %s", c.skipped[0].name, c.skipped[0].why)
+		c.drifted.n, len(in.Pods), in.LatestRevision, strings.Join(parts, ", "), c.drifted.examples())
+	if c.skipped.n > 0 {
+		msg += fmt.Sprintf("; skipped at injection, for example %s: %s", c.skipped.first[0], c.skipped.first[0].why)
 	}
 	return msg
 }
@@ -293,10 +323,10 @@ func driftMessage(in Input, c counts) string {
 // pause holds until the spec changes, even once they recover.
 func failurePolicyPaused(in Input, c counts) *Stall {
 	msg := fmt.Sprintf("failurePolicy.maxFailedPods (%d) reached: the rollout is paused until the spec changes", in.Plan.MaxFailed)
-	if len(c.failed) > 0 {
-		msg += fmt.Sprintf("; %d pods failing: %s", len(c.failed), examples(c.failed))
-		if c.failure.why != "" {
-			msg += fmt.Sprintf("; %s: %s", c.failure.name, c.failure.why)
+	if c.failed.n > 0 {
+		msg += fmt.Sprintf("; %d pods failing: %s", c.failed.n, c.failed.examples())
+		if first := c.failed.first[0]; first.why != "" {
+			msg += fmt.Sprintf("; %s: %s", first, first.why)
 		}
 	} else {
 		msg += "; no pod is failing now"
@@ -309,23 +339,23 @@ func failurePolicyPaused(in Input, c counts) *Stall {
 // one a user can act on most directly; the message says what to do.
 func leftBehind(in Input, c counts) *Stall {
 	switch {
-	case len(c.skipped) > 0:
+	case c.skipped.n > 0:
 		return &Stall{Reason: appsv1alpha1.ReasonInjectionSkipped, Message: fmt.Sprintf(
 			"%d pods were created without the sidecars because the API server would have refused them with them, for example %s: %s; "+
-				"fix the sidecars in the spec, then recreate the pods", len(c.skipped), c.skipped[0].name, c.skipped[0].why)}
+				"fix the sidecars in the spec, then recreate the pods", c.skipped.n, c.skipped.first[0], c.skipped.first[0].why)}
 	case c.conflicted > 0:
 		return &Stall{Reason: appsv1alpha1.ReasonConflict, Message: fmt.Sprintf(
 			"%d pods did not get sidecars whose names their containers or another SidecarSet's sidecars already use, for example %s; "+
-				"rename the container or the sidecar, then recreate the pods", c.conflicted, examples(c.conflictedPods))}
+				"rename the container or the sidecar, then recreate the pods", c.conflicted, c.conflictedPods.examples())}
 	case c.notUpgradable > 0:
 		return &Stall{Reason: appsv1alpha1.ReasonNotUpgradable, Message: fmt.Sprintf(
 			"%d pods run a revision that differs from %s by more than images, resources and metadata, which cannot be updated in place, for example %s; "+
 				"recreate them (for example kubectl rollout restart of their workloads, or updateStrategy.recreate.policy Evict) to get it%s",
-			c.notUpgradable, in.LatestRevision, examples(c.notUpgradablePods), notReplaceable(in))}
+			c.notUpgradable, in.LatestRevision, c.notUpgradablePods.examples(), notReplaceable(in))}
 	case c.missing > 0:
 		return &Stall{Reason: appsv1alpha1.ReasonMissingSidecar, Message: fmt.Sprintf(
 			"%d pods have none of the sidecars (created before the SidecarSet, while its injection was paused, or while the webhook was unavailable), "+
-				"for example %s; recreate them to get revision %s%s", c.missing, examples(c.missingPods), in.LatestRevision, notReplaceable(in))}
+				"for example %s; recreate them to get revision %s%s", c.missing, c.missingPods.examples(), in.LatestRevision, notReplaceable(in))}
 	}
 	return nil
 }
@@ -347,12 +377,24 @@ func heldBy(p rollout.Plan) string {
 	return "the update strategy"
 }
 
-// examples names up to maxExamples of the sorted pods, saying how many more there are.
+// examples names up to maxExamples of the sorted names, saying how many more there are.
 func examples(sorted []string) string {
 	if len(sorted) <= maxExamples {
 		return strings.Join(sorted, ", ")
 	}
 	return fmt.Sprintf("%s and %d more", strings.Join(sorted[:maxExamples], ", "), len(sorted)-maxExamples)
+}
+
+// examples names the first pods of the sample, saying how many more there are.
+func (s sample) examples() string {
+	names := make([]string, len(s.first))
+	for i, p := range s.first {
+		names[i] = p.String()
+	}
+	if s.n <= maxExamples {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names, ", "), s.n-maxExamples)
 }
 
 // histogram counts the pods per revision they run, in the order of in.Revisions (newest first), then any revision the
