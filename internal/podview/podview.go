@@ -223,7 +223,9 @@ func Compact(obj any) (any, error) {
 		return obj, nil
 	}
 	v := &View{
-		Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID, ResourceVersion: pod.ResourceVersion,
+		// The namespace is interned: the pods of a namespace share it, and comparing two of them (the
+		// planner orders candidates by namespace and name) finds them equal without reading their bytes.
+		Name: pod.Name, Namespace: unique.Make(pod.Namespace).Value(), UID: pod.UID, ResourceVersion: pod.ResourceVersion,
 		DeletionTimestamp: pod.DeletionTimestamp,
 		Phase:             pod.Status.Phase,
 		labels:            share(pod.Labels),
