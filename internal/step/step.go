@@ -5,8 +5,9 @@
 // again, each with its reason. The controller gathers and applies; every decision between is made here, so
 // rollback, pinning, the failure policy and stall precedence are table-tested without an API server.
 //
-// Invariants: Decide reads its input and modifies none of it (the pod views are the cache's, shared); the
-// same input gives the same decision; one clock, Input.Now, is the only time read.
+// Invariants: Decide reads its input and modifies none of it but Input.Memo (the pod views are the cache's,
+// shared); the same input gives the same decision, with a memo or without; one clock, Input.Now, is the only
+// time read.
 package step
 
 import (
@@ -67,6 +68,9 @@ type Input struct {
 	WebhookConfiguration string
 	// Evictions are the pods this process evicted for the SidecarSet in the last EvictionTTL.
 	Evictions []Eviction
+	// Memo is what earlier decisions of the SidecarSet worked out of its pods, reused for the pods that did
+	// not change and updated by Decide; nil works everything out.
+	Memo *Memo
 }
 
 // EvictionTTL is how long an eviction stands for the pod it took until its replacement shows: past it, the
@@ -180,7 +184,12 @@ type PodUpdate struct {
 // Decide decides one reconcile of in.SidecarSet.
 func Decide(in Input) Decision {
 	set := in.SidecarSet
-	pods, inUse := current(set.Name, in.Pods)
+	memo := in.Memo
+	if memo == nil {
+		memo = &Memo{}
+	}
+	memo.begin(set.Name, len(in.Pods))
+	pods, inUse, cost := current(memo, in.Pods)
 
 	latest := revision.For(set)
 	content := revision.InjectedOf(&set.Spec)
@@ -200,7 +209,7 @@ func Decide(in Input) Decision {
 	d := Decision{History: history, Conflicts: conflicts(set.Name, pods)}
 	d.Target, _ = revision.Target(set, latest, stored)
 	gone := leaving(in, pods)
-	seen, plan, err := observeAndPlan(set, pods, gone, in, contents, d.Target, deadline)
+	seen, plan, err := observeAndPlan(memo, set, pods, gone, in, contents, d.Target, deadline)
 	if err != nil {
 		return Decision{Terminal: fmt.Errorf("planning the rollout: %w", err)}
 	}
@@ -209,7 +218,7 @@ func Decide(in Input) Decision {
 		set.Spec.UpdateStrategy.FailurePolicy.Action == appsv1alpha1.FailureActionRollback && history.Previous != "" {
 		d.Rollback = &Rollback{From: latest, To: history.Previous, Failed: plan.Failed}
 		d.Target, rolledBack = history.Previous, true
-		if seen, plan, err = observeAndPlan(set, pods, gone, in, contents, d.Target, deadline); err != nil {
+		if seen, plan, err = observeAndPlan(memo, set, pods, gone, in, contents, d.Target, deadline); err != nil {
 			return Decision{Terminal: fmt.Errorf("planning the rollback: %w", err)}
 		}
 	}
@@ -239,50 +248,44 @@ func Decide(in Input) Decision {
 	d.Computed = status.Compute(&set.Status, status.Input{
 		Generation: set.Generation, LatestRevision: latest, Revisions: order, CollisionCount: set.Status.CollisionCount,
 		Pods: seen.counted, Plan: plan, Stall: stall, RolledBackTo: rolledBackTo, NotRegistered: notRegistered,
-		Cost: status.SidecarCost(set.Name, trackedViews(in.Pods)),
+		Cost: cost,
 	}, metav1.NewTime(in.Now))
 	d.decideWrite(&set.Status, in)
 	if notRegistered != "" && d.Requeue == 0 {
 		d.Requeue, d.RequeueReason = WhileRolling, "the webhook entry is not written yet"
 	}
+	memo.end(len(in.Pods), d.Quiet())
 	return d
-}
-
-// trackedViews are the tracked pods as the cache shows them, for what their specs cost: an in-place resize
-// counts once the cache shows it, a moment after it is written.
-func trackedViews(pods []Pod) []*podview.View {
-	out := make([]*podview.View, 0, len(pods))
-	for _, p := range pods {
-		if Tracked(p.View) {
-			out = append(out, p.View)
-		}
-	}
-	return out
 }
 
 // current takes each tracked pod as it is now: as the cache shows it, or, when the cache does not show an
 // update written a moment ago yet, as that write made it, so the pod holds its share of the budget and is
-// not planned again (inflight). It returns the revisions the pods run, which the history keeps.
-func current(setName string, in []Pod) ([]currentPod, map[string]bool) {
-	pods := make([]currentPod, 0, len(in))
+// not planned again (inflight). It returns the revisions the pods run, which the history keeps, and what the
+// SidecarSet's sidecars cost of the pods as the cache shows them: an in-place resize counts once the cache
+// shows it, a moment after it is written.
+func current(memo *Memo, in []Pod) ([]currentPod, map[string]bool, status.Cost) {
+	pods := resize(memo.current, 0, len(in))
 	inUse := map[string]bool{}
+	var cost status.Cost
 	last := ""
 	for _, p := range in {
-		if !Tracked(p.View) {
+		e := memo.of(p.View)
+		if !e.tracked {
 			continue
 		}
-		c := currentPod{pod: p.View}
-		c.state, c.ok = p.View.State()[setName]
+		cost.Add(e.cost)
+		c := currentPod{pod: p.View, state: e.state, ok: e.ok, memo: e}
 		if p.Written != nil {
 			c.pod = inplace.Apply(p.View, *p.Written)
-			c.state, c.ok = p.Written.State, true
+			c.state, c.ok, c.memo = p.Written.State, true, nil
 		}
 		if c.ok && c.state.Revision != last { // most pods share their revision with the one before
 			inUse[c.state.Revision], last = true, c.state.Revision
 		}
 		pods = append(pods, c)
 	}
-	return pods, inUse
+	memo.current = pods
+	return pods, inUse, cost
 }
 
 // known returns the content of each revision a pod may be moved to, by name (the latest and the stored ones),
@@ -309,17 +312,28 @@ type observation struct {
 	deltas []inplace.Delta
 }
 
-// observeAndPlan observes every pod for a rollout to target and plans the step.
-func observeAndPlan(set *appsv1alpha1.SidecarSet, pods []currentPod, gone []rollout.Pod, in Input, contents map[string]revision.Injected,
-	target string, deadline time.Duration) (observation, rollout.Plan, error) {
+// observeAndPlan observes every pod for a rollout to target and plans the step. An observation the memo
+// holds for the pod's view under this target is taken as it is; one that reads the clock (an update in
+// progress) or a write the cache does not show yet is made again every time.
+func observeAndPlan(memo *Memo, set *appsv1alpha1.SidecarSet, pods []currentPod, gone []rollout.Pod, in Input,
+	contents map[string]revision.Injected, target string, deadline time.Duration) (observation, rollout.Plan, error) {
 	ob := newObserver(contents, deadline, in.Now)
 	ob.replacing = set.Spec.UpdateStrategy.Recreate != nil && set.Spec.UpdateStrategy.Recreate.Policy == appsv1alpha1.RecreateEvict
-	seen := observation{counted: make([]status.Pod, len(pods)), deltas: make([]inplace.Delta, len(pods))}
-	planned := make([]rollout.Pod, len(pods), len(pods)+len(gone))
+	memo.observeUnder(target, contents, deadline, ob.replacing)
+	counted, deltas, planned := memo.observationSlices(len(pods), len(gone))
+	seen := observation{counted: counted, deltas: deltas}
 	for i := range pods {
-		seen.counted[i], seen.deltas[i], _ = ob.observe(pods[i].pod, pods[i].state, pods[i].ok, target)
+		p := &pods[i]
+		if e := p.memo; e != nil && e.observed == memo.keyID {
+			seen.counted[i], seen.deltas[i] = e.counted, e.delta
+		} else {
+			seen.counted[i], seen.deltas[i], _ = ob.observe(p.pod, p.state, p.ok, target)
+			if e != nil && !(seen.counted[i].OnTarget && p.state.Update != nil) {
+				e.observed, e.counted, e.delta = memo.keyID, seen.counted[i], seen.deltas[i]
+			}
+		}
 		planned[i] = seen.counted[i].Pod
-		planned[i].Zone = in.Zones[pods[i].pod.Node()]
+		planned[i].Zone = in.Zones[p.pod.Node()]
 	}
 	planned = append(planned, gone...)
 	budgets := disruptionBudgets(in.Budgets, planned)
@@ -332,6 +346,8 @@ type currentPod struct {
 	pod   *podview.View
 	state podstate.SidecarSetState
 	ok    bool
+	// memo is the memo's entry of the pod's view; nil when pod is not the cache's view (a write in flight).
+	memo *memoPod
 }
 
 // disruptionBudgets works out what each budget allows now (rollout.BudgetAllowed, counting the healthy pods

@@ -1,0 +1,134 @@
+package step
+
+import (
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sidecarset/sidecarset-operator/internal/inplace"
+	"github.com/sidecarset/sidecarset-operator/internal/podstate"
+	"github.com/sidecarset/sidecarset-operator/internal/podview"
+	"github.com/sidecarset/sidecarset-operator/internal/revision"
+	"github.com/sidecarset/sidecarset-operator/internal/rollout"
+	"github.com/sidecarset/sidecarset-operator/internal/status"
+)
+
+// Memo is what the decisions of one SidecarSet keep between its reconciles, so that a reconcile's work on
+// each pod follows the pods that changed since the one before (docs/design.md, section 3.3).
+//
+// The pod cache replaces a pod's view when the pod changes and never modifies one. What Decide works out of
+// a view alone (whether it is tracked, its state for the SidecarSet, what its sidecars cost) therefore holds
+// for as long as the view is the cache's; what it works out of the view and the rollout (what the planner and
+// the status count of the pod, what an in-place update changes) holds until the target, the known revisions,
+// the progress deadline or the recreate policy change too. An observation that reads the clock (an update in
+// progress) or a write the cache does not show yet is worked out again every time. Decide gives the same
+// decision with a memo as with none (TestMemoDecidesAsWithout): the memo saves work, never changes it.
+//
+// A Memo belongs to one SidecarSet and serves one Decide at a time: the controller never reconciles a
+// SidecarSet twice at once. It also lends Decide its per-pod slices, so a reconcile of thousands of pods
+// allocates them once. The zero Memo is empty and ready; Input.Memo nil uses a new one.
+type Memo struct {
+	set string
+	// key is what the observations hold for, and keyID its number: an observation made under another key
+	// is made again.
+	key   observationKey
+	keyID uint64
+	// epoch counts the decisions; an entry not read in the last one belongs to a view the cache replaced.
+	epoch uint64
+	pods  map[*podview.View]*memoPod
+
+	current []currentPod
+	counted []status.Pod
+	deltas  []inplace.Delta
+	planned []rollout.Pod
+}
+
+// observationKey is what an observation depends on besides the pod's view.
+type observationKey struct {
+	target string
+	// known are the names of the revisions the pods may be compared with, sorted and joined: a revision's
+	// name is the hash of its content, so equal names are equal contents.
+	known     string
+	deadline  time.Duration
+	replacing bool
+}
+
+// memoPod is what the memo keeps of one view.
+type memoPod struct {
+	// used is the epoch of the last decision that read the entry.
+	used    uint64
+	tracked bool
+	state   podstate.SidecarSetState
+	ok      bool
+	cost    status.PodCost
+	// observed is the keyID counted and delta hold for; 0 when none.
+	observed uint64
+	counted  status.Pod
+	delta    inplace.Delta
+}
+
+// begin readies the memo for a decision of set over n pods.
+func (m *Memo) begin(set string, n int) {
+	if m.set != set || m.pods == nil {
+		*m = Memo{set: set, pods: make(map[*podview.View]*memoPod, n)}
+	}
+	m.epoch++
+}
+
+// end forgets the views the decision did not read, once they are an eighth of the ones it did: the cache
+// replaced them. Sweeping every few reconciles keeps the memo, and the old views it holds, near the size of
+// the matched pods. A quiet decision (nothing in progress) also gives back the per-pod slices: a SidecarSet
+// at rest keeps only its entries, and the next reconcile, seldom soon, allocates them again.
+func (m *Memo) end(read int, quiet bool) {
+	if quiet {
+		m.current, m.counted, m.deltas, m.planned = nil, nil, nil, nil
+	}
+	if len(m.pods) <= read+read/8+64 {
+		return
+	}
+	maps.DeleteFunc(m.pods, func(_ *podview.View, e *memoPod) bool { return e.used != m.epoch })
+}
+
+// of returns the entry of a view as the cache shows it, working out what the view alone gives when the memo
+// has no entry for it.
+func (m *Memo) of(v *podview.View) *memoPod {
+	e := m.pods[v]
+	if e == nil {
+		e = &memoPod{tracked: Tracked(v)}
+		if e.tracked {
+			e.state, e.ok = v.State()[m.set]
+			e.cost = status.PodCostOf(m.set, v)
+		}
+		m.pods[v] = e
+	}
+	e.used = m.epoch
+	return e
+}
+
+// observeUnder makes the key the observations hold for the one of this decision, forgetting them when it
+// changed.
+func (m *Memo) observeUnder(target string, contents map[string]revision.Injected, deadline time.Duration, replacing bool) {
+	k := observationKey{target: target, known: strings.Join(slices.Sorted(maps.Keys(contents)), ","), deadline: deadline, replacing: replacing}
+	if k != m.key || m.keyID == 0 {
+		m.key = k
+		m.keyID++
+	}
+}
+
+// observationSlices returns the memo's per-pod slices, sized for n pods and, for planned, room for extra more.
+func (m *Memo) observationSlices(n, extra int) ([]status.Pod, []inplace.Delta, []rollout.Pod) {
+	m.counted = resize(m.counted, n, 0)
+	m.deltas = resize(m.deltas, n, 0)
+	m.planned = resize(m.planned, n, extra)
+	return m.counted, m.deltas, m.planned
+}
+
+// resize returns s with length n and room for extra more, zeroed, reusing its array when it is large enough.
+func resize[T any](s []T, n, extra int) []T {
+	if cap(s) < n+extra {
+		return make([]T, n, n+extra)
+	}
+	clear(s[:cap(s)]) // nor does it keep the views of an earlier reconcile
+	return s[:n]
+}
