@@ -69,8 +69,9 @@ func (p *PodCache) List(sel labels.Selector) ([]*podview.View, error) {
 	if !p.informer.HasSynced() {
 		return nil, errors.New("the pod cache has not synced yet")
 	}
-	var out []*podview.View
-	for _, obj := range p.informer.GetStore().List() {
+	all := p.informer.GetStore().List()
+	out := make([]*podview.View, 0, len(all))
+	for _, obj := range all {
 		v, ok := obj.(*podview.View)
 		if !ok {
 			return nil, fmt.Errorf("the pod cache holds a %T", obj)

@@ -92,6 +92,8 @@ type SidecarSetReconciler struct {
 	selectors derived.Cache[*inject.Matcher]
 	// registered are the entries of the webhook configurations, by their versions.
 	registered webhookconfig.Registrations
+	// memos are what each SidecarSet's decisions keep between its reconciles (step.Memo), by name.
+	memos sync.Map
 }
 
 // revisionsBySidecarSet indexes the cached ControllerRevisions by the SidecarSet they are of, so that a
@@ -148,11 +150,15 @@ func (r *SidecarSetReconciler) forget(name string) {
 	r.conflicts.forget(name)
 	r.statusWritten.Delete(name)
 	r.pace.Forget(name)
+	r.memos.Delete(name)
 }
 
 // gather reads everything step.Decide reads, from the caches.
 func (r *SidecarSetReconciler) gather(ctx context.Context, set *appsv1alpha1.SidecarSet) (step.Input, error) {
 	in := step.Input{SidecarSet: set, Now: r.now()}
+	// The controller never reconciles a SidecarSet twice at once, so its memo serves one decision at a time.
+	memo, _ := r.memos.LoadOrStore(set.Name, &step.Memo{})
+	in.Memo = memo.(*step.Memo)
 	in.Evictions = r.evictions.of(set.Name, in.Now)
 	if last, ok := r.statusWritten.Load(set.Name); ok {
 		in.StatusWritten = last.(time.Time)
@@ -343,6 +349,7 @@ func (r *SidecarSetReconciler) matchedPods(ctx context.Context, set *appsv1alpha
 		}
 	}
 	r.writes.Expire(now)
+	writing := r.writes.Has(set.Name)
 	out := make([]step.Pod, 0, len(views))
 	for _, v := range views {
 		if inject.Excluded(v.Namespace, v.Labels, r.Namespace) != "" ||
@@ -350,8 +357,10 @@ func (r *SidecarSetReconciler) matchedPods(ctx context.Context, set *appsv1alpha
 			continue
 		}
 		p := step.Pod{View: v}
-		if change, ok := r.writes.Pending(set.Name, v.Namespace, v.Name, v.ResourceVersion, v.State()[set.Name], now); ok {
-			p.Written = &change
+		if writing {
+			if change, ok := r.writes.Pending(set.Name, v.Namespace, v.Name, v.ResourceVersion, v.State()[set.Name], now); ok {
+				p.Written = &change
+			}
 		}
 		out = append(out, p)
 	}

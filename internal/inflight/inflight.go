@@ -70,6 +70,18 @@ func (w *Writes) Resizing(sidecarSet, namespace, name string) {
 	}
 }
 
+// Has says whether any write for sidecarSet stands: a reconcile that finds none asks nothing of each pod.
+func (w *Writes) Has(sidecarSet string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for k := range w.m {
+		if k.sidecarSet == sidecarSet {
+			return true
+		}
+	}
+	return false
+}
+
 // Pending returns the change written for sidecarSet to the pod namespace/name when the cache, which shows the
 // pod at resourceVersion version with state for the SidecarSet, does not show the write yet. It forgets the
 // write once the cache shows the pod at another version (after a resize: with the state written), or the

@@ -260,7 +260,7 @@ func compute(s *appsv1alpha1.UpdateStrategy, pods []Pod, budgets []Budget, now t
 		recreateLimit = int(*s.Recreate.MaxPerWorkload)
 	}
 	workloads := map[workloadID]*workload{}
-	candidates := make([]candidate, 0, len(pods))
+	var candidates []candidate // none once a rollout is done: grown as they are found
 	for i := range pods {
 		pod := &pods[i]
 		if pod.Leaving {
