@@ -138,3 +138,18 @@ func TestPendingAfterAResizeHoldsUntilTheStateShows(t *testing.T) {
 		t.Error("a resized write outlived the TTL")
 	}
 }
+
+func TestHasIsPerSidecarSet(t *testing.T) {
+	var w Writes
+	if w.Has("logs") {
+		t.Fatal("an empty set has a write")
+	}
+	w.Record("logs", "shop", "web-1", "10", written("logs-2"), t0)
+	if !w.Has("logs") || w.Has("mesh") {
+		t.Fatalf("Has(logs) = %v, Has(mesh) = %v after a write for logs", w.Has("logs"), w.Has("mesh"))
+	}
+	w.Drop("logs", "shop", "web-1")
+	if w.Has("logs") {
+		t.Fatal("a dropped write still stands")
+	}
+}
