@@ -225,7 +225,7 @@ func Compact(obj any) (any, error) {
 	v := &View{
 		// The namespace is interned: the pods of a namespace share it, and comparing two of them (the
 		// planner orders candidates by namespace and name) finds them equal without reading their bytes.
-		Name: pod.Name, Namespace: unique.Make(pod.Namespace).Value(), UID: pod.UID, ResourceVersion: pod.ResourceVersion,
+		Name: pod.Name, Namespace: intern(pod.Namespace), UID: pod.UID, ResourceVersion: pod.ResourceVersion,
 		DeletionTimestamp: pod.DeletionTimestamp,
 		Phase:             pod.Status.Phase,
 		labels:            share(pod.Labels),
@@ -274,7 +274,7 @@ func compactContainers(cs []corev1.Container) []Container {
 	}
 	out := make([]Container, len(cs))
 	for i, c := range cs {
-		out[i] = Container{Name: c.Name, Image: c.Image, Resources: ResourcesOf(&c.Resources), RestartPolicy: c.RestartPolicy}
+		out[i] = Container{Name: intern(c.Name), Image: intern(c.Image), Resources: ResourcesOf(&c.Resources), RestartPolicy: restartPolicy(c.RestartPolicy)}
 		if out[i].Resources != "" {
 			out[i].amounts = unique.Make(amounts{out[i].Resources, amountsOf(&c.Resources)})
 		}
@@ -288,13 +288,33 @@ func compactStatuses(ss []corev1.ContainerStatus) []ContainerStatus {
 	}
 	out := make([]ContainerStatus, len(ss))
 	for i, s := range ss {
-		out[i] = ContainerStatus{Name: s.Name, Image: s.Image, ImageID: s.ImageID, ContainerID: s.ContainerID,
+		out[i] = ContainerStatus{Name: intern(s.Name), Image: intern(s.Image), ImageID: intern(s.ImageID), ContainerID: s.ContainerID,
 			RestartCount: s.RestartCount, Ready: s.Ready, Resources: ResourcesOf(s.Resources)}
 		if w := s.State.Waiting; w != nil {
 			out[i].WaitingReason, out[i].WaitingMessage = w.Reason, w.Message
 		}
 	}
 	return out
+}
+
+// always is the restartPolicy of every native sidecar's view, read only.
+var always = corev1.ContainerRestartPolicyAlways
+
+// restartPolicy is p, shared when it is Always rather than kept from the decoded pod.
+func restartPolicy(p *corev1.ContainerRestartPolicy) *corev1.ContainerRestartPolicy {
+	if p != nil && *p == always {
+		return &always
+	}
+	return p
+}
+
+// intern returns the one copy of s that equal strings share: the containers of a workload's pods have the same
+// names, images and image digests, each decoded anew with every pod event.
+func intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	return unique.Make(s).Value()
 }
 
 // resize records a True resize condition of the pod in r (nil: none yet).

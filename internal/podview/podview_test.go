@@ -489,3 +489,37 @@ func TestAmountsFollowResourcesChangedInACopy(t *testing.T) {
 		t.Errorf("the view reads %+v after its copy changed", got)
 	}
 }
+
+// TestViewsOfAWorkloadShareTheirStrings decodes two pods of one workload separately, as two watch events
+// arrive, and wants their views to hold one copy of the namespace and of each container's name, image and
+// image digest, and the one shared Always of native sidecars; the container IDs stay each pod's own.
+func TestViewsOfAWorkloadShareTheirStrings(t *testing.T) {
+	compact := func(name string) *View {
+		p := decode(t, injected)
+		p.Name = name
+		v, _ := Compact(p)
+		return v.(*View)
+	}
+	a, b := compact("web-a"), compact("web-b")
+	same := func(x, y string) bool { return unsafe.StringData(x) == unsafe.StringData(y) }
+	ai, bi := a.Injected, b.Injected
+	for what, pair := range map[string][2]string{
+		"namespace":                  {a.Namespace, b.Namespace},
+		"container name":             {ai.Containers[1].Name, bi.Containers[1].Name},
+		"container image":            {ai.Containers[1].Image, bi.Containers[1].Image},
+		"status image":               {ai.ContainerStatuses[1].Image, bi.ContainerStatuses[1].Image},
+		"init container image":       {ai.InitContainers[0].Image, bi.InitContainers[0].Image},
+		"init container status ID":   {ai.InitContainerStatuses[0].ImageID, bi.InitContainerStatuses[0].ImageID},
+		"init container status name": {ai.InitContainerStatuses[0].Name, bi.InitContainerStatuses[0].Name},
+	} {
+		if !same(pair[0], pair[1]) {
+			t.Errorf("the two views hold two copies of the %s %q", what, pair[0])
+		}
+	}
+	if ai.InitContainers[0].RestartPolicy != bi.InitContainers[0].RestartPolicy || *ai.InitContainers[0].RestartPolicy != corev1.ContainerRestartPolicyAlways {
+		t.Error("the native sidecars' restartPolicy Always is not shared")
+	}
+	if same(ai.ContainerStatuses[0].ContainerID, bi.ContainerStatuses[0].ContainerID) {
+		t.Error("the container IDs are shared, yet they are each pod's own")
+	}
+}
