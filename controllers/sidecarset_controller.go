@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -358,7 +359,8 @@ func (r *SidecarSetReconciler) matchedPods(ctx context.Context, set *appsv1alpha
 		}
 		p := step.Pod{View: v}
 		if writing {
-			if change, ok := r.writes.Pending(set.Name, v.Namespace, v.Name, v.ResourceVersion, v.State()[set.Name], now); ok {
+			state := func() podstate.SidecarSetState { return v.State()[set.Name] }
+			if change, ok := r.writes.Pending(set.Name, v.Namespace, v.Name, v.ResourceVersion, state, now); ok {
 				p.Written = &change
 			}
 		}
@@ -712,16 +714,18 @@ func (r *SidecarSetReconciler) sidecarSetsOfPod(ctx context.Context, obj client.
 	if err := r.Client.List(ctx, &sets, client.UnsafeDisableDeepCopy); err != nil {
 		return nil
 	}
-	var st podstate.State
+	// The SidecarSets whose sidecars it carries, without decoding the pod's state for each event.
+	var carries []string
 	if v, ok := obj.(*podview.View); ok {
-		st = v.State()
+		carries = v.StateNames()
 	} else {
-		st, _ = podstate.Read(obj)
+		st, _ := podstate.Read(obj)
+		carries = slices.Sorted(maps.Keys(st))
 	}
 	podLabels := obj.GetLabels()
 	var out []reconcile.Request
 	r.selectors.Visit(sets.Items, parseSelectors, func(set *appsv1alpha1.SidecarSet, m *inject.Matcher) {
-		if _, carried := st[set.Name]; carried || (m != nil && m.MatchesPod(podLabels)) {
+		if _, carried := slices.BinarySearch(carries, set.Name); carried || (m != nil && m.MatchesPod(podLabels)) {
 			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: set.Name}})
 		}
 	})

@@ -158,6 +158,9 @@ func (v *SidecarSetValidator) leftBehind(ctx context.Context, old, set *appsv1al
 	if v.Pods == nil {
 		return ""
 	}
+	if _, inPlace := inplace.Diff(revision.InjectedOf(&old.Spec), revision.InjectedOf(&set.Spec)); inPlace {
+		return "" // no pod is left behind: their states need not be read
+	}
 	matcher, err := inject.NewMatcher(&old.Spec)
 	if err != nil {
 		return ""

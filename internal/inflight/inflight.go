@@ -83,12 +83,13 @@ func (w *Writes) Has(sidecarSet string) bool {
 }
 
 // Pending returns the change written for sidecarSet to the pod namespace/name when the cache, which shows the
-// pod at resourceVersion version with state for the SidecarSet, does not show the write yet. It forgets the
+// pod at resourceVersion version with state for the SidecarSet (read only when a write to the pod stands),
+// does not show the write yet. It forgets the
 // write once the cache shows the pod at another version (after a resize: with the state written), or the
 // write is older than TTL. The decision (step.Decide) then takes the cached pod as the change made it
 // (inplace.Apply): its state and its spec images both, or its old container statuses would be judged
 // against its old spec.
-func (w *Writes) Pending(sidecarSet, namespace, name, version string, state podstate.SidecarSetState, now time.Time) (inplace.Change, bool) {
+func (w *Writes) Pending(sidecarSet, namespace, name, version string, state func() podstate.SidecarSetState, now time.Time) (inplace.Change, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	k := key{sidecarSet, namespace, name}
@@ -96,7 +97,7 @@ func (w *Writes) Pending(sidecarSet, namespace, name, version string, state pods
 	if !ok {
 		return inplace.Change{}, false
 	}
-	moved := wr.from != version && (!wr.resizing || shows(state, wr.change.State))
+	moved := wr.from != version && (!wr.resizing || shows(state(), wr.change.State))
 	if moved || now.Sub(wr.at) > TTL {
 		delete(w.m, k)
 		return inplace.Change{}, false

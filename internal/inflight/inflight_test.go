@@ -36,7 +36,7 @@ func TestPending(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var w Writes
 			w.Record("logs", "shop", "web-1", "10", written("logs-2"), t0)
-			st, ok := w.Pending("logs", "shop", "web-1", tt.version, podstate.SidecarSetState{}, t0.Add(tt.after))
+			st, ok := w.Pending("logs", "shop", "web-1", tt.version, none, t0.Add(tt.after))
 			if ok != tt.want {
 				t.Fatalf("Pending = %v, want %v", ok, tt.want)
 			}
@@ -45,7 +45,7 @@ func TestPending(t *testing.T) {
 			}
 			// An expectation that ended is forgotten: the same version later is not pending again.
 			if !tt.want {
-				if _, again := w.Pending("logs", "shop", "web-1", "10", podstate.SidecarSetState{}, t0.Add(time.Second)); again {
+				if _, again := w.Pending("logs", "shop", "web-1", "10", none, t0.Add(time.Second)); again {
 					t.Errorf("an ended expectation came back")
 				}
 			}
@@ -59,11 +59,11 @@ func TestPendingIsPerSidecarSetAndPod(t *testing.T) {
 	for _, k := range []struct{ set, ns, name string }{
 		{"metrics", "shop", "web-1"}, {"logs", "shop", "web-2"}, {"logs", "bank", "web-1"},
 	} {
-		if _, ok := w.Pending(k.set, k.ns, k.name, "10", podstate.SidecarSetState{}, t0); ok {
+		if _, ok := w.Pending(k.set, k.ns, k.name, "10", none, t0); ok {
 			t.Errorf("Pending(%s, %s/%s) = true for a pod that was not written for it", k.set, k.ns, k.name)
 		}
 	}
-	if _, ok := w.Pending("logs", "shop", "web-1", "10", podstate.SidecarSetState{}, t0); !ok {
+	if _, ok := w.Pending("logs", "shop", "web-1", "10", none, t0); !ok {
 		t.Errorf("the written pod is not pending")
 	}
 }
@@ -80,7 +80,7 @@ func TestExpireAndForget(t *testing.T) {
 	if left := w.Expire(t0.Add(TTL + time.Second)); left != 1 {
 		t.Fatalf("after Forget(logs) %d writes are left, want 1 (metrics')", left)
 	}
-	if _, ok := w.Pending("metrics", "shop", "web-1", "10", podstate.SidecarSetState{}, t0.Add(21*time.Second)); !ok {
+	if _, ok := w.Pending("metrics", "shop", "web-1", "10", none, t0.Add(21*time.Second)); !ok {
 		t.Errorf("Forget(logs) dropped another SidecarSet's write")
 	}
 }
@@ -106,10 +106,10 @@ func TestDropForgetsAFailedWrite(t *testing.T) {
 	w.Record("logs", "shop", "web-1", "10", written("logs-2"), t0)
 	w.Record("logs", "shop", "web-2", "10", written("logs-2"), t0)
 	w.Drop("logs", "shop", "web-1")
-	if _, ok := w.Pending("logs", "shop", "web-1", "10", podstate.SidecarSetState{}, t0); ok {
+	if _, ok := w.Pending("logs", "shop", "web-1", "10", none, t0); ok {
 		t.Errorf("a dropped write is still pending: the pod would hold budget for nothing until the TTL")
 	}
-	if _, ok := w.Pending("logs", "shop", "web-2", "10", podstate.SidecarSetState{}, t0); !ok {
+	if _, ok := w.Pending("logs", "shop", "web-2", "10", none, t0); !ok {
 		t.Errorf("Drop dropped another pod's write")
 	}
 }
@@ -123,18 +123,18 @@ func TestPendingAfterAResizeHoldsUntilTheStateShows(t *testing.T) {
 	before := podstate.SidecarSetState{Revision: "logs-1"}
 	// The resize (11) and the kubelet's status writes (12) are versions the write did not make.
 	for _, version := range []string{"10", "11", "12"} {
-		if _, ok := w.Pending("logs", "shop", "web-1", version, before, t0.Add(time.Second)); !ok {
+		if _, ok := w.Pending("logs", "shop", "web-1", version, is(before), t0.Add(time.Second)); !ok {
 			t.Fatalf("at version %s, before the state shows, the write is not pending", version)
 		}
 	}
 	landed := podstate.SidecarSetState{Revision: "logs-2", Update: &podstate.Update{From: "logs-1", StartedAt: metav1.NewTime(t0)}}
-	if _, ok := w.Pending("logs", "shop", "web-1", "13", landed, t0.Add(time.Second)); ok {
+	if _, ok := w.Pending("logs", "shop", "web-1", "13", is(landed), t0.Add(time.Second)); ok {
 		t.Error("the state written shows in the cache, and the write is still pending")
 	}
 
 	w.Record("logs", "shop", "web-2", "10", change, t0)
 	w.Resizing("logs", "shop", "web-2")
-	if _, ok := w.Pending("logs", "shop", "web-2", "12", before, t0.Add(TTL+time.Second)); ok {
+	if _, ok := w.Pending("logs", "shop", "web-2", "12", is(before), t0.Add(TTL+time.Second)); ok {
 		t.Error("a resized write outlived the TTL")
 	}
 }
@@ -151,5 +151,29 @@ func TestHasIsPerSidecarSet(t *testing.T) {
 	w.Drop("logs", "shop", "web-1")
 	if w.Has("logs") {
 		t.Fatal("a dropped write still stands")
+	}
+}
+
+// none is the state of a pod with none for the SidecarSet.
+func none() podstate.SidecarSetState { return podstate.SidecarSetState{} }
+
+// is reads as st.
+func is(st podstate.SidecarSetState) func() podstate.SidecarSetState {
+	return func() podstate.SidecarSetState { return st }
+}
+
+func TestPendingReadsTheStateOnlyForAWriteThatStands(t *testing.T) {
+	var w Writes
+	read := 0
+	state := func() podstate.SidecarSetState { read++; return podstate.SidecarSetState{} }
+	w.Record("logs", "shop", "web-1", "10", written("logs-2"), t0)
+	w.Resizing("logs", "shop", "web-1")
+	w.Pending("logs", "shop", "web-2", "11", state, t0)
+	if read != 0 {
+		t.Fatalf("the state of a pod with no write was read %d times", read)
+	}
+	w.Pending("logs", "shop", "web-1", "11", state, t0)
+	if read != 1 {
+		t.Fatalf("the state of a resized pod at another version was read %d times, want once", read)
 	}
 }

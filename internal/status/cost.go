@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 	"github.com/sidecarset/sidecarset-operator/internal/podview"
 )
 
@@ -42,7 +43,10 @@ type Cost struct {
 func SidecarCost(setName string, pods []*podview.View) Cost {
 	var c Cost
 	for _, pod := range pods {
-		c.Add(PodCostOf(setName, pod))
+		if pod.Injected != nil {
+			st, carried := pod.State()[setName]
+			c.Add(PodCostOf(st, carried, pod))
+		}
 	}
 	return c
 }
@@ -56,15 +60,12 @@ type PodCost struct {
 	RequestMilliCPU, RequestMemory int64
 }
 
-// PodCostOf is what the pod, as the cache shows it, adds to the SidecarCost of SidecarSet setName. It reads
-// the view alone, so it holds for as long as the view does.
-func PodCostOf(setName string, pod *podview.View) PodCost {
+// PodCostOf is what the pod, as the cache shows it, adds to the SidecarCost of a SidecarSet, given the pod's
+// state for it (carried false when it has none). It reads the view alone, so it holds for as long as the
+// view does.
+func PodCostOf(st podstate.SidecarSetState, carried bool, pod *podview.View) PodCost {
 	var pc PodCost
-	if pod.Injected == nil {
-		return pc
-	}
-	st, ok := pod.State()[setName]
-	if !ok || st.Skipped != "" || len(st.Images) == 0 {
+	if pod.Injected == nil || !carried || st.Skipped != "" || len(st.Images) == 0 {
 		return pc
 	}
 	for i, list := range [2][]podview.Container{pod.Injected.Containers, pod.Injected.InitContainers} {

@@ -19,12 +19,13 @@ type Conflict struct {
 // sidecars they injected: a left-out name one of them injected is its; any other is the pod's own.
 func conflicts(setName string, pods []currentPod) []Conflict {
 	var out []Conflict
-	for _, p := range pods {
-		if !p.ok || len(p.state.Conflicts) == 0 {
+	for i := range pods {
+		p := &pods[i]
+		if !p.ok || !p.conflicted {
 			continue
 		}
 		owners := p.pod.State().SidecarNames()
-		for _, name := range slices.Sorted(slices.Values(p.state.Conflicts)) {
+		for _, name := range slices.Sorted(slices.Values(p.stateOf(setName).Conflicts)) {
 			owner := owners[name]
 			if owner == setName {
 				owner = ""

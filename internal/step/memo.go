@@ -59,9 +59,14 @@ type memoPod struct {
 	// used is the epoch of the last decision that read the entry.
 	used    uint64
 	tracked bool
-	state   podstate.SidecarSetState
-	ok      bool
-	cost    status.PodCost
+	// ok says the pod has a state for the SidecarSet; revision and conflicted are of that state.
+	ok         bool
+	revision   string
+	conflicted bool
+	// state is the pod's state for the SidecarSet while its observation is made again each time (an update
+	// in progress), so that it is decoded once; nil otherwise (podview.View.State).
+	state *podstate.SidecarSetState
+	cost  status.PodCost
 	// observed is the keyID counted and delta hold for; 0 when none.
 	observed uint64
 	counted  status.Pod
@@ -97,8 +102,9 @@ func (m *Memo) of(v *podview.View) *memoPod {
 	if e == nil {
 		e = &memoPod{tracked: Tracked(v)}
 		if e.tracked {
-			e.state, e.ok = v.State()[m.set]
-			e.cost = status.PodCostOf(m.set, v)
+			st, ok := v.State()[m.set]
+			e.ok, e.revision, e.conflicted, e.state = ok, st.Revision, len(st.Conflicts) > 0, &st
+			e.cost = status.PodCostOf(st, ok, v)
 		}
 		m.pods[v] = e
 	}

@@ -48,9 +48,11 @@ func newObserver(contents map[string]revision.Injected, deadline time.Duration, 
 // rollout to target: what the planner and the status count of it, what an in-place update to the target
 // changes when it is updatable, and where an update in flight stands. A pod whose revision is not stored runs
 // content that is gone, so it cannot be compared and is not updatable in place. The deltas of pods on the
-// same revision are one, shared: read, never written.
+// same revision are one, shared: read, never written. lasting says the observation holds for the view at any
+// later time: it does unless the pod's update is still in progress, whose progress reads the clock (an
+// update done stays done; one not done fails at its deadline).
 func (ob *observer) observe(pod *podview.View, st podstate.SidecarSetState, ok bool, target string) (
-	counted status.Pod, delta inplace.Delta, progress string) {
+	counted status.Pod, delta inplace.Delta, progress string, lasting bool) {
 	counted = status.Pod{Pod: rollout.Pod{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels, Workload: pod.Workload()}}
 	if pod.Ready == corev1.ConditionTrue {
 		counted.Ready, counted.ReadySince = true, pod.ReadySince.Time
@@ -58,7 +60,7 @@ func (ob *observer) observe(pod *podview.View, st podstate.SidecarSetState, ok b
 	if !ok {
 		counted.Missing = true
 		counted.Replaceable = replaceable(pod)
-		return counted, delta, ""
+		return counted, delta, "", true
 	}
 	counted.Revision = st.Revision
 	counted.Conflicted = len(st.Conflicts) > 0
@@ -79,8 +81,9 @@ func (ob *observer) observe(pod *podview.View, st podstate.SidecarSetState, ok b
 				counted.Failure = why
 			}
 			progress = why
+			return counted, delta, progress, phase == inplace.Done
 		}
-		return counted, delta, progress
+		return counted, delta, progress, true
 	}
 	if !counted.Conflicted && counted.Skipped == "" {
 		key := [2]string{st.Revision, target}
@@ -98,5 +101,5 @@ func (ob *observer) observe(pod *podview.View, st podstate.SidecarSetState, ok b
 	// Off target by more than an in-place update: a new pod gets the target, unless it would conflict or be
 	// skipped again, which a pod conflicted or skipped at the revision before may not.
 	counted.Replaceable = !counted.Updatable && replaceable(pod)
-	return counted, delta, ""
+	return counted, delta, "", true
 }

@@ -102,7 +102,7 @@ func TestObserve(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p, state := observedPod(t, tt.state)
 			st, ok := state["logs"]
-			counted, delta, progress := newObserver(contentsOf(t), 10*time.Minute, now).observe(p, st, ok, tt.target)
+			counted, delta, progress, _ := newObserver(contentsOf(t), 10*time.Minute, now).observe(p, st, ok, tt.target)
 			tt.check(t, counted, delta, progress)
 		})
 	}

@@ -274,13 +274,13 @@ func current(memo *Memo, in []Pod) ([]currentPod, map[string]bool, status.Cost) 
 			continue
 		}
 		cost.Add(e.cost)
-		c := currentPod{pod: p.View, state: e.state, ok: e.ok, memo: e}
+		c := currentPod{pod: p.View, ok: e.ok, revision: e.revision, conflicted: e.conflicted, state: e.state, memo: e}
 		if p.Written != nil {
 			c.pod = inplace.Apply(p.View, *p.Written)
-			c.state, c.ok, c.memo = p.Written.State, true, nil
+			c.ok, c.revision, c.conflicted, c.state, c.memo = true, p.Written.State.Revision, len(p.Written.State.Conflicts) > 0, &p.Written.State, nil
 		}
-		if c.ok && c.state.Revision != last { // most pods share their revision with the one before
-			inUse[c.state.Revision], last = true, c.state.Revision
+		if c.ok && c.revision != last { // most pods share their revision with the one before
+			inUse[c.revision], last = true, c.revision
 		}
 		pods = append(pods, c)
 	}
@@ -327,9 +327,11 @@ func observeAndPlan(memo *Memo, set *appsv1alpha1.SidecarSet, pods []currentPod,
 		if e := p.memo; e != nil && e.observed == memo.keyID {
 			seen.counted[i], seen.deltas[i] = e.counted, e.delta
 		} else {
-			seen.counted[i], seen.deltas[i], _ = ob.observe(p.pod, p.state, p.ok, target)
-			if e != nil && !(seen.counted[i].OnTarget && p.state.Update != nil) {
+			var lasting bool
+			seen.counted[i], seen.deltas[i], _, lasting = ob.observe(p.pod, p.stateOf(set.Name), p.ok, target)
+			if e != nil && lasting {
 				e.observed, e.counted, e.delta = memo.keyID, seen.counted[i], seen.deltas[i]
+				e.state = nil // read again from the view when needed: kept for every pod, states were most of the memo
 			}
 		}
 		planned[i] = seen.counted[i].Pod
@@ -343,11 +345,25 @@ func observeAndPlan(memo *Memo, set *appsv1alpha1.SidecarSet, pods []currentPod,
 
 // currentPod is a tracked pod as it is now, with its state for the SidecarSet (ok false when it has none).
 type currentPod struct {
-	pod   *podview.View
-	state podstate.SidecarSetState
-	ok    bool
+	pod *podview.View
+	// ok says the pod has a state for the SidecarSet; revision and conflicted are of that state, and state
+	// is the state itself once read (stateOf).
+	ok         bool
+	revision   string
+	conflicted bool
+	state      *podstate.SidecarSetState
 	// memo is the memo's entry of the pod's view; nil when pod is not the cache's view (a write in flight).
 	memo *memoPod
+}
+
+// stateOf is the pod's state for SidecarSet set, read from its view the first time (podview.View.State):
+// most pods' observations are the memo's, and their states are not read at all.
+func (c *currentPod) stateOf(set string) podstate.SidecarSetState {
+	if c.state == nil {
+		st := c.pod.State()[set]
+		c.state = &st
+	}
+	return *c.state
 }
 
 // disruptionBudgets works out what each budget allows now (rollout.BudgetAllowed, counting the healthy pods
@@ -409,7 +425,7 @@ func updates(setName, target string, chosen []rollout.Decision, pods []currentPo
 		if !ok {
 			continue
 		}
-		change, ok := inplace.Plan(p.pod, p.state, target, deltas[i], now)
+		change, ok := inplace.Plan(p.pod, p.stateOf(setName), target, deltas[i], now)
 		if !ok {
 			continue
 		}
