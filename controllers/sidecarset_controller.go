@@ -95,6 +95,9 @@ type SidecarSetReconciler struct {
 	registered webhookconfig.Registrations
 	// memos are what each SidecarSet's decisions keep between its reconciles (step.Memo), by name.
 	memos sync.Map
+	// writeSlots bound the pod writes in flight (maxConcurrentWrites).
+	writeSlotsOnce sync.Once
+	writeSlots     chan struct{}
 }
 
 // revisionsBySidecarSet indexes the cached ControllerRevisions by the SidecarSet they are of, so that a
@@ -463,21 +466,28 @@ func (r *SidecarSetReconciler) createRevision(ctx context.Context, set *appsv1al
 // writeTimeout bounds one pod write, below inflight.TTL: an expectation outlives the write it stands for.
 const writeTimeout = 10 * time.Second
 
-// update sends the in-place update of each chosen pod: its one strategic merge patch, all at once (the
-// decision already bounded them by maxUnavailable), and returns without waiting for them, so that the next
-// batch is planned the moment a pod becomes available rather than once the slowest write of this batch
-// returns. Each write is recorded in flight before it is sent: the reconciles that run while it is on its
-// way, or before the pod cache shows it, count the pod as updating. A failed write is logged and dropped; a
-// later reconcile (the requeue of a rollout in progress, or the pod's next event) plans the pod again.
+// maxConcurrentWrites bounds the pod writes in flight across the operator. A step writes up to maxUnavailable
+// pods; a thousand writes at once held a thousand goroutines with their requests and responses, a third of the
+// operator's memory at its peak, for no speed: the client's rate limit (--kube-api-qps, 500 a second by
+// default) paces them anyway, and 200 writes of up to 400 ms each keep up with it.
+const maxConcurrentWrites = 200
+
+// update sends the in-place update of each chosen pod: its one strategic merge patch, at most
+// maxConcurrentWrites at once across the operator (the decision already bounded them by maxUnavailable), and
+// returns without waiting for them, so that the next batch is planned the moment a pod becomes available
+// rather than once the slowest write of this batch returns. Each write is recorded in flight before update
+// returns: the reconciles that run while it is on its way, or before the pod cache shows it, count the pod as
+// updating. A failed write is logged and dropped; a later reconcile (the requeue of a rollout in progress, or
+// the pod's next event) plans the pod again.
 func (r *SidecarSetReconciler) update(ctx context.Context, setName, target string, updates []step.PodUpdate) {
 	log := ctrl.LoggerFrom(ctx)
 	// The writes outlive this reconcile, not the process.
 	ctx = context.WithoutCancel(ctx)
 	now := r.now()
+	var send []step.PodUpdate
 	for _, u := range updates {
-		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: u.Namespace, Name: u.Name}}
 		if u.Err != nil {
-			log.Error(u.Err, "Updating sidecars in place failed", "pod", klog.KObj(pod))
+			log.Error(u.Err, "Updating sidecars in place failed", "pod", klog.KRef(u.Namespace, u.Name))
 			continue
 		}
 		r.writes.Record(setName, u.Namespace, u.Name, u.ResourceVersion, u.Change, now)
@@ -487,27 +497,45 @@ func (r *SidecarSetReconciler) update(ctx context.Context, setName, target strin
 			// before its response arrives.
 			r.writes.Resizing(setName, u.Namespace, u.Name)
 		}
-		go func() {
-			ctx, cancel := context.WithTimeout(ctx, writeTimeout)
-			defer cancel()
-			refused, err := r.write(ctx, setName, pod, u)
-			if err != nil {
-				r.writes.Drop(setName, u.Namespace, u.Name)
-				inplaceUpdates.WithLabelValues(setName, "error").Inc()
-				log.Error(err, "Updating sidecars in place failed", "pod", klog.KObj(pod))
-				return
-			}
-			inplaceUpdates.WithLabelValues(setName, "written").Inc()
-			switch {
-			case r.Recorder == nil:
-			case refused != "":
-				r.Recorder.Eventf(pod, corev1.EventTypeWarning, "SidecarResizeRefused", "SidecarSet %s: the API server refused to resize %s for revision %s, so the update failed: %s",
-					setName, strings.Join(u.Resized, ", "), target, refused)
-			default:
-				r.Recorder.Eventf(pod, corev1.EventTypeNormal, "SidecarUpdated", "SidecarSet %s: %s in place to revision %s (%s)",
-					setName, updatedContainers(u), target, u.Reason)
-			}
-		}()
+		send = append(send, u)
+	}
+	if len(send) == 0 {
+		return
+	}
+	r.writeSlotsOnce.Do(func() { r.writeSlots = make(chan struct{}, maxConcurrentWrites) })
+	go func() {
+		for _, u := range send {
+			r.writeSlots <- struct{}{}
+			go func() {
+				defer func() { <-r.writeSlots }()
+				r.send(ctx, setName, target, u)
+			}()
+		}
+	}()
+}
+
+// send writes one pod's update and reports it.
+func (r *SidecarSetReconciler) send(ctx context.Context, setName, target string, u step.PodUpdate) {
+	log := ctrl.LoggerFrom(ctx)
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: u.Namespace, Name: u.Name}}
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	refused, err := r.write(ctx, setName, pod, u)
+	if err != nil {
+		r.writes.Drop(setName, u.Namespace, u.Name)
+		inplaceUpdates.WithLabelValues(setName, "error").Inc()
+		log.Error(err, "Updating sidecars in place failed", "pod", klog.KObj(pod))
+		return
+	}
+	inplaceUpdates.WithLabelValues(setName, "written").Inc()
+	switch {
+	case r.Recorder == nil:
+	case refused != "":
+		r.Recorder.Eventf(pod, corev1.EventTypeWarning, "SidecarResizeRefused", "SidecarSet %s: the API server refused to resize %s for revision %s, so the update failed: %s",
+			setName, strings.Join(u.Resized, ", "), target, refused)
+	default:
+		r.Recorder.Eventf(pod, corev1.EventTypeNormal, "SidecarUpdated", "SidecarSet %s: %s in place to revision %s (%s)",
+			setName, updatedContainers(u), target, u.Reason)
 	}
 }
 

@@ -1,0 +1,79 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	"github.com/sidecarset/sidecarset-operator/internal/inplace"
+	"github.com/sidecarset/sidecarset-operator/internal/podstate"
+	"github.com/sidecarset/sidecarset-operator/internal/step"
+)
+
+// TestPodWritesAreBoundedAcrossTheOperator sends the updates of two SidecarSets' steps, 300 pods in all, to an
+// API server that holds every patch until released: no more than maxConcurrentWrites are in flight at once,
+// every update is recorded in flight before update returns, and every one is sent once the server answers.
+func TestPodWritesAreBoundedAcrossTheOperator(t *testing.T) {
+	var inFlight, most, sent atomic.Int32
+	release := make(chan struct{})
+	c := fake.NewClientBuilder().WithInterceptorFuncs(interceptor.Funcs{
+		Patch: func(ctx context.Context, _ client.WithWatch, _ client.Object, _ client.Patch, _ ...client.PatchOption) error {
+			n := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			sent.Add(1)
+			return nil
+		},
+	}).Build()
+	r := &SidecarSetReconciler{Client: c}
+	change := inplace.Change{Images: map[string]string{"shipper": "shipper:2"}, State: podstate.SidecarSetState{Revision: "logs-2"}}
+	batch := func(set string, n int) []step.PodUpdate {
+		out := make([]step.PodUpdate, n)
+		for i := range out {
+			out[i] = step.PodUpdate{Namespace: "shop", Name: fmt.Sprintf("%s-%03d", set, i), ResourceVersion: "1", Change: change, Patch: []byte(`{}`)}
+		}
+		return out
+	}
+	var wg sync.WaitGroup
+	for _, set := range []string{"logs", "mesh"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.update(context.Background(), set, set+"-2", batch(set, 150))
+		}()
+	}
+	wg.Wait()
+	for _, set := range []string{"logs", "mesh"} {
+		if _, ok := r.writes.Pending(set, "shop", set+"-149", "1", func() podstate.SidecarSetState { return podstate.SidecarSetState{} }, time.Now()); !ok {
+			t.Errorf("the last update of %s was not recorded in flight when update returned", set)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for inFlight.Load() < maxConcurrentWrites && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // room for a write past the bound to show
+	if got := most.Load(); got != maxConcurrentWrites {
+		t.Fatalf("%d writes were in flight at most, want the bound %d", got, maxConcurrentWrites)
+	}
+	close(release)
+	for sent.Load() < 300 && time.Now().Before(deadline.Add(10*time.Second)) {
+		time.Sleep(time.Millisecond)
+	}
+	if got := sent.Load(); got != 300 {
+		t.Fatalf("%d of 300 writes were sent", got)
+	}
+}
