@@ -161,7 +161,10 @@ func (r *SidecarSetReconciler) forget(name string) {
 func (r *SidecarSetReconciler) gather(ctx context.Context, set *appsv1alpha1.SidecarSet) (step.Input, error) {
 	in := step.Input{SidecarSet: set, Now: r.now()}
 	// The controller never reconciles a SidecarSet twice at once, so its memo serves one decision at a time.
-	memo, _ := r.memos.LoadOrStore(set.Name, &step.Memo{})
+	memo, ok := r.memos.Load(set.Name)
+	if !ok {
+		memo, _ = r.memos.LoadOrStore(set.Name, &step.Memo{})
+	}
 	in.Memo = memo.(*step.Memo)
 	in.Evictions = r.evictions.of(set.Name, in.Now)
 	if last, ok := r.statusWritten.Load(set.Name); ok {

@@ -75,8 +75,12 @@ type memoPod struct {
 
 // begin readies the memo for a decision of set over n pods.
 func (m *Memo) begin(set string, n int) {
-	if m.set != set || m.pods == nil {
-		*m = Memo{set: set, pods: make(map[*podview.View]*memoPod, n)}
+	if m.set != set {
+		*m = Memo{set: set}
+	}
+	if m.pods == nil && n > 0 {
+		// A SidecarSet that selects no pod (most of thousands do) keeps no map.
+		m.pods = make(map[*podview.View]*memoPod, n)
 	}
 	m.epoch++
 }
@@ -88,6 +92,10 @@ func (m *Memo) begin(set string, n int) {
 func (m *Memo) end(read int, quiet bool) {
 	if quiet {
 		m.current, m.counted, m.deltas, m.planned = nil, nil, nil, nil
+	}
+	if read == 0 {
+		m.pods = nil // the SidecarSet selects no pod now
+		return
 	}
 	if len(m.pods) <= read+read/8+64 {
 		return
