@@ -260,7 +260,13 @@ func compute(s *appsv1alpha1.UpdateStrategy, pods []Pod, budgets []Budget, now t
 		recreateLimit = int(*s.Recreate.MaxPerWorkload)
 	}
 	workloads := map[workloadID]*workload{}
-	var candidates []candidate // none once a rollout is done: grown as they are found
+	offTarget := 0
+	for i := range pods {
+		if !pods[i].OnTarget && !pods[i].Leaving {
+			offTarget++
+		}
+	}
+	candidates := make([]candidate, 0, offTarget) // at most the pods off target: none once a rollout is done
 	for i := range pods {
 		pod := &pods[i]
 		if pod.Leaving {
