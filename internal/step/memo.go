@@ -15,14 +15,14 @@ import (
 )
 
 // Memo is what the decisions of one SidecarSet keep between its reconciles, so that a reconcile's work on
-// each pod follows the pods that changed since the one before (docs/design.md, section 3.3).
+// each pod follows the pods that changed since the one before (docs/design.md, section 1.2).
 //
 // The pod cache replaces a pod's view when the pod changes and never modifies one. What Decide works out of
 // a view alone (whether it is tracked, its state for the SidecarSet, what its sidecars cost) therefore holds
 // for as long as the view is the cache's; what it works out of the view and the rollout (what the planner and
 // the status count of the pod, what an in-place update changes) holds until the target, the known revisions,
-// the progress deadline or the recreate policy change too. An observation that reads the clock (an update in
-// progress) or a write the cache does not show yet is worked out again every time. Decide gives the same
+// the progress deadline or the recreate policy change too. An observation that reads the clock (an update not
+// done yet) or a write the cache does not show yet is worked out again every time; an update done stays done. Decide gives the same
 // decision with a memo as with none (TestMemoDecidesAsWithout): the memo saves work, never changes it.
 //
 // A Memo belongs to one SidecarSet and serves one Decide at a time: the controller never reconciles a
