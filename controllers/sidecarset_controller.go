@@ -492,7 +492,8 @@ func (r *SidecarSetReconciler) createRevision(ctx context.Context, set *appsv1al
 	return nil
 }
 
-// writeTimeout bounds one pod write, below inflight.TTL: an expectation outlives the write it stands for.
+// writeTimeout bounds one pod write from the moment it is recorded in flight, the wait for a write slot
+// included, below inflight.TTL: an expectation outlives the write it stands for.
 const writeTimeout = 10 * time.Second
 
 // maxConcurrentWrites bounds the pod writes in flight across the operator. A step writes up to maxUnavailable
@@ -531,23 +532,35 @@ func (r *SidecarSetReconciler) update(ctx context.Context, setName, target strin
 	if len(send) == 0 {
 		return
 	}
+	// Each write must be done by writeTimeout after it was recorded, waiting for a slot included: the
+	// expectation that stands for it (inflight.TTL) must outlive it, or a write still queued when it expired
+	// would land after the pod was planned again, and more pods than the budget be updating at once.
+	deadline := time.Now().Add(writeTimeout)
 	r.writeSlotsOnce.Do(func() { r.writeSlots = make(chan struct{}, maxConcurrentWrites) })
 	go func() {
 		for _, u := range send {
 			r.writeSlots <- struct{}{}
 			go func() {
 				defer func() { <-r.writeSlots }()
-				r.send(ctx, setName, target, u)
+				r.send(ctx, setName, target, u, deadline)
 			}()
 		}
 	}()
 }
 
-// send writes one pod's update and reports it.
-func (r *SidecarSetReconciler) send(ctx context.Context, setName, target string, u step.PodUpdate) {
+// send writes one pod's update by deadline and reports it; past the deadline it is not sent at all, and a
+// later reconcile plans the pod again.
+func (r *SidecarSetReconciler) send(ctx context.Context, setName, target string, u step.PodUpdate, deadline time.Time) {
 	log := ctrl.LoggerFrom(ctx)
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: u.Namespace, Name: u.Name}}
-	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	if time.Now().After(deadline) {
+		r.writes.Drop(setName, u.Namespace, u.Name)
+		inplaceUpdates.WithLabelValues(setName, "error").Inc()
+		log.Error(errors.New("waited for a write slot past the write's deadline"), "Updating sidecars in place not sent; the pod is planned again",
+			"pod", klog.KObj(pod), "writesInFlight", maxConcurrentWrites)
+		return
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	refused, err := r.write(ctx, setName, pod, u)
 	if err != nil {

@@ -77,3 +77,34 @@ func TestPodWritesAreBoundedAcrossTheOperator(t *testing.T) {
 		t.Fatalf("%d of 300 writes were sent", got)
 	}
 }
+
+// TestAWriteThatWaitedPastItsDeadlineIsNotSent: a write still waiting for a slot when its deadline passed
+// (its expectation about to expire, so the pod may be planned again) is dropped unsent, never sent late.
+func TestAWriteThatWaitedPastItsDeadlineIsNotSent(t *testing.T) {
+	var patches atomic.Int32
+	c := fake.NewClientBuilder().WithInterceptorFuncs(interceptor.Funcs{
+		Patch: func(context.Context, client.WithWatch, client.Object, client.Patch, ...client.PatchOption) error {
+			patches.Add(1)
+			return nil
+		},
+	}).Build()
+	r := &SidecarSetReconciler{Client: c}
+	change := inplace.Change{Images: map[string]string{"shipper": "shipper:2"}, State: podstate.SidecarSetState{Revision: "logs-2"}}
+	u := step.PodUpdate{Namespace: "shop", Name: "web-1", ResourceVersion: "1", Change: change, Patch: []byte(`{}`)}
+	r.writes.Record("logs", "shop", "web-1", "1", change, time.Now())
+	unchanged := func() podstate.SidecarSetState { return podstate.SidecarSetState{} }
+
+	r.send(context.Background(), "logs", "logs-2", u, time.Now().Add(-time.Millisecond))
+	if n := patches.Load(); n != 0 {
+		t.Fatalf("a write past its deadline was sent (%d patches)", n)
+	}
+	if _, ok := r.writes.Pending("logs", "shop", "web-1", "1", unchanged, time.Now()); ok {
+		t.Fatal("the unsent write still stands in flight: the pod would not be planned again")
+	}
+
+	r.writes.Record("logs", "shop", "web-1", "1", change, time.Now())
+	r.send(context.Background(), "logs", "logs-2", u, time.Now().Add(writeTimeout))
+	if n := patches.Load(); n != 1 {
+		t.Fatalf("a write within its deadline made %d patches, want 1", n)
+	}
+}
