@@ -25,32 +25,6 @@ type Cost struct {
 	PodRequestMilliCPU, PodRequestMemory int64
 }
 
-// SidecarCost sums what the sidecars of SidecarSet setName take of pods, the tracked matched pods as the
-// cache shows them. It reads each pod's spec, which is what the pod runs (an in-place resize changes it), not
-// the revision the pod was injected with: pods injected with an older revision cost what they still run.
-//
-// The sidecars of setName in a pod are the containers its state entry for setName names; another
-// SidecarSet's sidecars in the same pod count as the pod's own containers. A pod whose sidecars were skipped
-// at injection, or that never got them, adds nothing. Classic init containers (without restartPolicy
-// Always), the SidecarSet's or the app's, have exited before the app starts: they hold nothing while the pod
-// runs, and are left out. A limit without a request requests the limit, as the API server defaults it
-// (podview.Amounts).
-//
-// It runs once per reconcile over every matched pod, reading the numbers Compact worked out for each
-// container: no quantity is parsed here. 10,000 pods of four containers take 0.8 ms (BenchmarkSidecarCost),
-// about half of it looking the containers up in the state's sidecars. A reconcile that keeps each pod's
-// PodCostOf between reconciles (step.Memo) sums those instead.
-func SidecarCost(setName string, pods []*podview.View) Cost {
-	var c Cost
-	for _, pod := range pods {
-		if pod.Injected != nil {
-			st, carried := pod.State()[setName]
-			c.Add(PodCostOf(st, carried, pod))
-		}
-	}
-	return c
-}
-
 // PodCost is what one pod adds to a Cost.
 type PodCost struct {
 	// Carries: the pod carries at least one of the SidecarSet's sidecars; it adds nothing otherwise.
@@ -60,9 +34,20 @@ type PodCost struct {
 	RequestMilliCPU, RequestMemory int64
 }
 
-// PodCostOf is what the pod, as the cache shows it, adds to the SidecarCost of a SidecarSet, given the pod's
-// state for it (carried false when it has none). It reads the view alone, so it holds for as long as the
+// PodCostOf is what the pod, as the cache shows it, adds to the Cost of a SidecarSet's sidecars, given the
+// pod's state for it (carried false when it has none). A reconcile sums it over the tracked matched pods,
+// keeping each pod's between reconciles (step.Memo): it reads the view alone, so it holds for as long as the
 // view does.
+//
+// It reads the pod's spec, which is what the pod runs (an in-place resize changes it), not the revision the
+// pod was injected with: pods injected with an older revision cost what they still run. The SidecarSet's
+// sidecars in the pod are the containers its state names; another SidecarSet's sidecars in the same pod
+// count as the pod's own containers. A pod whose sidecars were skipped at injection, or that never got them,
+// adds nothing. Classic init containers (without restartPolicy Always), the SidecarSet's or the app's, have
+// exited before the app starts: they hold nothing while the pod runs, and are left out. A limit without a
+// request requests the limit, as the API server defaults it (podview.Amounts). No quantity is parsed here:
+// Compact worked out each container's numbers. 10,000 pods of four containers take 0.8 ms
+// (BenchmarkPodCostOf), about half of it looking the containers up in the state's sidecars.
 func PodCostOf(st podstate.SidecarSetState, carried bool, pod *podview.View) PodCost {
 	var pc PodCost
 	if pod.Injected == nil || !carried || st.Skipped != "" || len(st.Images) == 0 {

@@ -58,7 +58,7 @@ type Input struct {
 	RolledBackTo string
 	// NotRegistered, when set, says why the API server does not call the webhook for the SidecarSet's pods.
 	NotRegistered string
-	// Cost is what the sidecars take of the pods (SidecarCost).
+	// Cost is what the sidecars take of the pods (PodCostOf, summed).
 	Cost Cost
 }
 
