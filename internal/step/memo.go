@@ -132,14 +132,14 @@ func (m *Memo) observeUnder(target string, contents map[string]revision.Injected
 
 // observationSlices returns the memo's per-pod slices, sized for n pods and, for planned, room for extra more.
 func (m *Memo) observationSlices(n, extra int) ([]status.Pod, []inplace.Delta, []rollout.Pod) {
-	m.counted = resize(m.counted, n, 0)
-	m.deltas = resize(m.deltas, n, 0)
-	m.planned = resize(m.planned, n, extra)
+	m.counted = reuse(m.counted, n, 0)
+	m.deltas = reuse(m.deltas, n, 0)
+	m.planned = reuse(m.planned, n, extra)
 	return m.counted, m.deltas, m.planned
 }
 
-// resize returns s with length n and room for extra more, zeroed, reusing its array when it is large enough.
-func resize[T any](s []T, n, extra int) []T {
+// reuse returns s with length n and room for extra more, zeroed, reusing its array when it is large enough.
+func reuse[T any](s []T, n, extra int) []T {
 	if cap(s) < n+extra {
 		return make([]T, n, n+extra)
 	}

@@ -264,7 +264,7 @@ func Decide(in Input) Decision {
 // SidecarSet's sidecars cost of the pods as the cache shows them: an in-place resize counts once the cache
 // shows it, a moment after it is written.
 func current(memo *Memo, in []Pod) ([]currentPod, map[string]bool, status.Cost) {
-	pods := resize(memo.current, 0, len(in))
+	pods := reuse(memo.current, 0, len(in))
 	inUse := map[string]bool{}
 	var cost status.Cost
 	last := ""
