@@ -319,13 +319,19 @@ func run(ctx context.Context, restConfig *rest.Config, o *options) error {
 	if err := mgr.Add(pods); err != nil {
 		return fmt.Errorf("adding the pod cache: %w", err)
 	}
-	if err := setupWebhook(mgr, o, webhookTLSOpts, pods); err != nil {
+	// The webhook and the pod event handler find the SidecarSets that may select a pod through one index.
+	sidecarSets, err := controllers.NewSidecarSetIndex(context.Background(), mgr.GetCache())
+	if err != nil {
+		return err
+	}
+	if err := setupWebhook(mgr, o, webhookTLSOpts, pods, sidecarSets); err != nil {
 		return fmt.Errorf("setting up the injection webhook: %w", err)
 	}
 	if err := (&controllers.SidecarSetReconciler{
 		Client:            mgr.GetClient(),
 		APIReader:         mgr.GetAPIReader(),
 		Pods:              pods,
+		SidecarSets:       sidecarSets,
 		Namespace:         o.namespace,
 		Recorder:          mgr.GetEventRecorderFor("sidecarset-operator"),
 		WebhookConfigName: o.webhookConfigName,
@@ -369,7 +375,7 @@ func (o *options) leaderElectionNamespace() string {
 
 // setupWebhook wires the injection webhook: its certificate (rotated, or from files), its server (started once
 // the certificate exists) and the reconciler that keeps its configuration in step with the SidecarSets.
-func setupWebhook(mgr ctrl.Manager, o *options, tlsOpts []func(*tls.Config), pods *controllers.PodCache) error {
+func setupWebhook(mgr ctrl.Manager, o *options, tlsOpts []func(*tls.Config), pods *controllers.PodCache, sidecarSets controllers.SidecarSetLookup) error {
 	secret := types.NamespacedName{Namespace: o.namespace, Name: o.webhookCertSecret}
 	// The Secret whose CA the webhook configuration reconciler injects: the rotated one, or none.
 	var caSecret types.NamespacedName
@@ -400,7 +406,7 @@ func setupWebhook(mgr ctrl.Manager, o *options, tlsOpts []func(*tls.Config), pod
 
 	server := webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.webhookCertDir, TLSOpts: tlsOpts})
 	server.Register(webhookconfig.InjectPath, &webhook.Admission{Handler: &controllers.PodInjector{
-		Reader: mgr.GetClient(), OperatorNamespace: o.namespace,
+		Reader: mgr.GetClient(), SidecarSets: sidecarSets, OperatorNamespace: o.namespace,
 	}})
 	// The webhook reads every admitted pod's namespace labels (its Pod Security level), the SidecarSets and
 	// their stored revisions: their informers start with the cache, on every replica, rather than on the first

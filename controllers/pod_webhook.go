@@ -27,8 +27,10 @@ import (
 // It reads SidecarSets and namespaces from the informer cache and writes nothing to the API: its whole answer
 // is the JSON patch and the admission warnings.
 type PodInjector struct {
-	// Reader is the manager's cache-backed client.
+	// Reader is the manager's cache-backed client: namespaces and stored revisions.
 	Reader client.Reader
+	// SidecarSets finds the SidecarSets that may select a pod, from the same cache.
+	SidecarSets SidecarSetLookup
 	// OperatorNamespace is never injected.
 	OperatorNamespace string
 
@@ -97,16 +99,16 @@ func (h *PodInjector) Handle(ctx context.Context, req admission.Request) admissi
 	return resp
 }
 
-// selecting returns what each SidecarSet selecting the pod injects. SidecarSets are read from the cache without
-// a deep copy (the hot path) and never modified; the namespace's labels, which Handle reads anyway for the
-// Pod Security level, are read once.
+// selecting returns what each SidecarSet selecting the pod injects. The SidecarSets that may select it are
+// found by its labels in the cache's store (SidecarSetIndex), shared and never modified; the namespace's
+// labels, which Handle reads anyway for the Pod Security level, are read once.
 func (h *PodInjector) selecting(ctx context.Context, pod *corev1.Pod, ns *namespaceLabels) ([]inject.Sidecars, error) {
-	var list appsv1alpha1.SidecarSetList
-	if err := h.Reader.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
-		return nil, fmt.Errorf("listing SidecarSets: %w", err)
+	sets, err := h.SidecarSets.Selecting(pod.Labels)
+	if err != nil {
+		return nil, fmt.Errorf("finding the SidecarSets that select the pod: %w", err)
 	}
 	var out []inject.Sidecars
-	for _, c := range h.selectingPod(list.Items, pod.Labels) {
+	for _, c := range h.selectingPod(sets, pod.Labels) {
 		if c.matcher.NeedsNamespaceLabels() {
 			labels, err := ns.get(ctx)
 			if err != nil {
@@ -226,13 +228,13 @@ type candidate struct {
 // selectingPod returns the injecting SidecarSets whose pod selector matches the labels, in the order given. A
 // SidecarSet whose selectors cannot be parsed selects nothing: the webhook configuration gives it no entry
 // either.
-func (h *PodInjector) selectingPod(sets []appsv1alpha1.SidecarSet, podLabels map[string]string) []candidate {
+func (h *PodInjector) selectingPod(sets []*appsv1alpha1.SidecarSet, podLabels map[string]string) []candidate {
 	var out []candidate
-	h.compiled.Visit(sets, compile, func(set *appsv1alpha1.SidecarSet, c compiled) {
-		if c.injecting && c.err == nil && c.matcher.MatchesPod(podLabels) {
+	for _, set := range sets {
+		if c := h.compiled.Get(set, compile); c.injecting && c.err == nil && c.matcher.MatchesPod(podLabels) {
 			out = append(out, candidate{set: set, compiled: c})
 		}
-	})
+	}
 	return out
 }
 

@@ -98,7 +98,11 @@ func BenchmarkAdmission(b *testing.B) {
 			if tc.skipping {
 				sets[1].Spec.Containers[0].VolumeMounts[0].Name = "not-in-the-pod"
 			}
-			h := &PodInjector{Reader: &cachedReader{sets: sets}, OperatorNamespace: "sidecarset-system"}
+			index, err := newSidecarSetIndexOf(sets)
+			if err != nil {
+				b.Fatal(err)
+			}
+			h := &PodInjector{Reader: &cachedReader{sets: sets}, SidecarSets: index, OperatorNamespace: "sidecarset-system"}
 			req := benchmarkRequest(b)
 			ctx := context.Background()
 			resp := h.Handle(ctx, req)
@@ -117,17 +121,20 @@ func BenchmarkAdmission(b *testing.B) {
 	}
 }
 
-func TestCompiledCacheForgetsDeletedSidecarSets(t *testing.T) {
-	reader := &cachedReader{sets: benchmarkSets(10)}
-	h := &PodInjector{Reader: reader, OperatorNamespace: "sidecarset-system"}
-	req := benchmarkRequest(t)
-	h.Handle(context.Background(), req)
-	if n := h.compiled.Len(); n != 10 {
-		t.Fatalf("cached %d SidecarSets, want 10", n)
+// TestTheWebhookParsesOnlyWhatTheIndexFinds: with 10 SidecarSets of which three select the pod, an admission
+// parses the three the index finds by the pod's labels and no other.
+func TestTheWebhookParsesOnlyWhatTheIndexFinds(t *testing.T) {
+	sets := benchmarkSets(10)
+	index, err := newSidecarSetIndexOf(sets)
+	if err != nil {
+		t.Fatal(err)
 	}
-	reader.sets = reader.sets[:4]
-	h.Handle(context.Background(), req)
-	if n := h.compiled.Len(); n != 4 {
-		t.Errorf("after 6 SidecarSets were deleted the cache holds %d, want 4", n)
+	h := &PodInjector{Reader: &cachedReader{sets: sets}, SidecarSets: index, OperatorNamespace: "sidecarset-system"}
+	resp := h.Handle(context.Background(), benchmarkRequest(t))
+	if !resp.Allowed || len(resp.Patches) == 0 {
+		t.Fatalf("the pod was not injected: %+v", resp.Result)
+	}
+	if n := h.compiled.Len(); n != 3 {
+		t.Errorf("parsed %d SidecarSets, want the 3 that select the pod", n)
 	}
 }

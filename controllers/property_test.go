@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -36,7 +37,6 @@ import (
 
 // fixedReader is the cache as the webhook reads it: these SidecarSets, and namespaces with these labels.
 type fixedReader struct {
-	sets       []appsv1alpha1.SidecarSet
 	namespaces map[string]map[string]string
 }
 
@@ -46,9 +46,8 @@ func (r *fixedReader) Get(_ context.Context, key client.ObjectKey, obj client.Ob
 	return nil
 }
 
-func (r *fixedReader) List(_ context.Context, list client.ObjectList, _ ...client.ListOption) error {
-	list.(*appsv1alpha1.SidecarSetList).Items = r.sets
-	return nil
+func (r *fixedReader) List(context.Context, client.ObjectList, ...client.ListOption) error {
+	return errors.New("the injector lists nothing")
 }
 
 // fleetPods are pods of the kinds workloads create, each accepted by the API server on its own. The label
@@ -244,8 +243,9 @@ var _ = Describe("The injection property", func() {
 				continue
 			}
 			accepted++
-			injector := &PodInjector{OperatorNamespace: operatorNamespace, Reader: &fixedReader{
-				sets:       []appsv1alpha1.SidecarSet{*set},
+			index, err := newSidecarSetIndexOf([]appsv1alpha1.SidecarSet{*set})
+			Expect(err).NotTo(HaveOccurred())
+			injector := &PodInjector{OperatorNamespace: operatorNamespace, SidecarSets: index, Reader: &fixedReader{
 				namespaces: map[string]map[string]string{restricted: {psaapi.EnforceLevelLabel: string(psaapi.LevelRestricted)}},
 			}}
 			for j, fp := range pods {

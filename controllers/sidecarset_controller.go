@@ -70,6 +70,9 @@ type SidecarSetReconciler struct {
 	APIReader client.Reader
 	// Pods is the operator's pod cache; the Client's cache holds no pods.
 	Pods *PodCache
+	// SidecarSets finds the SidecarSets that may select a pod, for the pod event handler; SetupWithManager
+	// indexes the manager's cache when nil.
+	SidecarSets SidecarSetLookup
 	// Namespace is the operator's: it holds the revisions and is never injected.
 	Namespace string
 	Recorder  record.EventRecorder
@@ -688,6 +691,13 @@ func updatedContainers(u step.PodUpdate) string {
 
 // SetupWithManager watches SidecarSets, their revisions and the pods they may select.
 func (r *SidecarSetReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.SidecarSets == nil {
+		index, err := NewSidecarSetIndex(context.Background(), mgr.GetCache())
+		if err != nil {
+			return err
+		}
+		r.SidecarSets = index
+	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &appsv1.ControllerRevision{}, revisionsBySidecarSet,
 		func(o client.Object) []string {
 			if name, ok := o.GetLabels()[appsv1alpha1.SidecarSetNameLabel]; ok {
@@ -792,11 +802,21 @@ func (r *SidecarSetReconciler) sidecarSetsWhere(ctx context.Context, match func(
 	return out
 }
 
-// sidecarSetsOfPod maps a pod to the SidecarSets whose selector matches it or whose sidecars it carries.
+// sidecarSetsOfPod maps a pod to the SidecarSets whose selector matches it or whose sidecars it carries. Only
+// the SidecarSets the index finds by the pod's labels are matched, and those it carries looked up by name:
+// the work of a pod event follows the SidecarSets that may concern the pod, not all of them.
 func (r *SidecarSetReconciler) sidecarSetsOfPod(ctx context.Context, obj client.Object) []reconcile.Request {
-	var sets appsv1alpha1.SidecarSetList
-	if err := r.Client.List(ctx, &sets, client.UnsafeDisableDeepCopy); err != nil {
+	podLabels := obj.GetLabels()
+	candidates, err := r.SidecarSets.Selecting(podLabels)
+	if err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Pod event not mapped to SidecarSets", "pod", klog.KObj(obj))
 		return nil
+	}
+	var out []reconcile.Request
+	for _, set := range candidates {
+		if m := r.selectors.Get(set, parseSelectors); m != nil && m.MatchesPod(podLabels) {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: set.Name}})
+		}
 	}
 	// The SidecarSets whose sidecars it carries, without decoding the pod's state for each event.
 	var carries []string
@@ -806,13 +826,15 @@ func (r *SidecarSetReconciler) sidecarSetsOfPod(ctx context.Context, obj client.
 		st, _ := podstate.Read(obj)
 		carries = slices.Sorted(maps.Keys(st))
 	}
-	podLabels := obj.GetLabels()
-	var out []reconcile.Request
-	r.selectors.Visit(sets.Items, parseSelectors, func(set *appsv1alpha1.SidecarSet, m *inject.Matcher) {
-		if _, carried := slices.BinarySearch(carries, set.Name); carried || (m != nil && m.MatchesPod(podLabels)) {
-			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: set.Name}})
+	selected := len(out)
+	for _, name := range carries {
+		if slices.ContainsFunc(out[:selected], func(q reconcile.Request) bool { return q.Name == name }) {
+			continue
 		}
-	})
+		if set, err := r.SidecarSets.Get(name); err == nil && set != nil {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: name}})
+		}
+	}
 	return out
 }
 

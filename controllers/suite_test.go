@@ -86,7 +86,7 @@ var _ = BeforeSuite(func() {
 	Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}})).To(Succeed())
 	sim = &kubelet{client: k8sClient, restartDelay: 300 * time.Millisecond}
 	go sim.run(ctx)
-	injector = &PodInjector{Reader: &managerReader, OperatorNamespace: operatorNamespace}
+	injector = &PodInjector{Reader: &managerReader, SidecarSets: &managerSidecarSets, OperatorNamespace: operatorNamespace}
 	stopManager = startManager()
 	startWebhook()
 	waitUntilValidating()
@@ -117,6 +117,21 @@ func (r *switchingReader) List(ctx context.Context, list client.ObjectList, opts
 	return (*r.current.Load()).List(ctx, list, opts...)
 }
 
+// managerSidecarSets is the SidecarSet index of the running manager, for the injector.
+var managerSidecarSets switchingLookup
+
+type switchingLookup struct {
+	current atomic.Pointer[SidecarSetIndex]
+}
+
+func (l *switchingLookup) Selecting(podLabels map[string]string) ([]*appsv1alpha1.SidecarSet, error) {
+	return l.current.Load().Selecting(podLabels)
+}
+
+func (l *switchingLookup) Get(name string) (*appsv1alpha1.SidecarSet, error) {
+	return l.current.Load().Get(name)
+}
+
 // stopManager stops the manager startManager started last.
 var stopManager func()
 
@@ -138,8 +153,10 @@ func startManager() func() {
 	Expect(err).NotTo(HaveOccurred())
 	pods := NewPodCache(watchClient)
 	Expect(mgr.Add(pods)).To(Succeed())
+	sidecarSets, err := NewSidecarSetIndex(ctx, mgr.GetCache())
+	Expect(err).NotTo(HaveOccurred())
 	Expect((&SidecarSetReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Pods: pods, Namespace: operatorNamespace,
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Pods: pods, SidecarSets: sidecarSets, Namespace: operatorNamespace,
 		Recorder: mgr.GetEventRecorderFor("sidecarset-operator"), WebhookConfigName: webhookConfigName,
 	}).SetupWithManager(mgr)).To(Succeed())
 	wio := &testEnv.WebhookInstallOptions
@@ -165,6 +182,7 @@ func startManager() func() {
 	Expect(mgr.GetCache().WaitForCacheSync(ctx)).To(BeTrue())
 	reader := client.Reader(mgr.GetClient())
 	managerReader.current.Store(&reader)
+	managerSidecarSets.current.Store(sidecarSets)
 	return func() {
 		stop()
 		<-done

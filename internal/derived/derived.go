@@ -20,12 +20,20 @@ import (
 type Cache[V any] struct {
 	mu      sync.Mutex
 	entries map[types.UID]entry[V]
+	// reads counts the Gets since the last sweep, and epoch the sweeps.
+	reads uint64
+	epoch uint64
 }
 
 type entry[V any] struct {
 	version version
 	value   V
+	// used is the epoch of the last Get or Visit that read the entry.
+	used uint64
 }
+
+// SweepEvery is how many Gets pass between two sweeps of the entries no Get read since the sweep before.
+const SweepEvery = 4096
 
 type version struct {
 	generation     int64
@@ -43,18 +51,9 @@ func versionOf(set *appsv1alpha1.SidecarSet) version {
 func (c *Cache[V]) Visit(sets []appsv1alpha1.SidecarSet, derive func(*appsv1alpha1.SidecarSet) V, visit func(*appsv1alpha1.SidecarSet, V)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.entries == nil {
-		c.entries = map[types.UID]entry[V]{}
-	}
 	for i := range sets {
 		set := &sets[i]
-		v := versionOf(set)
-		e, ok := c.entries[set.UID]
-		if !ok || e.version != v {
-			e = entry[V]{version: v, value: derive(set)}
-			c.entries[set.UID] = e
-		}
-		visit(set, e.value)
+		visit(set, c.get(set, derive))
 	}
 	if len(c.entries) > len(sets) {
 		live := make(map[types.UID]bool, len(sets))
@@ -67,6 +66,40 @@ func (c *Cache[V]) Visit(sets []appsv1alpha1.SidecarSet, derive func(*appsv1alph
 			}
 		}
 	}
+}
+
+// Get returns the value of set, derived by derive when the cache holds none for its version. Get is for
+// callers that read a few SidecarSets at a time (those an index found): it cannot tell a SidecarSet deleted
+// from one not read, so every SweepEvery Gets it forgets the entries no Get read since the sweep before. A
+// deleted SidecarSet's entry goes within two sweeps; a live one's is derived again when next read.
+func (c *Cache[V]) Get(set *appsv1alpha1.SidecarSet, derive func(*appsv1alpha1.SidecarSet) V) V {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reads++; c.reads >= SweepEvery {
+		for uid, e := range c.entries {
+			if e.used != c.epoch {
+				delete(c.entries, uid)
+			}
+		}
+		c.reads = 0
+		c.epoch++
+	}
+	return c.get(set, derive)
+}
+
+// get is Get under the lock.
+func (c *Cache[V]) get(set *appsv1alpha1.SidecarSet, derive func(*appsv1alpha1.SidecarSet) V) V {
+	if c.entries == nil {
+		c.entries = map[types.UID]entry[V]{}
+	}
+	v := versionOf(set)
+	e, ok := c.entries[set.UID]
+	if !ok || e.version != v {
+		e = entry[V]{version: v, value: derive(set)}
+	}
+	e.used = c.epoch
+	c.entries[set.UID] = e
+	return e.value
 }
 
 // Len is the number of SidecarSets the cache holds a value for.

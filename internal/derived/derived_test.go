@@ -49,3 +49,27 @@ func TestCacheDerivesOncePerChange(t *testing.T) {
 		t.Errorf("a SidecarSet no longer listed is still cached: %v", c.entries)
 	}
 }
+
+// TestGetForgetsWhatNoGetReads: Get keeps an entry as long as Gets read it, and forgets one no Get read for a
+// sweep, as it does a deleted SidecarSet's.
+func TestGetForgetsWhatNoGetReads(t *testing.T) {
+	var c Cache[string]
+	derived := 0
+	derive := func(s *appsv1alpha1.SidecarSet) string { derived++; return s.Name }
+	read := appsv1alpha1.SidecarSet{ObjectMeta: metav1.ObjectMeta{Name: "read", UID: "uid-read", Generation: 1}}
+	gone := appsv1alpha1.SidecarSet{ObjectMeta: metav1.ObjectMeta{Name: "gone", UID: "uid-gone", Generation: 1}}
+	if c.Get(&gone, derive) != "gone" || c.Get(&read, derive) != "read" {
+		t.Fatal("Get does not give the derived values")
+	}
+	for range 2 * SweepEvery {
+		if c.Get(&read, derive) != "read" {
+			t.Fatal("Get does not give the derived value")
+		}
+	}
+	if derived != 2 {
+		t.Errorf("an entry read at every Get was derived %d times in all, want once each", derived)
+	}
+	if _, ok := c.entries[gone.UID]; ok || c.Len() != 1 {
+		t.Errorf("an entry no Get read for two sweeps is still kept: %v", c.entries)
+	}
+}
