@@ -429,12 +429,13 @@ func setupWebhook(mgr ctrl.Manager, o *options, tlsOpts []func(*tls.Config), pod
 	}
 
 	return (&controllers.WebhookConfigReconciler{
-		Client:   mgr.GetClient(),
-		Name:     o.webhookConfigName,
-		CASecret: caSecret,
-		CAFile:   caFile,
-		Params:   o.webhookParams(),
-		Limits:   webhookconfig.Limits{Entries: o.webhookEntriesPerConfiguration, Bytes: webhookconfig.DefaultLimits.Bytes},
+		Client:      mgr.GetClient(),
+		SidecarSets: sidecarSets,
+		Name:        o.webhookConfigName,
+		CASecret:    caSecret,
+		CAFile:      caFile,
+		Params:      o.webhookParams(),
+		Limits:      webhookconfig.Limits{Entries: o.webhookEntriesPerConfiguration, Bytes: webhookconfig.DefaultLimits.Bytes},
 	}).SetupWithManager(mgr)
 }
 

@@ -22,7 +22,11 @@ func TestPodEventSelectorsFollowTheSpec(t *testing.T) {
 	var c derived.Cache[*inject.Matcher]
 	of := func(sets ...appsv1alpha1.SidecarSet) []*inject.Matcher {
 		var out []*inject.Matcher
-		c.Visit(sets, parseSelectors, func(_ *appsv1alpha1.SidecarSet, m *inject.Matcher) { out = append(out, m) })
+		ptrs := make([]*appsv1alpha1.SidecarSet, len(sets))
+		for i := range sets {
+			ptrs[i] = &sets[i]
+		}
+		c.Visit(ptrs, parseSelectors, func(_ *appsv1alpha1.SidecarSet, m *inject.Matcher) { out = append(out, m) })
 		return out
 	}
 

@@ -23,6 +23,8 @@ type SidecarSetLookup interface {
 	Selecting(podLabels map[string]string) ([]*appsv1alpha1.SidecarSet, error)
 	// Get returns the SidecarSet of that name; nil when there is none.
 	Get(name string) (*appsv1alpha1.SidecarSet, error)
+	// List returns every SidecarSet, in no order.
+	List() ([]*appsv1alpha1.SidecarSet, error)
 }
 
 // SidecarSetIndex reads the SidecarSets of the manager's cache straight from its informer's store: the
@@ -114,4 +116,21 @@ func (x *SidecarSetIndex) Get(name string) (*appsv1alpha1.SidecarSet, error) {
 		return nil, fmt.Errorf("the SidecarSet cache holds a %T", obj)
 	}
 	return set, nil
+}
+
+// List returns every SidecarSet, in no order.
+func (x *SidecarSetIndex) List() ([]*appsv1alpha1.SidecarSet, error) {
+	if !x.synced() {
+		return nil, errNotSynced
+	}
+	objs := x.indexer.List()
+	out := make([]*appsv1alpha1.SidecarSet, len(objs))
+	for i, obj := range objs {
+		set, ok := obj.(*appsv1alpha1.SidecarSet)
+		if !ok {
+			return nil, fmt.Errorf("the SidecarSet cache holds a %T", obj)
+		}
+		out[i] = set
+	}
+	return out, nil
 }

@@ -132,6 +132,10 @@ func (l *switchingLookup) Get(name string) (*appsv1alpha1.SidecarSet, error) {
 	return l.current.Load().Get(name)
 }
 
+func (l *switchingLookup) List() ([]*appsv1alpha1.SidecarSet, error) {
+	return l.current.Load().List()
+}
+
 // stopManager stops the manager startManager started last.
 var stopManager func()
 
@@ -162,8 +166,9 @@ func startManager() func() {
 	wio := &testEnv.WebhookInstallOptions
 	url := "https://" + net.JoinHostPort(wio.LocalServingHost, strconv.Itoa(wio.LocalServingPort)) + webhookconfig.InjectPath
 	Expect((&WebhookConfigReconciler{
-		Client: mgr.GetClient(),
-		Name:   webhookConfigName,
+		Client:      mgr.GetClient(),
+		SidecarSets: sidecarSets,
+		Name:        webhookConfigName,
 		Params: webhookconfig.Params{
 			ClientConfig:      admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: wio.LocalServingCAData},
 			FailurePolicy:     admissionregistrationv1.Fail,

@@ -48,17 +48,16 @@ func versionOf(set *appsv1alpha1.SidecarSet) version {
 // Visit calls visit with each SidecarSet, in order, and its value, derived by derive when the cache holds none
 // for its version; it takes the lock once for the whole list, and forgets the SidecarSets no longer listed.
 // visit runs under the lock: it must not call the cache.
-func (c *Cache[V]) Visit(sets []appsv1alpha1.SidecarSet, derive func(*appsv1alpha1.SidecarSet) V, visit func(*appsv1alpha1.SidecarSet, V)) {
+func (c *Cache[V]) Visit(sets []*appsv1alpha1.SidecarSet, derive func(*appsv1alpha1.SidecarSet) V, visit func(*appsv1alpha1.SidecarSet, V)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for i := range sets {
-		set := &sets[i]
+	for _, set := range sets {
 		visit(set, c.get(set, derive))
 	}
 	if len(c.entries) > len(sets) {
 		live := make(map[types.UID]bool, len(sets))
-		for i := range sets {
-			live[sets[i].UID] = true
+		for _, set := range sets {
+			live[set.UID] = true
 		}
 		for uid := range c.entries {
 			if !live[uid] {

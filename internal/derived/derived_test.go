@@ -19,7 +19,7 @@ func TestCacheDerivesOncePerChange(t *testing.T) {
 	derive := func(s *appsv1alpha1.SidecarSet) int64 { derived++; return s.Generation * 10 }
 	visit := func(sets []appsv1alpha1.SidecarSet) []int64 {
 		var got []int64
-		c.Visit(sets, derive, func(_ *appsv1alpha1.SidecarSet, v int64) { got = append(got, v) })
+		c.Visit(pointers(sets), derive, func(_ *appsv1alpha1.SidecarSet, v int64) { got = append(got, v) })
 		return got
 	}
 
@@ -72,4 +72,12 @@ func TestGetForgetsWhatNoGetReads(t *testing.T) {
 	if _, ok := c.entries[gone.UID]; ok || c.Len() != 1 {
 		t.Errorf("an entry no Get read for two sweeps is still kept: %v", c.entries)
 	}
+}
+
+func pointers(sets []appsv1alpha1.SidecarSet) []*appsv1alpha1.SidecarSet {
+	out := make([]*appsv1alpha1.SidecarSet, len(sets))
+	for i := range sets {
+		out[i] = &sets[i]
+	}
+	return out
 }

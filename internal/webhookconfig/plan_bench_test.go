@@ -25,6 +25,10 @@ func BenchmarkReconcilePlan(b *testing.B) {
 	p := Params{FailurePolicy: fail, TimeoutSeconds: 5, ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: &u, CABundle: make([]byte, 1200)}}
 	desired, _ := Desired(sets, p)
 	var kept Entries
+	pointers := make([]*appsv1alpha1.SidecarSet, len(sets))
+	for i := range sets {
+		pointers[i] = &sets[i]
+	}
 	existing := map[int][]admissionregistrationv1.MutatingWebhook{}
 	for _, w := range PlanShards(existing, desired, DefaultLimits) {
 		existing[w.Index] = w.Webhooks
@@ -34,7 +38,7 @@ func BenchmarkReconcilePlan(b *testing.B) {
 		desired func() []admissionregistrationv1.MutatingWebhook
 	}{
 		{"every entry worked out", func() []admissionregistrationv1.MutatingWebhook { d, _ := Desired(sets, p); return d }},
-		{"entries kept until their SidecarSet changes", func() []admissionregistrationv1.MutatingWebhook { d, _ := kept.Desired(sets, p); return d }},
+		{"entries kept until their SidecarSet changes", func() []admissionregistrationv1.MutatingWebhook { d, _ := kept.Desired(pointers, p); return d }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()

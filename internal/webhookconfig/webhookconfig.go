@@ -85,7 +85,7 @@ type Entries struct {
 
 // Desired is Desired(sets, p), with the entries of SidecarSets unchanged since the last call kept. A change
 // of p works every entry out again.
-func (e *Entries) Desired(sets []appsv1alpha1.SidecarSet, p Params) ([]admissionregistrationv1.MutatingWebhook, []Skipped) {
+func (e *Entries) Desired(sets []*appsv1alpha1.SidecarSet, p Params) ([]admissionregistrationv1.MutatingWebhook, []Skipped) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.params == nil || !paramsEqual(e.params, &p) {

@@ -235,10 +235,11 @@ func TestEntriesKeepsEntriesUntilTheirSidecarSetChanges(t *testing.T) {
 		sets[i].UID, sets[i].Generation = types.UID(sets[i].Name), 1
 	}
 	var kept Entries
+	pointers := []*appsv1alpha1.SidecarSet{&sets[0], &sets[1], &sets[2]}
 	same := func(step string, p Params) {
 		t.Helper()
 		wantEntries, wantSkipped := Desired(sets, p)
-		gotEntries, gotSkipped := kept.Desired(sets, p)
+		gotEntries, gotSkipped := kept.Desired(pointers, p)
 		if !Equal(gotEntries, wantEntries) || !slices.Equal(gotSkipped, wantSkipped) {
 			t.Fatalf("%s: Entries.Desired = %+v, %v; Desired = %+v, %v", step, gotEntries, gotSkipped, wantEntries, wantSkipped)
 		}
@@ -249,7 +250,7 @@ func TestEntriesKeepsEntriesUntilTheirSidecarSetChanges(t *testing.T) {
 	// A spec change comes with a new generation: the new selector is used.
 	sets[0].Spec.Selector.MatchLabels["app"], sets[0].Generation = "frontend", 2
 	same("after a change of metrics", params)
-	if e, _ := kept.Desired(sets, params); e[1].ObjectSelector.MatchLabels["app"] != "frontend" {
+	if e, _ := kept.Desired(pointers, params); e[1].ObjectSelector.MatchLabels["app"] != "frontend" {
 		t.Fatalf("the changed selector is not in the entry: %v", e[1].ObjectSelector)
 	}
 	// Resumed injection, and a SidecarSet being deleted.
@@ -265,7 +266,7 @@ func TestEntriesKeepsEntriesUntilTheirSidecarSetChanges(t *testing.T) {
 	ignore.FailurePolicy = admissionregistrationv1.Ignore
 	same("after a new failure policy", ignore)
 	// A SidecarSet gone is forgotten; one of the same name created again is a new one.
-	sets = sets[:1]
+	sets, pointers = sets[:1], pointers[:1]
 	same("after logs and paused are gone", ignore)
 	sets[0].UID, sets[0].Generation = "metrics-2", 1
 	sets[0].Spec.Selector.MatchLabels["app"] = "web"
