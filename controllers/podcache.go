@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	"github.com/sidecarset/sidecarset-operator/internal/inject"
 	"github.com/sidecarset/sidecarset-operator/internal/podview"
 )
 
@@ -45,7 +47,7 @@ func podListWatch(c client.WithWatch) *toolscache.ListWatch {
 
 func newPodCache(lw toolscache.ListerWatcher) *PodCache {
 	informer := toolscache.NewSharedIndexInformerWithOptions(lw, &corev1.Pod{}, toolscache.SharedIndexInformerOptions{
-		Indexers: toolscache.Indexers{toolscache.NamespaceIndex: toolscache.MetaNamespaceIndexFunc},
+		Indexers: toolscache.Indexers{toolscache.NamespaceIndex: toolscache.MetaNamespaceIndexFunc, podsByLabel: indexPodLabels},
 	})
 	// Only fails once the informer has started.
 	_ = informer.SetTransform(podview.Compact)
@@ -63,6 +65,51 @@ func (p *PodCache) NeedLeaderElection() bool { return false }
 
 // HasSynced is true once the informer has listed every pod.
 func (p *PodCache) HasSynced() bool { return p.informer.HasSynced() }
+
+// podsByLabel indexes the pods by label (inject.LabelIndexKeys), so that a SidecarSet's pods are read from
+// the pods with the label its selector requires rather than from every pod of the cluster.
+const podsByLabel = "sidecarset.io/label"
+
+func indexPodLabels(obj any) ([]string, error) {
+	v, ok := obj.(*podview.View)
+	if !ok {
+		return nil, fmt.Errorf("indexing a %T as a pod view", obj)
+	}
+	return inject.LabelIndexKeys(v.Labels), nil
+}
+
+// Selected returns the pods whose labels match sel, read from the pods under keys (a selector's
+// inject.SelectorIndexKeys, which every pod it matches is under) or, when keys hold inject.AnyPod, from every
+// pod. No key: no pod. The views are shared with the cache: never modify one.
+func (p *PodCache) Selected(sel labels.Selector, keys []string) ([]*podview.View, error) {
+	if slices.Contains(keys, inject.AnyPod) {
+		return p.List(sel)
+	}
+	if !p.informer.HasSynced() {
+		return nil, errors.New("the pod cache has not synced yet")
+	}
+	var out []*podview.View
+	for _, key := range keys {
+		objs, err := p.informer.GetIndexer().ByIndex(podsByLabel, key)
+		if err != nil {
+			return nil, fmt.Errorf("listing the pods labelled %s: %w", key, err)
+		}
+		if out == nil {
+			out = make([]*podview.View, 0, len(objs))
+		}
+		for _, obj := range objs {
+			v, ok := obj.(*podview.View)
+			if !ok {
+				return nil, fmt.Errorf("the pod cache holds a %T", obj)
+			}
+			// The keys of one selector are values of one label: a pod is under one of them at most.
+			if sel.Matches(labels.Set(v.Labels)) {
+				out = append(out, v)
+			}
+		}
+	}
+	return out, nil
+}
 
 // List returns the pods whose labels match sel. The views are shared with the cache: never modify one.
 func (p *PodCache) List(sel labels.Selector) ([]*podview.View, error) {

@@ -345,30 +345,45 @@ func (r *SidecarSetReconciler) disruptionBudgets(ctx context.Context, pods []ste
 			}
 		}
 		if b.Selector != nil {
-			all, err := r.Pods.InNamespace(pdb.Namespace)
+			selected, err := r.budgetPods(pdb.Namespace, b.Selector, pdb.Spec.Selector)
 			if err != nil {
 				return nil, err
 			}
-			for _, v := range all {
-				if b.Selector.Matches(labels.Set(v.Labels)) {
-					b.Selected = append(b.Selected, v)
-				}
-			}
+			b.Selected = selected
 		}
 		budgets = append(budgets, b)
 	}
 	return budgets, nil
 }
 
-// matchedPods lists the pods the SidecarSet selects, from the cache, leaving out the namespaces and pods
-// never injected, each with the update written to it that the cache does not show yet. The views are the
-// cache's, shared: never modify one.
+// budgetPods returns the pods of the namespace a budget's selector selects: read from the pods with the label
+// it requires, or from the namespace's pods when it requires none (an empty budget selector selects every
+// pod of its namespace).
+func (r *SidecarSetReconciler) budgetPods(namespace string, sel labels.Selector, spec *metav1.LabelSelector) ([]*podview.View, error) {
+	keys := inject.SelectorIndexKeys(spec)
+	if len(keys) == 0 || slices.Contains(keys, inject.AnyPod) {
+		all, err := r.Pods.InNamespace(namespace)
+		if err != nil {
+			return nil, err
+		}
+		return slices.DeleteFunc(all, func(v *podview.View) bool { return !sel.Matches(labels.Set(v.Labels)) }), nil
+	}
+	selected, err := r.Pods.Selected(sel, keys)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(selected, func(v *podview.View) bool { return v.Namespace != namespace }), nil
+}
+
+// matchedPods lists the pods the SidecarSet selects, from the pods of the cache with the label its selector
+// requires (PodCache.Selected), leaving out the namespaces and pods never injected, each with the update
+// written to it that the cache does not show yet. The views are the cache's, shared: never modify one.
 func (r *SidecarSetReconciler) matchedPods(ctx context.Context, set *appsv1alpha1.SidecarSet, now time.Time) ([]step.Pod, error) {
 	matcher, err := inject.NewMatcher(&set.Spec)
 	if err != nil {
 		return nil, nil // no pod is selected by a selector that cannot be parsed
 	}
-	views, err := r.Pods.List(matcher.PodSelector())
+	views, err := r.Pods.Selected(matcher.PodSelector(), inject.SelectorIndexKeys(set.Spec.Selector))
 	if err != nil {
 		return nil, fmt.Errorf("listing pods: %w", err)
 	}

@@ -47,8 +47,13 @@ func SelectorIndexKeys(s *metav1.LabelSelector) []string {
 // PodIndexKeys are the keys to look a pod up by in the index SelectorIndexKeys builds: AnyPod and one
 // "key=value" per label.
 func PodIndexKeys(podLabels map[string]string) []string {
+	return append(LabelIndexKeys(podLabels), AnyPod)
+}
+
+// LabelIndexKeys are the keys of an index of pods by label, one "key=value" per label: the pods a selector
+// may match are those under one of its SelectorIndexKeys, unless that is AnyPod.
+func LabelIndexKeys(podLabels map[string]string) []string {
 	keys := make([]string, 0, len(podLabels)+1)
-	keys = append(keys, AnyPod)
 	for k, v := range podLabels {
 		keys = append(keys, labelKey(k, v))
 	}

@@ -1,0 +1,140 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/sidecarset/sidecarset-operator/internal/inject"
+	"github.com/sidecarset/sidecarset-operator/internal/podview"
+)
+
+// TestSelectedPodsAreTheListedOnes: reading a selector's pods from the label index gives exactly the pods a
+// scan of the whole cache gives, for random selectors, while pods are created, relabelled and deleted.
+func TestSelectedPodsAreTheListedOnes(t *testing.T) {
+	ctx := context.Background()
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	c := fake.NewClientBuilder().WithScheme(scheme).Build()
+	pods := newPodCache(listThenWatch{podListWatch(c)})
+	podsCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() { _ = pods.Start(podsCtx) }()
+	for deadline := time.Now().Add(time.Minute); !pods.HasSynced(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the pod cache did not sync in a minute")
+		}
+	}
+
+	rng := rand.New(rand.NewPCG(18, 4))
+	keys, values := []string{"app", "tier", "team"}, []string{"a", "b", "c"}
+	randomLabels := func() map[string]string {
+		l := map[string]string{}
+		for _, k := range keys {
+			if rng.IntN(3) > 0 {
+				l[k] = values[rng.IntN(len(values))]
+			}
+		}
+		return l
+	}
+	randomSelector := func() *metav1.LabelSelector {
+		sel := &metav1.LabelSelector{}
+		switch rng.IntN(3) {
+		case 0:
+			sel.MatchLabels = map[string]string{keys[rng.IntN(len(keys))]: values[rng.IntN(len(values))]}
+		case 1:
+			sel.MatchExpressions = []metav1.LabelSelectorRequirement{{Key: keys[rng.IntN(len(keys))],
+				Operator: metav1.LabelSelectorOpIn, Values: []string{values[rng.IntN(len(values))], values[rng.IntN(len(values))]}}}
+		default:
+			sel.MatchExpressions = []metav1.LabelSelectorRequirement{{Key: keys[rng.IntN(len(keys))], Operator: metav1.LabelSelectorOpExists}}
+		}
+		return sel
+	}
+	names := func(views []*podview.View) []string {
+		out := make([]string, len(views))
+		for i, v := range views {
+			out[i] = v.Namespace + "/" + v.Name
+		}
+		slices.Sort(out)
+		return out
+	}
+	checked := 0
+	for round := range 30 {
+		// Pods come, change their labels and go.
+		for i := range 20 {
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: fmt.Sprintf("pod-%d-%d", round, i), Labels: randomLabels()}}
+			if err := c.Create(ctx, pod); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var all corev1.PodList
+		if err := c.List(ctx, &all); err != nil {
+			t.Fatal(err)
+		}
+		for i := range all.Items {
+			switch p := &all.Items[i]; rng.IntN(4) {
+			case 0:
+				p.Labels = randomLabels()
+				if err := c.Update(ctx, p); err != nil {
+					t.Fatal(err)
+				}
+			case 1:
+				if err := c.Delete(ctx, p); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		// Once the cache shows what the client holds, both reads agree.
+		want := map[string]bool{}
+		if err := c.List(ctx, &all); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range all.Items {
+			want[p.Namespace+"/"+p.Name+"@"+p.ResourceVersion] = true
+		}
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			got := map[string]bool{}
+			for _, obj := range pods.informer.GetStore().List() {
+				v := obj.(*podview.View)
+				got[v.Namespace+"/"+v.Name+"@"+v.ResourceVersion] = true
+			}
+			if fmt.Sprint(got) == fmt.Sprint(want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the pod cache did not catch up with the client in 30 s")
+			}
+		}
+		for range 20 {
+			spec := randomSelector()
+			sel, err := metav1.LabelSelectorAsSelector(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			listed, err := pods.List(sel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			selected, err := pods.Selected(sel, inject.SelectorIndexKeys(spec))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l, s := names(listed), names(selected); !slices.Equal(l, s) {
+				t.Fatalf("selector %v: the index gives %v, a scan %v", spec, s, l)
+			}
+			checked += len(listed)
+		}
+	}
+	if checked < 1000 {
+		t.Fatalf("only %d selected pods compared: the draw is too narrow", checked)
+	}
+}
