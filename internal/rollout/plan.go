@@ -86,6 +86,8 @@ type Decision struct {
 	Namespace, Name string
 	Reason          string
 	Recreate        bool
+	// Index is the pod's index in the pods the plan was computed from.
+	Index int
 }
 
 // Plan is what to do now, and the numbers behind it.
@@ -321,7 +323,7 @@ func compute(s *appsv1alpha1.UpdateStrategy, pods []Pod, budgets []Budget, now t
 		case !selected.Matches(labels.Set(pod.Labels)):
 			p.HeldBySelector++
 		default:
-			candidates = append(candidates, candidate{pod: pod, unavailable: unavailable, weight: weightOf(weights, pod.Labels), workload: w,
+			candidates = append(candidates, candidate{pod: pod, index: i, unavailable: unavailable, weight: weightOf(weights, pod.Labels), workload: w,
 				recreate: !pod.Updatable})
 		}
 	}
@@ -381,11 +383,11 @@ func compute(s *appsv1alpha1.UpdateStrategy, pods []Pod, budgets []Budget, now t
 		}
 		switch {
 		case c.unavailable && !c.recreate:
-			p.Update = append(p.Update, Decision{c.pod.Namespace, c.pod.Name, "already unavailable: updating it costs no availability", false})
+			p.Update = append(p.Update, Decision{c.pod.Namespace, c.pod.Name, "already unavailable: updating it costs no availability", false, c.index})
 		case c.unavailable && w.unavailable <= limit:
 			// An unavailable pod of a workload within its limit: evicting it costs no availability. Past the
 			// limit (pods of the workload leaving, replacements not ready), the workload settles first.
-			p.Update = append(p.Update, Decision{c.pod.Namespace, c.pod.Name, "already unavailable: recreating it costs no availability", true})
+			p.Update = append(p.Update, Decision{c.pod.Namespace, c.pod.Name, "already unavailable: recreating it costs no availability", true, c.index})
 		case c.unavailable:
 			p.HeldByWorkload++
 			if !w.full {
@@ -420,7 +422,7 @@ func compute(s *appsv1alpha1.UpdateStrategy, pods []Pod, budgets []Budget, now t
 			if c.recreate {
 				reason = "recreated, " + reason + fmt.Sprintf("; recreate.maxPerWorkload %d", w.recreateLimit)
 			}
-			p.Update = append(p.Update, Decision{c.pod.Namespace, c.pod.Name, reason, c.recreate})
+			p.Update = append(p.Update, Decision{c.pod.Namespace, c.pod.Name, reason, c.recreate, c.index})
 		}
 	}
 	slices.Sort(p.FullWorkloads)
@@ -454,6 +456,7 @@ type workload struct {
 
 type candidate struct {
 	pod         *Pod
+	index       int
 	unavailable bool
 	// recreate: the candidate is evicted, not updated in place.
 	recreate     bool

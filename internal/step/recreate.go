@@ -1,6 +1,7 @@
 package step
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -87,14 +88,7 @@ func leavingPod(namespace, name, workload string, evicted bool) rollout.Pod {
 
 // evictions are the pods of the plan to evict, with what the rollout knows of their workloads now.
 func evictions(chosen []rollout.Decision, pods []currentPod, now time.Time) []Eviction {
-	type key struct{ namespace, name string }
-	want := map[key]bool{}
-	for _, c := range chosen {
-		if c.Recreate {
-			want[key{c.Namespace, c.Name}] = true
-		}
-	}
-	if len(want) == 0 {
+	if !slices.ContainsFunc(chosen, func(c rollout.Decision) bool { return c.Recreate }) {
 		return nil
 	}
 	type workloadKey struct{ namespace, workload string }
@@ -102,18 +96,12 @@ func evictions(chosen []rollout.Decision, pods []currentPod, now time.Time) []Ev
 	for _, p := range pods {
 		count[workloadKey{p.pod.Namespace, p.pod.Workload()}]++
 	}
-	byName := map[key]*podview.View{}
-	for _, p := range pods {
-		if want[key{p.pod.Namespace, p.pod.Name}] {
-			byName[key{p.pod.Namespace, p.pod.Name}] = p.pod
-		}
-	}
 	var out []Eviction
 	for _, c := range chosen {
-		v := byName[key{c.Namespace, c.Name}]
-		if !c.Recreate || v == nil {
+		if !c.Recreate {
 			continue
 		}
+		v := pods[c.Index].pod // the planner's pods begin with these, in this order
 		out = append(out, Eviction{Namespace: v.Namespace, Name: v.Name, UID: v.UID, Workload: v.Workload(),
 			Pods: count[workloadKey{v.Namespace, v.Workload()}], At: now})
 	}

@@ -406,39 +406,28 @@ func disruptionBudgets(in []Budget, pods []rollout.Pod) []rollout.Budget {
 	return out
 }
 
-// updates works out the one write of each pod the plan updates, in the plan's order.
+// updates works out the one write of each pod the plan updates, in the plan's order. A chosen pod that
+// cannot be updated in place (a sidecar missing from it) gets none.
 func updates(setName, target string, chosen []rollout.Decision, pods []currentPod, deltas []inplace.Delta, now time.Time) []PodUpdate {
-	if len(chosen) == 0 {
-		return nil
-	}
-	type key struct{ namespace, name string }
-	order := make(map[key]int, len(chosen))
-	for i, c := range chosen {
-		if !c.Recreate {
-			order[key{c.Namespace, c.Name}] = i
-		}
-	}
-	out := make([]PodUpdate, len(chosen))
-	for i := range pods {
-		p := &pods[i]
-		j, ok := order[key{p.pod.Namespace, p.pod.Name}]
-		if !ok {
+	var out []PodUpdate
+	for _, c := range chosen {
+		if c.Recreate {
 			continue
 		}
-		change, ok := inplace.Plan(p.pod, p.stateOf(setName), target, deltas[i], now)
+		p := &pods[c.Index] // the planner's pods begin with these, in this order
+		change, ok := inplace.Plan(p.pod, p.stateOf(setName), target, deltas[c.Index], now)
 		if !ok {
 			continue
 		}
 		u := PodUpdate{Namespace: p.pod.Namespace, Name: p.pod.Name, Pod: p.pod, ResourceVersion: p.pod.ResourceVersion, Change: change,
-			Containers: change.Restarts(deltas[i]), Resized: slices.Sorted(maps.Keys(change.Resources)), Reason: chosen[j].Reason}
+			Containers: change.Restarts(deltas[c.Index]), Resized: slices.Sorted(maps.Keys(change.Resources)), Reason: c.Reason}
 		u.Patch, u.Err = inplace.Patch(p.pod, setName, change)
 		if u.Err == nil {
 			u.Resize, u.Err = inplace.ResizePatch(p.pod, change)
 		}
-		out[j] = u
+		out = append(out, u)
 	}
-	// A chosen pod that cannot be updated in place (a sidecar missing from it) leaves a gap.
-	return slices.DeleteFunc(out, func(u PodUpdate) bool { return u.Name == "" })
+	return out
 }
 
 // decideWrite decides whether to write the computed status now (status.WriteDelay), and if so the events
