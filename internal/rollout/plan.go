@@ -28,6 +28,11 @@ type Pod struct {
 	Budgets []int
 	// Zone is the topology.kubernetes.io/zone of the pod's node, "" when unknown.
 	Zone string
+	// Rank, when the caller numbers the pods, is the pod's place in the order of the pods by namespace and
+	// name (any increasing numbering of that order; a leaving pod, never a candidate, needs none): the
+	// planner then orders pods of equal priority by it rather than by comparing their names, which gives the
+	// same order. Zero for every pod leaves it to the names.
+	Rank int32
 
 	// OnTarget: the pod's state annotation names the target revision. An update written but not finished
 	// is on target too (Updating says it is not done).
@@ -500,11 +505,8 @@ func weightOf(terms []weightTerm, l map[string]string) int32 {
 }
 
 // order sorts candidates by the priority ladder: unavailable first, higher weight, workloads interleaved,
-// scatter spreading (or, without a scatterStrategy, zones), namespace/name.
+// scatter spreading (or, without a scatterStrategy, zones), namespace/name (Pod.Rank, when numbered).
 func order(cs []candidate, scatter []appsv1alpha1.UpdateScatterTerm) {
-	byName := func(a, b candidate) int {
-		return cmp.Or(strings.Compare(a.pod.Namespace, b.pod.Namespace), strings.Compare(a.pod.Name, b.pod.Name))
-	}
 	slices.SortFunc(cs, func(a, b candidate) int {
 		if a.unavailable != b.unavailable {
 			if a.unavailable {
@@ -512,7 +514,16 @@ func order(cs []candidate, scatter []appsv1alpha1.UpdateScatterTerm) {
 			}
 			return 1
 		}
-		return cmp.Or(cmp.Compare(b.weight, a.weight), byName(a, b))
+		if a.weight != b.weight {
+			return cmp.Compare(b.weight, a.weight)
+		}
+		if a.pod.Rank != b.pod.Rank {
+			return cmp.Compare(a.pod.Rank, b.pod.Rank)
+		}
+		if c := strings.Compare(a.pod.Namespace, b.pod.Namespace); c != 0 {
+			return c
+		}
+		return strings.Compare(a.pod.Name, b.pod.Name)
 	})
 	// Within each run of equal (unavailable, weight), spread the pods of each workload evenly, then, on top,
 	// those of each scatter term: a pod's rank is its position among its group's pods in the run, as a

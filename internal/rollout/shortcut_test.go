@@ -1,9 +1,12 @@
 package rollout
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -11,7 +14,8 @@ import (
 // TestShortcutsPlanAsTheFullOrder plans random steps twice, ordering only the candidates that can be chosen
 // (as ComputeWithBudgets does) and ordering every candidate, and wants the same plan: the shortcuts save
 // work and change nothing. The steps mix workloads, zones, namespaces, budgets, priorities, scatter terms,
-// partitions, pauses, failures and recreation, with many steps where no budget is left.
+// partitions, pauses, failures and recreation, with many steps where no budget is left. It also numbers the
+// pods by Rank (their order by namespace and name, with gaps) and wants the plan the names give.
 func TestShortcutsPlanAsTheFullOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	strategies := []string{
@@ -31,7 +35,7 @@ func TestShortcutsPlanAsTheFullOrder(t *testing.T) {
 		n := 1 + rng.IntN(40)
 		pods := make([]Pod, n)
 		for j := range pods {
-			p := Pod{Namespace: fmt.Sprintf("ns-%d", rng.IntN(3)), Name: fmt.Sprintf("pod-%02d", rng.IntN(60)),
+			p := Pod{Namespace: fmt.Sprintf("ns-%d", rng.IntN(3)), Name: fmt.Sprintf("pod-%02d-%d", rng.IntN(60), j),
 				Labels: map[string]string{"tier": []string{"web", "db"}[rng.IntN(2)]}, Zone: []string{"", "a", "b"}[rng.IntN(3)],
 				Ready: rng.IntN(5) > 0, ReadySince: now.Add(-time.Hour)}
 			if rng.IntN(4) > 0 {
@@ -68,6 +72,24 @@ func TestShortcutsPlanAsTheFullOrder(t *testing.T) {
 		}
 		if full.Budget == 0 && full.Stopped == "" {
 			zeroBudget++
+		}
+		// Numbered by their order by namespace and name, with gaps, the pods are planned as by their names.
+		ranked := clonePods(pods)
+		byName := make([]int, n)
+		for j := range byName {
+			byName[j] = j
+		}
+		slices.SortFunc(byName, func(a, b int) int {
+			return cmp.Or(strings.Compare(pods[a].Namespace, pods[b].Namespace), strings.Compare(pods[a].Name, pods[b].Name))
+		})
+		next := int32(0)
+		for _, j := range byName {
+			next += 1 + int32(rng.IntN(3))
+			ranked[j].Rank = next
+		}
+		byRank, err := compute(s, ranked, budgets, now, true)
+		if fmt.Sprint(err) != fmt.Sprint(errFast) || !reflect.DeepEqual(byRank, fast) {
+			t.Fatalf("step %d (%s): the plan of the pods numbered by rank\n%+v\ndiffers from the plan by their names\n%+v", i, strategies[i%len(strategies)], byRank, fast)
 		}
 	}
 	if zeroBudget < 100 {

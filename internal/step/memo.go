@@ -42,7 +42,15 @@ type Memo struct {
 	counted []status.Pod
 	deltas  []inplace.Delta
 	planned []rollout.Pod
+
+	// ranks number the pods in their order by namespace and name (rollout.Pod.Rank), numbered again when a
+	// pod not numbered yet comes; rankGen counts the numberings.
+	ranks   map[podKey]int32
+	rankGen uint32
 }
+
+// podKey is a pod's namespace and name.
+type podKey struct{ namespace, name string }
 
 // observationKey is what an observation depends on besides the pod's view.
 type observationKey struct {
@@ -71,6 +79,9 @@ type memoPod struct {
 	observed uint64
 	counted  status.Pod
 	delta    inplace.Delta
+	// rank is the pod's in the numbering rankGen.
+	rank    int32
+	rankGen uint32
 }
 
 // begin readies the memo for a decision of set over n pods.
@@ -87,14 +98,16 @@ func (m *Memo) begin(set string, n int) {
 
 // end forgets the views the decision did not read, once they are an eighth of the ones it did: the cache
 // replaced them. Sweeping every few reconciles keeps the memo, and the old views it holds, near the size of
-// the matched pods. A quiet decision (nothing in progress) also gives back the per-pod slices: a SidecarSet
-// at rest keeps only its entries, and the next reconcile, seldom soon, allocates them again.
+// the matched pods. A quiet decision (nothing in progress) also gives back the per-pod slices and the pods'
+// numbers by name: a SidecarSet at rest keeps only its entries, and the next reconcile, seldom soon,
+// allocates them again (the numbers once a rollout comes).
 func (m *Memo) end(read int, quiet bool) {
 	if quiet {
 		m.current, m.counted, m.deltas, m.planned = nil, nil, nil, nil
+		m.ranks, m.rankGen = nil, m.rankGen+1 // numbered again when a rollout comes
 	}
 	if read == 0 {
-		m.pods = nil // the SidecarSet selects no pod now
+		m.pods, m.ranks = nil, nil // the SidecarSet selects no pod now
 		return
 	}
 	if len(m.pods) <= read+read/8+64 {
@@ -118,6 +131,55 @@ func (m *Memo) of(v *podview.View) *memoPod {
 	}
 	e.used = m.epoch
 	return e
+}
+
+// rank numbers the pods in their order by namespace and name, so that the planner orders them without
+// comparing names (rollout.Pod.Rank). A pod keeps its number while it stays: a view the memo numbered
+// before takes it from its entry, a new view of a pod numbered before from the memo's numbering. A pod not
+// numbered yet (a new pod) numbers them all again, sorting them by name; a pod gone leaves a gap, which
+// keeps the order.
+func (m *Memo) rank(pods []currentPod) {
+	renumber := m.rankGen == 0
+	for i := 0; i < len(pods) && !renumber; i++ {
+		p := &pods[i]
+		if e := p.memo; e != nil && e.rankGen == m.rankGen {
+			p.rank = e.rank
+			continue
+		}
+		r, ok := m.ranks[podKey{p.pod.Namespace, p.pod.Name}]
+		if !ok {
+			renumber = true
+			break
+		}
+		p.rank = r
+		if e := p.memo; e != nil {
+			e.rank, e.rankGen = r, m.rankGen
+		}
+	}
+	if !renumber {
+		return
+	}
+	order := make([]int, len(pods))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		pa, pb := pods[a].pod, pods[b].pod
+		if c := strings.Compare(pa.Namespace, pb.Namespace); c != 0 {
+			return c
+		}
+		return strings.Compare(pa.Name, pb.Name)
+	})
+	m.rankGen++
+	m.ranks = make(map[podKey]int32, len(pods))
+	for r, i := range order {
+		p := &pods[i]
+		p.rank = int32(r + 1)
+		m.ranks[podKey{p.pod.Namespace, p.pod.Name}] = p.rank
+		if e := p.memo; e != nil {
+			e.rank, e.rankGen = p.rank, m.rankGen
+		}
+	}
 }
 
 // observeUnder makes the key the observations hold for the one of this decision, forgetting them when it

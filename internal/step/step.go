@@ -322,6 +322,7 @@ func observeAndPlan(memo *Memo, set *appsv1alpha1.SidecarSet, pods []currentPod,
 	memo.observeUnder(target, contents, deadline, ob.replacing)
 	counted, deltas, planned := memo.observationSlices(len(pods), len(gone))
 	seen := observation{counted: counted, deltas: deltas}
+	offTarget := false
 	for i := range pods {
 		p := &pods[i]
 		if e := p.memo; e != nil && e.observed == memo.keyID {
@@ -336,6 +337,13 @@ func observeAndPlan(memo *Memo, set *appsv1alpha1.SidecarSet, pods []currentPod,
 		}
 		planned[i] = seen.counted[i].Pod
 		planned[i].Zone = in.Zones[p.pod.Node()]
+		offTarget = offTarget || !planned[i].OnTarget
+	}
+	if offTarget { // candidates to order: numbered by name, they are ordered without comparing names
+		memo.rank(pods)
+		for i := range pods {
+			planned[i].Rank = pods[i].rank
+		}
 	}
 	planned = append(planned, gone...)
 	budgets := disruptionBudgets(in.Budgets, planned)
@@ -354,6 +362,8 @@ type currentPod struct {
 	state      *podstate.SidecarSetState
 	// memo is the memo's entry of the pod's view; nil when pod is not the cache's view (a write in flight).
 	memo *memoPod
+	// rank is the pod's place in the order of the pods by namespace and name (Memo.rank).
+	rank int32
 }
 
 // stateOf is the pod's state for SidecarSet set, read from its view the first time (podview.View.State):
