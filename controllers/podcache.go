@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/watch"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -78,9 +79,10 @@ func indexPodLabels(obj any) ([]string, error) {
 	return inject.LabelIndexKeys(v.Labels), nil
 }
 
-// Selected returns the pods whose labels match sel, read from the pods under keys (a selector's
-// inject.SelectorIndexKeys, which every pod it matches is under) or, when keys hold inject.AnyPod, from every
-// pod. No key: no pod. The views are shared with the cache: never modify one.
+// Selected returns the pods whose labels match sel, read from the pods under keys (the
+// inject.SelectorIndexKeys of the selector sel was parsed from, which every pod it matches is under) or, when
+// keys hold inject.AnyPod, from every pod. No key: no pod. The views are shared with the cache: never modify
+// one.
 func (p *PodCache) Selected(sel labels.Selector, keys []string) ([]*podview.View, error) {
 	if slices.Contains(keys, inject.AnyPod) {
 		return p.List(sel)
@@ -88,6 +90,11 @@ func (p *PodCache) Selected(sel labels.Selector, keys []string) ([]*podview.View
 	if !p.informer.HasSynced() {
 		return nil, errors.New("the pod cache has not synced yet")
 	}
+	// A selector of one requirement (one matchLabels entry, or one In expression) is all its keys say: every
+	// pod under them matches it.
+	reqs, _ := sel.Requirements()
+	exact := len(reqs) == 1 && (reqs[0].Operator() == selection.Equals || reqs[0].Operator() == selection.DoubleEquals ||
+		reqs[0].Operator() == selection.In)
 	var out []*podview.View
 	for _, key := range keys {
 		objs, err := p.informer.GetIndexer().ByIndex(podsByLabel, key)
@@ -103,7 +110,7 @@ func (p *PodCache) Selected(sel labels.Selector, keys []string) ([]*podview.View
 				return nil, fmt.Errorf("the pod cache holds a %T", obj)
 			}
 			// The keys of one selector are values of one label: a pod is under one of them at most.
-			if sel.Matches(labels.Set(v.Labels)) {
+			if exact || sel.Matches(labels.Set(v.Labels)) {
 				out = append(out, v)
 			}
 		}

@@ -48,10 +48,15 @@ func TestSelectedPodsAreTheListedOnes(t *testing.T) {
 	}
 	randomSelector := func() *metav1.LabelSelector {
 		sel := &metav1.LabelSelector{}
-		switch rng.IntN(3) {
+		switch rng.IntN(4) {
 		case 0:
 			sel.MatchLabels = map[string]string{keys[rng.IntN(len(keys))]: values[rng.IntN(len(values))]}
 		case 1:
+			// Two requirements: the pods under the label's key are only candidates.
+			sel.MatchLabels = map[string]string{keys[0]: values[rng.IntN(len(values))]}
+			sel.MatchExpressions = []metav1.LabelSelectorRequirement{{Key: keys[1+rng.IntN(len(keys)-1)],
+				Operator: metav1.LabelSelectorOpNotIn, Values: []string{values[rng.IntN(len(values))]}}}
+		case 2:
 			sel.MatchExpressions = []metav1.LabelSelectorRequirement{{Key: keys[rng.IntN(len(keys))],
 				Operator: metav1.LabelSelectorOpIn, Values: []string{values[rng.IntN(len(values))], values[rng.IntN(len(values))]}}}
 		default:

@@ -316,17 +316,20 @@ func (r *SidecarSetReconciler) zones(ctx context.Context, pods []step.Pod) (map[
 // disruptionBudgets reads the PodDisruptionBudgets of the namespaces of the pods, each with the pods it
 // selects in its namespace, from the caches.
 func (r *SidecarSetReconciler) disruptionBudgets(ctx context.Context, pods []step.Pod) ([]step.Budget, error) {
-	namespaces := map[string]bool{}
-	for _, p := range pods {
-		namespaces[p.View.Namespace] = true
-	}
-	if len(namespaces) == 0 {
+	if len(pods) == 0 {
 		return nil, nil
 	}
 	var list policyv1.PodDisruptionBudgetList
 	// Read, never modified: no copy of the cache's objects.
 	if err := r.Client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing PodDisruptionBudgets: %w", err)
+	}
+	if len(list.Items) == 0 {
+		return nil, nil // no budget anywhere: no namespaces to work out
+	}
+	namespaces := map[string]bool{}
+	for _, p := range pods {
+		namespaces[p.View.Namespace] = true
 	}
 	slices.SortFunc(list.Items, func(a, b policyv1.PodDisruptionBudget) int {
 		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
