@@ -25,15 +25,7 @@ func TestSelectedPodsAreTheListedOnes(t *testing.T) {
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
 	c := fake.NewClientBuilder().WithScheme(scheme).Build()
-	pods := newPodCache(listThenWatch{podListWatch(c)})
-	podsCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	go func() { _ = pods.Start(podsCtx) }()
-	for deadline := time.Now().Add(time.Minute); !pods.HasSynced(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the pod cache did not sync in a minute")
-		}
-	}
+	pods := startPodCache(t, c)
 
 	rng := rand.New(rand.NewPCG(18, 4))
 	keys, values := []string{"app", "tier", "team"}, []string{"a", "b", "c"}

@@ -70,15 +70,7 @@ func BenchmarkReconcile(b *testing.B) {
 		WithIndex(&appsv1.ControllerRevision{}, revisionsBySidecarSet, func(o client.Object) []string {
 			return []string{o.GetLabels()[appsv1alpha1.SidecarSetNameLabel]}
 		}).Build()
-	pods := newPodCache(listThenWatch{podListWatch(c)})
-	podsCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	go func() { _ = pods.Start(podsCtx) }()
-	for deadline := time.Now().Add(time.Minute); !pods.HasSynced(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			b.Fatal("the pod cache did not sync in a minute")
-		}
-	}
+	pods := startPodCache(b, c)
 	r := &SidecarSetReconciler{Client: c, Pods: pods, Namespace: "sidecarset-system"}
 	// The first reconcile stores the revision and the status, as in the cluster.
 	if _, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: types.NamespacedName{Name: "logs"}}); err != nil {
@@ -101,6 +93,21 @@ func BenchmarkReconcile(b *testing.B) {
 			b.Fatalf("a reconcile of a SidecarSet in step writes %d pods, status %v", len(d.Updates), d.Write)
 		}
 	}
+}
+
+// startPodCache starts a pod cache over c, for the test's lifetime, and waits until it has synced.
+func startPodCache(tb testing.TB, c client.WithWatch) *PodCache {
+	tb.Helper()
+	pods := newPodCache(listThenWatch{podListWatch(c)})
+	ctx, stop := context.WithCancel(context.Background())
+	tb.Cleanup(stop)
+	go func() { _ = pods.Start(ctx) }()
+	for deadline := time.Now().Add(time.Minute); !pods.HasSynced(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			tb.Fatal("the pod cache did not sync in a minute")
+		}
+	}
+	return pods
 }
 
 // listThenWatch tells the informer to list, then watch: the fake client answers no streaming list.
