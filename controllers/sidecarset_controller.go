@@ -585,8 +585,16 @@ func (r *SidecarSetReconciler) send(ctx context.Context, setName, target string,
 	defer cancel()
 	refused, err := r.write(ctx, setName, pod, u)
 	if err != nil {
-		r.writes.Drop(setName, u.Namespace, u.Name)
 		inplaceUpdates.WithLabelValues(setName, "error").Inc()
+		if !writeRefused(err) {
+			// Timed out, or cut off: the API server may have made the write all the same. Dropping its
+			// expectation would let the pod be planned as available while it restarts, one more pod than the
+			// budget; it stands until the pod cache shows the pod changed, or inflight.TTL passes.
+			log.Error(err, "Updating sidecars in place: no answer, the write may have been made; the pod keeps its share of the budget until the pod cache shows it",
+				"pod", klog.KObj(pod), "atMost", inflight.TTL)
+			return
+		}
+		r.writes.Drop(setName, u.Namespace, u.Name)
 		log.Error(err, "Updating sidecars in place failed", "pod", klog.KObj(pod))
 		return
 	}
@@ -600,6 +608,18 @@ func (r *SidecarSetReconciler) send(ctx context.Context, setName, target string,
 		r.Recorder.Eventf(pod, corev1.EventTypeNormal, "SidecarUpdated", "SidecarSet %s: %s in place to revision %s (%s)",
 			setName, updatedContainers(u), target, u.Reason)
 	}
+}
+
+// writeRefused says whether a failed write was refused by the API server (a 4xx answer: a conflict, an invalid
+// patch, a forbidden resize), so that nothing was written. A timeout, a cut connection or a server error
+// leaves it unknown.
+func writeRefused(err error) bool {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		return false
+	}
+	code := status.Status().Code
+	return code >= 400 && code < 500 && !apierrors.IsTimeout(err) && code != 408
 }
 
 // write makes one pod's update: the resize first, when there is one, then the patch of the pod guarded by

@@ -2,12 +2,15 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -106,5 +109,40 @@ func TestAWriteThatWaitedPastItsDeadlineIsNotSent(t *testing.T) {
 	r.send(context.Background(), "logs", "logs-2", u, time.Now().Add(writeTimeout))
 	if n := patches.Load(); n != 1 {
 		t.Fatalf("a write within its deadline made %d patches, want 1", n)
+	}
+}
+
+// TestAWriteWithoutAnAnswerKeepsItsShareOfTheBudget: a write the API server refused (a conflict) is dropped
+// and the pod planned again, while one that got no answer (a timeout: the API server may have made it) stands
+// in flight until the cache shows the pod or the expectation expires.
+func TestAWriteWithoutAnAnswerKeepsItsShareOfTheBudget(t *testing.T) {
+	var answer error
+	c := fake.NewClientBuilder().WithInterceptorFuncs(interceptor.Funcs{
+		Patch: func(context.Context, client.WithWatch, client.Object, client.Patch, ...client.PatchOption) error {
+			return answer
+		},
+	}).Build()
+	r := &SidecarSetReconciler{Client: c}
+	change := inplace.Change{Images: map[string]string{"shipper": "shipper:2"}, State: podstate.SidecarSetState{Revision: "logs-2"}}
+	u := step.PodUpdate{Namespace: "shop", Name: "web-1", ResourceVersion: "1", Change: change, Patch: []byte(`{}`)}
+	unchanged := func() podstate.SidecarSetState { return podstate.SidecarSetState{} }
+	for _, tc := range []struct {
+		name   string
+		answer error
+		stands bool
+	}{
+		{"refused: the pod changed", apierrors.NewConflict(schema.GroupResource{Resource: "pods"}, "web-1", errors.New("changed")), false},
+		{"refused: invalid", apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, "web-1", nil), false},
+		{"no answer in time", context.DeadlineExceeded, true},
+		{"the API server timed out", apierrors.NewTimeoutError("the write took too long", 1), true},
+		{"the API server failed", apierrors.NewInternalError(errors.New("etcd")), true},
+	} {
+		answer = tc.answer
+		r.writes.Record("logs", "shop", "web-1", "1", change, time.Now())
+		r.send(context.Background(), "logs", "logs-2", u, time.Now().Add(writeTimeout))
+		if _, ok := r.writes.Pending("logs", "shop", "web-1", "1", unchanged, time.Now()); ok != tc.stands {
+			t.Errorf("%s: the write stands in flight: %v, want %v", tc.name, ok, tc.stands)
+		}
+		r.writes.Drop("logs", "shop", "web-1")
 	}
 }
