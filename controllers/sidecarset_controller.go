@@ -528,8 +528,9 @@ const maxConcurrentWrites = 200
 // returns without waiting for them, so that the next batch is planned the moment a pod becomes available
 // rather than once the slowest write of this batch returns. Each write is recorded in flight before update
 // returns: the reconciles that run while it is on its way, or before the pod cache shows it, count the pod as
-// updating. A failed write is logged and dropped; a later reconcile (the requeue of a rollout in progress, or
-// the pod's next event) plans the pod again.
+// updating. A write the API server refused is logged and dropped, and a later reconcile (the requeue of a
+// rollout in progress, or the pod's next event) plans the pod again; one that got no answer keeps its record
+// (send).
 func (r *SidecarSetReconciler) update(ctx context.Context, setName, target string, updates []step.PodUpdate) {
 	log := ctrl.LoggerFrom(ctx)
 	// The writes outlive this reconcile, not the process.
