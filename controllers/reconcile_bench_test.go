@@ -33,11 +33,41 @@ import (
 func BenchmarkReconcile(b *testing.B) {
 	const n = 10_000
 	ctx := context.Background()
+	c, set := reconcileWorld(b, n)
+	pods := startPodCache(b, c)
+	r := &SidecarSetReconciler{Client: c, Pods: pods, Namespace: "sidecarset-system"}
+	// The first reconcile stores the revision and the status, as in the cluster.
+	if _, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: types.NamespacedName{Name: "logs"}}); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(set), set); err != nil {
+		b.Fatal(err)
+	}
+	if set.Status.UpdatedPods != n || set.Status.ReadyPods != n {
+		b.Fatalf("status %+v: the pods are not what the benchmark means them to be", set.Status)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		in, err := r.gather(ctx, set)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if d := step.Decide(in); d.Write || len(d.Updates) > 0 {
+			b.Fatalf("a reconcile of a SidecarSet in step writes %d pods, status %v", len(d.Updates), d.Write)
+		}
+	}
+}
+
+// reconcileWorld is the API of BenchmarkReconcile: a fake client holding a SidecarSet "logs" that selects n
+// pods, all on its latest revision and ready, on 20 nodes.
+func reconcileWorld(tb testing.TB, n int) (client.WithWatch, *appsv1alpha1.SidecarSet) {
+	tb.Helper()
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
 	_ = appsv1alpha1.AddToScheme(scheme)
 	set := &appsv1alpha1.SidecarSet{ObjectMeta: metav1.ObjectMeta{Name: "logs", UID: "logs-uid", Generation: 1},
-		Spec: *fixture.Spec(b, `{selector: {matchLabels: {app: web}}, containers: [{name: shipper, image: shipper:2}]}`)}
+		Spec: *fixture.Spec(tb, `{selector: {matchLabels: {app: web}}, containers: [{name: shipper, image: shipper:2}]}`)}
 	target := revision.For(set)
 	state := podstate.State{"logs": {Revision: target, Images: map[string]string{"shipper": "shipper:2"}}}.Encode()
 	objs := []client.Object{set}
@@ -70,29 +100,7 @@ func BenchmarkReconcile(b *testing.B) {
 		WithIndex(&appsv1.ControllerRevision{}, revisionsBySidecarSet, func(o client.Object) []string {
 			return []string{o.GetLabels()[appsv1alpha1.SidecarSetNameLabel]}
 		}).Build()
-	pods := startPodCache(b, c)
-	r := &SidecarSetReconciler{Client: c, Pods: pods, Namespace: "sidecarset-system"}
-	// The first reconcile stores the revision and the status, as in the cluster.
-	if _, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: types.NamespacedName{Name: "logs"}}); err != nil {
-		b.Fatal(err)
-	}
-	if err := c.Get(ctx, client.ObjectKeyFromObject(set), set); err != nil {
-		b.Fatal(err)
-	}
-	if set.Status.UpdatedPods != n || set.Status.ReadyPods != n {
-		b.Fatalf("status %+v: the pods are not what the benchmark means them to be", set.Status)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		in, err := r.gather(ctx, set)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if d := step.Decide(in); d.Write || len(d.Updates) > 0 {
-			b.Fatalf("a reconcile of a SidecarSet in step writes %d pods, status %v", len(d.Updates), d.Write)
-		}
-	}
+	return c, set
 }
 
 // startPodCache starts a pod cache over c, for the test's lifetime, and waits until it has synced.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -106,26 +107,41 @@ type SidecarSetReconciler struct {
 	writeSlots     chan struct{}
 }
 
-// keptMemo is a SidecarSet's memo and when a reconcile last took it, in Unix nanoseconds.
+// keptMemo is a SidecarSet's memo, when a reconcile last took it (Unix nanoseconds), and how many pod views
+// it held when that reconcile was done.
 type keptMemo struct {
-	memo *step.Memo
-	used atomic.Int64
+	memo    *step.Memo
+	used    atomic.Int64
+	entries atomic.Int64
 }
 
-// memoIdleTTL is how long a SidecarSet's memo is kept without a reconcile. A SidecarSet at rest is seldom
-// reconciled, and its memo holds an entry per matched pod (about 0.5 KB): memory that follows the work
-// rather than the pods. The reconcile after it fills the memo again.
-const memoIdleTTL = 5 * time.Minute
+// memoIdleTTL is how long a SidecarSet's memo is kept without a reconcile. The memo holds about 0.9 KB a
+// matched pod (an entry, and the slices it lends each decision): kept while its SidecarSet is reconciled
+// (at least every step.WhileRolling during a rollout, and on its pods' events at rest), so memory follows the
+// work rather than the pods. The reconcile after it fills the memo again, about as much work as the memo
+// saves that one reconcile.
+const memoIdleTTL = 30 * time.Second
 
-// forgetIdleMemos drops the memos no reconcile took in the last memoIdleTTL. A reconcile holding one still
-// uses it; the next makes a new one.
-func (r *SidecarSetReconciler) forgetIdleMemos(now time.Time) {
+// memoSweepEvery is how often idle memos are looked for.
+const memoSweepEvery = memoIdleTTL / 5
+
+// releaseAfterEntries is how many pod entries the dropped memos of one sweep must have held for the sweep to
+// hand their memory back to the operating system at once (debug.FreeOSMemory, a collection and a scavenge)
+// rather than after the next collection, which an operator at rest may not run for two minutes: about 1 MB.
+const releaseAfterEntries = 1000
+
+// forgetIdleMemos drops the memos no reconcile took in the last memoIdleTTL, and returns how many pod
+// entries they held. A reconcile holding one still uses it; the next makes a new one.
+func (r *SidecarSetReconciler) forgetIdleMemos(now time.Time) int {
+	dropped := 0
 	r.memos.Range(func(name, kept any) bool {
-		if now.Sub(time.Unix(0, kept.(*keptMemo).used.Load())) > memoIdleTTL {
-			r.memos.CompareAndDelete(name, kept)
+		k := kept.(*keptMemo)
+		if now.Sub(time.Unix(0, k.used.Load())) > memoIdleTTL && r.memos.CompareAndDelete(name, kept) {
+			dropped += int(k.entries.Load())
 		}
 		return true
 	})
+	return dropped
 }
 
 // revisionsBySidecarSet indexes the cached ControllerRevisions by the SidecarSet they are of, so that a
@@ -161,6 +177,9 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	reconcilePhase.WithLabelValues("gather").Observe(gathered.Sub(start).Seconds())
 	d := step.Decide(in)
 	quiet = d.Quiet()
+	if kept, ok := r.memos.Load(set.Name); ok && kept.(*keptMemo).memo == in.Memo {
+		kept.(*keptMemo).entries.Store(int64(in.Memo.Len()))
+	}
 	decided := time.Now()
 	reconcilePhase.WithLabelValues("decide").Observe(decided.Sub(gathered).Seconds())
 	defer func() { reconcilePhase.WithLabelValues("apply").Observe(time.Since(decided).Seconds()) }()
@@ -747,14 +766,17 @@ func (r *SidecarSetReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return fmt.Errorf("indexing the revisions by SidecarSet: %w", err)
 	}
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		tick := time.NewTicker(memoIdleTTL / 5)
+		tick := time.NewTicker(memoSweepEvery)
 		defer tick.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return nil
 			case <-tick.C:
-				r.forgetIdleMemos(r.now())
+				if dropped := r.forgetIdleMemos(r.now()); dropped >= releaseAfterEntries {
+					ctrl.LoggerFrom(ctx).V(1).Info("Dropped the memos of SidecarSets at rest; returning their memory", "podEntries", dropped)
+					debug.FreeOSMemory()
+				}
 			}
 		}
 	})); err != nil {

@@ -98,16 +98,17 @@ func (m *Memo) begin(set string, n int) {
 
 // end forgets the views the decision did not read, once they are an eighth of the ones it did: the cache
 // replaced them. Sweeping every few reconciles keeps the memo, and the old views it holds, near the size of
-// the matched pods. A quiet decision (nothing in progress) also gives back the per-pod slices and the pods'
-// numbers by name: a SidecarSet at rest keeps only its entries, and the next reconcile, seldom soon,
-// allocates them again (the numbers once a rollout comes).
+// the matched pods. A quiet decision (nothing in progress) also forgets the pods' numbers by name, which only
+// a rollout needs. The per-pod slices stay lent: a SidecarSet at rest is reconciled again on its pods'
+// events, and allocating them afresh each time made most of such a reconcile's garbage. The memo as a whole
+// is dropped once no reconcile took it for a while (the reconciler's sweep).
 func (m *Memo) end(read int, quiet bool) {
 	if quiet {
-		m.current, m.counted, m.deltas, m.planned = nil, nil, nil, nil
 		m.ranks, m.rankGen = nil, m.rankGen+1 // numbered again when a rollout comes
 	}
 	if read == 0 {
 		m.pods, m.ranks = nil, nil // the SidecarSet selects no pod now
+		m.current, m.counted, m.deltas, m.planned = nil, nil, nil, nil
 		return
 	}
 	if len(m.pods) <= read+read/8+64 {
@@ -115,6 +116,9 @@ func (m *Memo) end(read int, quiet bool) {
 	}
 	maps.DeleteFunc(m.pods, func(_ *podview.View, e *memoPod) bool { return e.used != m.epoch })
 }
+
+// Len is how many pod views the memo holds an entry for.
+func (m *Memo) Len() int { return len(m.pods) }
 
 // of returns the entry of a view as the cache shows it, working out what the view alone gives when the memo
 // has no entry for it.
