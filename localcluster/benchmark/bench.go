@@ -61,6 +61,9 @@ type Options struct {
 	MaxUnavailable string
 	// RestartDelay is the simulated kubelet's restart delay (localcluster.Options.RestartDelay).
 	RestartDelay time.Duration
+	// Settle is how long after the pods were created the operator's RSS at rest is read (RSSSettledMiB);
+	// 0 does not read it.
+	Settle time.Duration
 	// Timeout bounds each wait.
 	Timeout  time.Duration
 	Progress io.Writer
@@ -167,9 +170,13 @@ type Result struct {
 	// its reconciles and its pod cache.
 	BurstOperatorCPUSeconds float64 `json:"burstOperatorCPUSeconds,omitempty"`
 
-	RSSIdleMiB float64 `json:"operatorRSSIdleMiB"`
-	RSSPeakMiB float64 `json:"operatorRSSPeakMiB"`
-	CPUSeconds float64 `json:"operatorCPUSecondsDuringRollout"`
+	// RSSIdleMiB is the operator's RSS 2 s after the pods were created and ready, before the rollout;
+	// RSSSettledMiB the same Options.Settle after, once the memos of SidecarSets at rest were dropped.
+	RSSIdleMiB    float64 `json:"operatorRSSIdleMiB"`
+	RSSSettledMiB float64 `json:"operatorRSSSettledMiB,omitempty"`
+	SettleSeconds float64 `json:"settleSeconds,omitempty"`
+	RSSPeakMiB    float64 `json:"operatorRSSPeakMiB"`
+	CPUSeconds    float64 `json:"operatorCPUSecondsDuringRollout"`
 	// ClusterCPUSeconds is the CPU time each process of the local cluster used during the rollout, by name:
 	// the machine's two cores are shared by all of them and the operator.
 	ClusterCPUSeconds map[string]float64 `json:"clusterCPUSecondsDuringRollout,omitempty"`
@@ -557,12 +564,22 @@ func (r *runner) rollout(ctx context.Context, setName string, watch *podWatch) e
 	r.res.BoundSeconds = float64(batches) * r.RestartDelay.Seconds()
 
 	proc := process{pid: r.operator.Pid()}
+	created := time.Now()
 	time.Sleep(2 * time.Second) // let the operator settle after the pods were created
 	idle, err := proc.rss()
 	if err != nil {
 		return err
 	}
 	r.res.RSSIdleMiB = mib(idle)
+	if r.Settle > 0 {
+		time.Sleep(time.Until(created.Add(r.Settle)))
+		settled, err := proc.rss()
+		if err != nil {
+			return err
+		}
+		r.res.RSSSettledMiB, r.res.SettleSeconds = mib(settled), r.Settle.Seconds()
+		r.logf("operator RSS %.1f MiB 2 s after the pods were created, %.1f MiB %s after", r.res.RSSIdleMiB, r.res.RSSSettledMiB, r.Settle)
+	}
 
 	peak := newPeakSampler(proc)
 	defer peak.stop()
