@@ -507,6 +507,14 @@ func weightOf(terms []weightTerm, l map[string]string) int32 {
 // order sorts candidates by the priority ladder: unavailable first, higher weight, workloads interleaved,
 // scatter spreading (or, without a scatterStrategy, zones), namespace/name (Pod.Rank, when numbered).
 func order(cs []candidate, scatter []appsv1alpha1.UpdateScatterTerm) {
+	if !orderByRank(cs) {
+		sortCandidates(cs)
+	}
+	spread(cs, scatter)
+}
+
+// sortCandidates sorts candidates by (unavailable first, higher weight, Rank, namespace, name).
+func sortCandidates(cs []candidate) {
 	slices.SortFunc(cs, func(a, b candidate) int {
 		if a.unavailable != b.unavailable {
 			if a.unavailable {
@@ -525,6 +533,67 @@ func order(cs []candidate, scatter []appsv1alpha1.UpdateScatterTerm) {
 		}
 		return strings.Compare(a.pod.Name, b.pod.Name)
 	})
+}
+
+// orderByRank sorts candidates as sortCandidates does, in time linear in their number, when every one is
+// numbered (Pod.Rank) with a distinct number and they fall into a few kinds of (unavailable, weight): it
+// places them by number, then takes each kind in turn, in the order of their numbers. It returns false,
+// having changed nothing, when they are not so.
+func orderByRank(cs []candidate) bool {
+	const maxKinds = 8
+	type kind struct {
+		unavailable bool
+		weight      int32
+	}
+	var kinds []kind
+	maxRank := int32(0)
+	for i := range cs {
+		r := cs[i].pod.Rank
+		if r <= 0 {
+			return false
+		}
+		maxRank = max(maxRank, r)
+		k := kind{cs[i].unavailable, cs[i].weight}
+		if !slices.Contains(kinds, k) {
+			if len(kinds) == maxKinds {
+				return false
+			}
+			kinds = append(kinds, k)
+		}
+	}
+	if len(cs) < 2 || int(maxRank) > 4*len(cs)+1024 {
+		return len(cs) < 2
+	}
+	byRank := make([]int32, maxRank+1) // 1 + the candidate's index, by number
+	for i := range cs {
+		if byRank[cs[i].pod.Rank] != 0 {
+			return false // two pods with one number: left to the names
+		}
+		byRank[cs[i].pod.Rank] = int32(i + 1)
+	}
+	slices.SortFunc(kinds, func(a, b kind) int {
+		if a.unavailable != b.unavailable {
+			if a.unavailable {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(b.weight, a.weight)
+	})
+	sorted := make([]candidate, 0, len(cs))
+	for _, k := range kinds {
+		for _, i := range byRank {
+			if i != 0 && cs[i-1].unavailable == k.unavailable && cs[i-1].weight == k.weight {
+				sorted = append(sorted, cs[i-1])
+			}
+		}
+	}
+	copy(cs, sorted)
+	return true
+}
+
+// spread orders each run of candidates of equal (unavailable, weight), sorted, by the spreading terms.
+func spread(cs []candidate, scatter []appsv1alpha1.UpdateScatterTerm) {
 	// Within each run of equal (unavailable, weight), spread the pods of each workload evenly, then, on top,
 	// those of each scatter term: a pod's rank is its position among its group's pods in the run, as a
 	// fraction, so each group's pods are interleaved through the run instead of coming in a block. Ties keep
