@@ -10,10 +10,10 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 )
@@ -44,27 +44,51 @@ func kubectlGet(args ...string) string {
 	return string(out)
 }
 
-// gauge is the value of the series of vec with these labels, nil when there is none. (Looking a series up
-// in the vector by its labels would create it.)
-func gauge(vec *prometheus.GaugeVec, labels prometheus.Labels) func() *float64 {
+// gauge is the value of the series of the metric name with these labels that the operator's registry serves,
+// nil when there is none.
+func gauge(name string, labels prometheus.Labels) func() *float64 {
 	return func() *float64 {
-		ch := make(chan prometheus.Metric, 64)
-		vec.Collect(ch)
-		close(ch)
-		for m := range ch {
-			var out dto.Metric
-			Expect(m.Write(&out)).To(Succeed())
-			got := prometheus.Labels{}
-			for _, l := range out.GetLabel() {
-				got[l.GetName()] = l.GetValue()
-			}
-			if maps.Equal(got, labels) {
-				v := out.GetGauge().GetValue()
+		for _, m := range gathered(name) {
+			if maps.Equal(labelsOf(m), labels) {
+				v := m.GetGauge().GetValue()
 				return &v
 			}
 		}
 		return nil
 	}
+}
+
+// seriesOf counts the series of the metric name the operator's registry serves for the SidecarSet.
+func seriesOf(name, sidecarSet string) func() int {
+	return func() int {
+		n := 0
+		for _, m := range gathered(name) {
+			if labelsOf(m)["sidecarset"] == sidecarSet {
+				n++
+			}
+		}
+		return n
+	}
+}
+
+// gathered is the series of the metric name the operator's registry serves.
+func gathered(name string) []*dto.Metric {
+	families, err := metrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	for _, f := range families {
+		if f.GetName() == name {
+			return f.GetMetric()
+		}
+	}
+	return nil
+}
+
+func labelsOf(m *dto.Metric) prometheus.Labels {
+	out := prometheus.Labels{}
+	for _, l := range m.GetLabel() {
+		out[l.GetName()] = l.GetValue()
+	}
+	return out
 }
 
 var _ = Describe("The sidecars' cost", func() {
@@ -97,12 +121,12 @@ updateStrategy: {maxUnavailable: 3}`)
 
 		cpu := prometheus.Labels{"sidecarset": name, "resource": "cpu", "unit": "core"}
 		memory := prometheus.Labels{"sidecarset": name, "resource": "memory", "unit": "byte"}
-		Eventually(gauge(sidecarResourceRequests, cpu)).Should(HaveValue(BeNumerically("~", 0.45, 1e-9)))
-		Expect(gauge(sidecarResourceRequests, memory)()).To(HaveValue(Equal(float64(288 << 20))))
-		Expect(gauge(sidecarResourceLimits, memory)()).To(HaveValue(Equal(float64(384 << 20))))
-		Expect(gauge(sidecarResourceLimits, cpu)()).To(BeNil(), "no sidecar limits CPU: the CPU limit has no series")
-		Expect(gauge(sidecarRequestRatio, prometheus.Labels{"sidecarset": name, "resource": "cpu"})()).To(HaveValue(BeNumerically("~", 0.3, 1e-9)))
-		Expect(gauge(sidecarRequestRatio, prometheus.Labels{"sidecarset": name, "resource": "memory"})()).To(HaveValue(BeNumerically("~", 0.375, 1e-9)))
+		Eventually(gauge("sidecarset_sidecar_resource_requests", cpu)).Should(HaveValue(BeNumerically("~", 0.45, 1e-9)))
+		Expect(gauge("sidecarset_sidecar_resource_requests", memory)()).To(HaveValue(Equal(float64(288 << 20))))
+		Expect(gauge("sidecarset_sidecar_resource_limits", memory)()).To(HaveValue(Equal(float64(384 << 20))))
+		Expect(gauge("sidecarset_sidecar_resource_limits", cpu)()).To(BeNil(), "no sidecar limits CPU: the CPU limit has no series")
+		Expect(gauge("sidecarset_sidecar_resource_request_ratio", prometheus.Labels{"sidecarset": name, "resource": "cpu"})()).To(HaveValue(BeNumerically("~", 0.3, 1e-9)))
+		Expect(gauge("sidecarset_sidecar_resource_request_ratio", prometheus.Labels{"sidecarset": name, "resource": "memory"})()).To(HaveValue(BeNumerically("~", 0.375, 1e-9)))
 
 		out := kubectlGet("scs", name, "-o", "wide")
 		GinkgoWriter.Print(out)
@@ -122,13 +146,11 @@ updateStrategy: {maxUnavailable: 3}`)
 				HaveField("PodRequests", haveResources("1950m", "768Mi")),
 				HaveField("RequestShare", appsv1alpha1.ResourceShare{CPU: "46.2%", Memory: "37.5%"}))))
 		}).WithTimeout(60 * time.Second).Should(Succeed())
-		Eventually(gauge(sidecarResourceRequests, cpu)).Should(HaveValue(BeNumerically("~", 0.9, 1e-9)))
+		Eventually(gauge("sidecarset_sidecar_resource_requests", cpu)).Should(HaveValue(BeNumerically("~", 0.9, 1e-9)))
 
 		Expect(k8sClient.Delete(ctx, set)).To(Succeed())
-		for _, vec := range []*prometheus.GaugeVec{sidecarResourceRequests, sidecarResourceLimits, sidecarRequestRatio} {
-			Eventually(func() int {
-				return testutil.CollectAndCount(vec.MustCurryWith(prometheus.Labels{"sidecarset": name}))
-			}).Should(BeZero(), "the cost gauges of a deleted SidecarSet must go")
+		for _, metric := range []string{"sidecarset_sidecar_resource_requests", "sidecarset_sidecar_resource_limits", "sidecarset_sidecar_resource_request_ratio"} {
+			Eventually(seriesOf(metric, name)).Should(BeZero(), "the cost gauges of a deleted SidecarSet must go")
 		}
 	})
 })

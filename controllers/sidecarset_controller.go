@@ -284,8 +284,6 @@ func (r *SidecarSetReconciler) apply(ctx context.Context, set *appsv1alpha1.Side
 		}
 	}
 	r.reportConflicts(set, d.Conflicts)
-	recordPods(set.Name, &d.Computed)
-	recordSidecarResources(set.Name, d.Computed.SidecarResources)
 	if !d.Write {
 		log.V(1).Info("Status not written", "requeueAfter", d.Requeue, "reason", d.RequeueReason)
 		return reconcile.Result{RequeueAfter: d.Requeue}, nil
@@ -756,6 +754,7 @@ func (r *SidecarSetReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}
 		r.SidecarSets = index
 	}
+	statusMetrics.setSource(r.SidecarSets, mgr.Elected())
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &appsv1.ControllerRevision{}, revisionsBySidecarSet,
 		func(o client.Object) []string {
 			if name, ok := o.GetLabels()[appsv1alpha1.SidecarSetNameLabel]; ok {

@@ -158,10 +158,11 @@ var _ = Describe("Rolling a sidecar out in place", func() {
 			client.MatchingLabels{appsv1alpha1.SidecarSetNameLabel: name})).To(Succeed())
 		Expect(revisions.Items).To(HaveLen(2))
 
-		// One pod write per updated pod, gauges from the status, one rollout timed.
+		// One pod write per updated pod, gauges from the status as written (the cache may show it a moment
+		// later), one rollout timed.
 		Expect(testutil.ToFloat64(inplaceUpdates.WithLabelValues(name, "written"))).To(Equal(30.0))
 		Expect(testutil.ToFloat64(inplaceUpdates.WithLabelValues(name, "error"))).To(BeZero())
-		Expect(testutil.ToFloat64(sidecarSetPods.WithLabelValues(name, "updated"))).To(Equal(30.0))
+		Eventually(gauge("sidecarset_pods", prometheus.Labels{"sidecarset": name, "state": "updated"})).Should(HaveValue(Equal(30.0)))
 		Expect(testutil.CollectAndCount(rolloutDuration.MustCurryWith(prometheus.Labels{"sidecarset": name}))).To(Equal(1))
 
 		Eventually(func(g Gomega) {
@@ -174,10 +175,9 @@ var _ = Describe("Rolling a sidecar out in place", func() {
 			g.Expect(reasons).To(ContainElements("RolloutStarted", "RolloutFinished"))
 		}).Should(Succeed())
 
+		Expect(seriesOf("sidecarset_pods", name)()).To(Equal(7), "a SidecarSet has a series for each of the seven states")
 		Expect(k8sClient.Delete(ctx, set)).To(Succeed())
-		Eventually(func() int {
-			return testutil.CollectAndCount(sidecarSetPods.MustCurryWith(prometheus.Labels{"sidecarset": name}))
-		}).Should(BeZero(), "the pod gauges of a deleted SidecarSet must go")
+		Eventually(seriesOf("sidecarset_pods", name)).Should(BeZero(), "the pod gauges of a deleted SidecarSet must go")
 	})
 
 	It("finishes a rollout interrupted by an operator restart, updating every pod exactly once", func() {
