@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -20,6 +21,7 @@ import (
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 	"github.com/sidecarset/sidecarset-operator/internal/fixture"
+	"github.com/sidecarset/sidecarset-operator/internal/inplace"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 	"github.com/sidecarset/sidecarset-operator/internal/revision"
 	"github.com/sidecarset/sidecarset-operator/internal/step"
@@ -55,6 +57,41 @@ func BenchmarkReconcile(b *testing.B) {
 		}
 		if d := step.Decide(in); d.Write || len(d.Updates) > 0 {
 			b.Fatalf("a reconcile of a SidecarSet in step writes %d pods, status %v", len(d.Updates), d.Write)
+		}
+	}
+}
+
+// BenchmarkGatherWriting is gathering the 10,000 pods of BenchmarkReconcile while 1,000 writes to them stand
+// that the pod cache does not show yet (a step of a rollout at maxUnavailable 10%): each pod is asked for
+// its write in flight.
+func BenchmarkGatherWriting(b *testing.B) {
+	const n = 10_000
+	ctx := context.Background()
+	c, set := reconcileWorld(b, n)
+	r := &SidecarSetReconciler{Client: c, Pods: startPodCache(b, c), Namespace: "sidecarset-system"}
+	views, err := r.Pods.List(labels.Everything())
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	for _, v := range views[:n/10] {
+		r.writes.Record(set.Name, v.Namespace, v.Name, v.ResourceVersion, inplace.Change{}, now)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		in, err := r.gather(ctx, set)
+		if err != nil {
+			b.Fatal(err)
+		}
+		written := 0
+		for _, p := range in.Pods {
+			if p.Written != nil {
+				written++
+			}
+		}
+		if written != n/10 {
+			b.Fatalf("%d pods with a write in flight, want %d", written, n/10)
 		}
 	}
 }

@@ -420,7 +420,10 @@ func (r *SidecarSetReconciler) matchedPods(ctx context.Context, set *appsv1alpha
 		}
 	}
 	r.writes.Expire(now)
-	writing := r.writes.Has(set.Name)
+	writes := r.writes.Of(set.Name) // nil when none stands: no pod is asked for
+	defer writes.Done()
+	var pod *podview.View
+	state := func() podstate.SidecarSetState { return pod.State()[set.Name] } // one closure for every pod
 	out := make([]step.Pod, 0, len(views))
 	for _, v := range views {
 		if inject.Excluded(v.Namespace, v.Labels, r.Namespace) != "" ||
@@ -428,10 +431,11 @@ func (r *SidecarSetReconciler) matchedPods(ctx context.Context, set *appsv1alpha
 			continue
 		}
 		p := step.Pod{View: v}
-		if writing {
-			state := func() podstate.SidecarSetState { return v.State()[set.Name] }
-			if change, ok := r.writes.Pending(set.Name, v.Namespace, v.Name, v.ResourceVersion, state, now); ok {
-				p.Written = &change
+		if writes != nil {
+			pod = v
+			if change, ok := writes.Pending(v.Namespace, v.Name, v.ResourceVersion, state, now); ok {
+				written := change // its own variable: taking change's address put every pod's on the heap
+				p.Written = &written
 			}
 		}
 		out = append(out, p)

@@ -139,17 +139,17 @@ func TestPendingAfterAResizeHoldsUntilTheStateShows(t *testing.T) {
 	}
 }
 
-func TestHasIsPerSidecarSet(t *testing.T) {
+func TestASnapshotIsPerSidecarSet(t *testing.T) {
 	var w Writes
-	if w.Has("logs") {
+	if w.Of("logs") != nil {
 		t.Fatal("an empty set has a write")
 	}
 	w.Record("logs", "shop", "web-1", "10", written("logs-2"), t0)
-	if !w.Has("logs") || w.Has("mesh") {
-		t.Fatalf("Has(logs) = %v, Has(mesh) = %v after a write for logs", w.Has("logs"), w.Has("mesh"))
+	if w.Of("logs") == nil || w.Of("mesh") != nil {
+		t.Fatalf("Of(logs) = %v, Of(mesh) = %v after a write for logs", w.Of("logs"), w.Of("mesh"))
 	}
 	w.Drop("logs", "shop", "web-1")
-	if w.Has("logs") {
+	if w.Of("logs") != nil {
 		t.Fatal("a dropped write still stands")
 	}
 }
@@ -176,4 +176,50 @@ func TestPendingReadsTheStateOnlyForAWriteThatStands(t *testing.T) {
 	if read != 1 {
 		t.Fatalf("the state of a resized pod at another version was read %d times, want once", read)
 	}
+}
+
+// TestASnapshotAnswersAsTheWrites: a reconcile's snapshot (Of) answers each pod as Pending would, forgets the
+// writes it found done only once Done is called, and keeps a write recorded again since it was taken.
+func TestASnapshotAnswersAsTheWrites(t *testing.T) {
+	var w Writes
+	if w.Of("logs") != nil {
+		t.Fatal("a snapshot of no writes is not nil")
+	}
+	w.Record("logs", "shop", "web-1", "10", written("logs-2"), t0)
+	w.Record("logs", "shop", "web-2", "20", written("logs-2"), t0)
+	w.Record("logs", "shop", "web-3", "30", written("logs-2"), t0)
+	w.Record("metrics", "shop", "web-1", "10", written("metrics-2"), t0)
+	s := w.Of("logs")
+	if _, ok := s.Pending("shop", "web-1", "10", none, t0.Add(time.Second)); !ok {
+		t.Error("a write the cache does not show is not pending in the snapshot")
+	}
+	if _, ok := s.Pending("shop", "web-2", "21", none, t0.Add(time.Second)); ok {
+		t.Error("a write the cache shows is pending in the snapshot")
+	}
+	if _, ok := s.Pending("shop", "web-3", "31", none, t0.Add(time.Second)); ok {
+		t.Error("a write the cache shows is pending in the snapshot")
+	}
+	if _, ok := s.Pending("shop", "web-4", "1", none, t0.Add(time.Second)); ok {
+		t.Error("a pod never written is pending")
+	}
+	// web-3 is written again before the reconcile ends: its new write stands.
+	w.Record("logs", "shop", "web-3", "31", written("logs-3"), t0.Add(time.Second))
+	if _, ok := w.Pending("logs", "shop", "web-2", "20", none, t0.Add(time.Second)); !ok {
+		t.Error("the snapshot forgot a write before Done")
+	}
+	s.Done()
+	if _, ok := w.Pending("logs", "shop", "web-2", "20", none, t0.Add(time.Second)); ok {
+		t.Error("Done kept a write the snapshot found shown")
+	}
+	if c, ok := w.Pending("logs", "shop", "web-3", "31", none, t0.Add(time.Second)); !ok || c.State.Revision != "logs-3" {
+		t.Errorf("Done forgot the write recorded after the snapshot: %v %v", ok, c.State.Revision)
+	}
+	if _, ok := w.Pending("metrics", "shop", "web-1", "10", none, t0.Add(time.Second)); !ok {
+		t.Error("another SidecarSet's write was forgotten")
+	}
+	var nothing *Snapshot
+	if _, ok := nothing.Pending("shop", "web-1", "10", none, t0); ok {
+		t.Error("a nil snapshot has a write")
+	}
+	nothing.Done()
 }
