@@ -205,9 +205,11 @@ func (m *Memo) observationSlices(n, extra int) ([]status.Pod, []inplace.Delta, [
 }
 
 // reuse returns s with length n and room for extra more, zeroed, reusing its array when it is large enough.
+// A new array has an eighth more room: while pods are created, each reconcile has a few more than the last,
+// and an array of exactly their number was allocated again by every one.
 func reuse[T any](s []T, n, extra int) []T {
 	if cap(s) < n+extra {
-		return make([]T, n, n+extra)
+		return make([]T, n, n+extra+n/8)
 	}
 	clear(s[:cap(s)]) // nor does it keep the views of an earlier reconcile
 	return s[:n]
