@@ -458,7 +458,17 @@ func Progress(pod *podview.View, update *podstate.Update, deadline time.Duration
 		return Done, "no update in flight"
 	}
 	late := now.Sub(update.StartedAt.Time) > deadline
-	for _, name := range slices.Sorted(maps.Keys(update.Containers)) {
+	// In their order by name; most updates restart one container, which needs no sort.
+	var one [1]string
+	names := one[:0]
+	if len(update.Containers) == 1 {
+		for name := range update.Containers {
+			names = append(names, name)
+		}
+	} else {
+		names = slices.Sorted(maps.Keys(update.Containers))
+	}
+	for _, name := range names {
 		spec := specContainer(pod, name)
 		st := statusOf(pod, name)
 		if spec == nil {
