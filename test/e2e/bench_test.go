@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"slices"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -38,6 +39,11 @@ var _ = Describe("The local-cluster benchmark at N = 100", func() {
 		Expect(res.ControlSerialCalls).To(Equal(20), "the control webhook is called for its 20 pods, and only for them")
 		Expect(res.CreateSerialMatchedP50Ms).To(BeNumerically(">", 0))
 		Expect(res.CreateSerialUnmatchedP50Ms).To(BeNumerically(">", 0))
+		// Three bursts, each after the pods of the one before are gone; the one of the median ratio is reported.
+		Expect(res.BurstRatios).To(HaveLen(3))
+		Expect(res.BurstPods).To(Equal(100))
+		ratios := slices.Sorted(slices.Values(res.BurstRatios))
+		Expect(res.BurstWebhookMeanMs/res.BurstControlMeanMs).To(BeNumerically("~", ratios[1], 0.01), "the median burst is the one reported")
 		Expect(res.RolloutSeconds).To(BeNumerically(">=", res.BoundSeconds), "faster than the kubelets restart")
 		Expect(res.RSSIdleMiB).To(BeNumerically(">", 0))
 		Expect(res.CPUSeconds).To(BeNumerically(">", 0))
