@@ -15,7 +15,7 @@ import (
 // that selects it.
 func TestIndexKeysFindEverySelectingSidecarSet(t *testing.T) {
 	rng := rand.New(rand.NewPCG(18, 3))
-	keys, values := []string{"app", "tier", "team", "env"}, []string{"a", "b", "c"}
+	keys, values := []string{"app", "tier", "team", "env", "pod-template-hash", "statefulset.kubernetes.io/pod-name"}, []string{"a", "b", "c"}
 	ops := []metav1.LabelSelectorOperator{metav1.LabelSelectorOpIn, metav1.LabelSelectorOpNotIn,
 		metav1.LabelSelectorOpExists, metav1.LabelSelectorOpDoesNotExist}
 	randomLabels := func() map[string]string {
@@ -83,9 +83,29 @@ func TestIndexKeysOfASelector(t *testing.T) {
 		{"no required value: every pod", &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
 			{Key: "app", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"db"}},
 		}}, []string{AnyPod}},
+		{"a template hash is passed over for an indexed label", &metav1.LabelSelector{
+			MatchLabels: map[string]string{"controller-revision-hash": "7d9f", "web": "true"}}, []string{"web=true"}},
+		{"a per-pod label is passed over for an In expression", &metav1.LabelSelector{
+			MatchLabels: map[string]string{"statefulset.kubernetes.io/pod-name": "db-0"},
+			MatchExpressions: []metav1.LabelSelectorRequirement{
+				{Key: "apps.kubernetes.io/pod-index", Operator: metav1.LabelSelectorOpIn, Values: []string{"0"}},
+				{Key: "app", Operator: metav1.LabelSelectorOpIn, Values: []string{"db"}},
+			}}, []string{"app=db"}},
+		{"only per-pod labels: every pod", &metav1.LabelSelector{
+			MatchLabels: map[string]string{"statefulset.kubernetes.io/pod-name": "db-0"}}, []string{AnyPod}},
 	} {
 		if got := SelectorIndexKeys(c.sel); !slices.Equal(got, c.want) {
 			t.Errorf("%s: keys %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// TestPodsAreNotIndexedByTheirOwnLabelValues: a StatefulSet's pod is indexed by its app label only, not by
+// its name, its index or its template hash.
+func TestPodsAreNotIndexedByTheirOwnLabelValues(t *testing.T) {
+	got := LabelIndexKeys(map[string]string{"app": "db", "statefulset.kubernetes.io/pod-name": "db-0",
+		"apps.kubernetes.io/pod-index": "0", "controller-revision-hash": "db-7d9f"})
+	if !slices.Equal(got, []string{"app=db"}) {
+		t.Errorf("index keys %v, want [app=db]", got)
 	}
 }
