@@ -71,8 +71,8 @@ type SidecarSetReconciler struct {
 	APIReader client.Reader
 	// Pods is the operator's pod cache; the Client's cache holds no pods.
 	Pods *PodCache
-	// SidecarSets finds the SidecarSets that may select a pod, for the pod event handler; SetupWithManager
-	// indexes the manager's cache when nil.
+	// SidecarSets finds the SidecarSets that may select a pod, for the pod event handler, and lists them for
+	// the status metrics (statusMetrics); SetupWithManager indexes the manager's cache when nil.
 	SidecarSets SidecarSetLookup
 	// Namespace is the operator's: it holds the revisions and is never injected.
 	Namespace string

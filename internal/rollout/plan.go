@@ -513,17 +513,29 @@ func order(cs []candidate, scatter []appsv1alpha1.UpdateScatterTerm) {
 	spread(cs, scatter)
 }
 
+// kind is what orders candidates before their pods' numbers and names: unavailable first, then higher weight.
+type kind struct {
+	unavailable bool
+	weight      int32
+}
+
+func (c *candidate) kind() kind { return kind{c.unavailable, c.weight} }
+
+func compareKinds(a, b kind) int {
+	if a.unavailable != b.unavailable {
+		if a.unavailable {
+			return -1
+		}
+		return 1
+	}
+	return cmp.Compare(b.weight, a.weight)
+}
+
 // sortCandidates sorts candidates by (unavailable first, higher weight, Rank, namespace, name).
 func sortCandidates(cs []candidate) {
 	slices.SortFunc(cs, func(a, b candidate) int {
-		if a.unavailable != b.unavailable {
-			if a.unavailable {
-				return -1
-			}
-			return 1
-		}
-		if a.weight != b.weight {
-			return cmp.Compare(b.weight, a.weight)
+		if c := compareKinds(a.kind(), b.kind()); c != 0 {
+			return c
 		}
 		if a.pod.Rank != b.pod.Rank {
 			return cmp.Compare(a.pod.Rank, b.pod.Rank)
@@ -541,10 +553,6 @@ func sortCandidates(cs []candidate) {
 // having changed nothing, when they are not so.
 func orderByRank(cs []candidate) bool {
 	const maxKinds = 8
-	type kind struct {
-		unavailable bool
-		weight      int32
-	}
 	var kinds []kind
 	maxRank := int32(0)
 	for i := range cs {
@@ -553,7 +561,7 @@ func orderByRank(cs []candidate) bool {
 			return false
 		}
 		maxRank = max(maxRank, r)
-		k := kind{cs[i].unavailable, cs[i].weight}
+		k := cs[i].kind()
 		if !slices.Contains(kinds, k) {
 			if len(kinds) == maxKinds {
 				return false
@@ -571,19 +579,11 @@ func orderByRank(cs []candidate) bool {
 		}
 		byRank[cs[i].pod.Rank] = int32(i + 1)
 	}
-	slices.SortFunc(kinds, func(a, b kind) int {
-		if a.unavailable != b.unavailable {
-			if a.unavailable {
-				return -1
-			}
-			return 1
-		}
-		return cmp.Compare(b.weight, a.weight)
-	})
+	slices.SortFunc(kinds, compareKinds)
 	sorted := make([]candidate, 0, len(cs))
 	for _, k := range kinds {
 		for _, i := range byRank {
-			if i != 0 && cs[i-1].unavailable == k.unavailable && cs[i-1].weight == k.weight {
+			if i != 0 && cs[i-1].kind() == k {
 				sorted = append(sorted, cs[i-1])
 			}
 		}
