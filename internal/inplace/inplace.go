@@ -442,6 +442,22 @@ const (
 // failingReasons are the waiting reasons of a container that will not come up without a human.
 var failingReasons = []string{"ErrImagePull", "ImagePullBackOff", "CrashLoopBackOff", "InvalidImageName", "CreateContainerConfigError"}
 
+// ProgressHolds returns until when Progress answers for the pod and update as it does at now; zero: from now
+// on. The clock enters Progress only as whether the update is past its deadline and whether it is past twice
+// its deadline, so its answer is the same at any time up to the next of those two instants, that one
+// included. A caller keeping Progress's answer for a view (the step package's memo) asks again after it.
+func ProgressHolds(update *podstate.Update, deadline time.Duration, now time.Time) time.Time {
+	if update == nil {
+		return time.Time{}
+	}
+	for _, t := range [2]time.Time{update.StartedAt.Add(deadline), update.StartedAt.Add(2 * deadline)} {
+		if !now.After(t) {
+			return t
+		}
+	}
+	return time.Time{}
+}
+
 // Progress says where the pod's recorded update stands, from its container statuses alone, with the reason.
 // Past twice the deadline, a container that restarted on its new image counts as done whatever its state.
 // A container is done when its status reports the new spec image (or a new imageID), it was restarted (a new
@@ -457,7 +473,7 @@ func Progress(pod *podview.View, update *podstate.Update, deadline time.Duration
 	if update == nil {
 		return Done, "no update in flight"
 	}
-	late := now.Sub(update.StartedAt.Time) > deadline
+	late := now.After(update.StartedAt.Add(deadline)) // ProgressHolds names the instants the clock is compared with
 	// In their order by name; most updates restart one container, which needs no sort.
 	var one [1]string
 	names := one[:0]
@@ -478,7 +494,7 @@ func Progress(pod *podview.View, update *podstate.Update, deadline time.Duration
 		// new image is done with its update: a crash since then is the container's health, not the update's
 		// (the record stays on the pod, as clearing it would take a second write). One that never got its
 		// new image stays failed.
-		if now.Sub(update.StartedAt.Time) > 2*deadline && restartedOnNewImage(spec, st, update.Containers[name]) {
+		if now.After(update.StartedAt.Add(2*deadline)) && restartedOnNewImage(spec, st, update.Containers[name]) {
 			continue
 		}
 		// A failing reason counts once the status is about the new image (a kubelet reports the spec's image

@@ -233,6 +233,62 @@ func TestProgress(t *testing.T) {
 	}
 }
 
+// TestProgressHolds wants Progress to answer at every instant up to ProgressHolds's as it answers when asked,
+// for updates before, between and past their deadlines, and ProgressHolds to name the first instant after
+// which an update not done may be answered otherwise.
+func TestProgressHolds(t *testing.T) {
+	const deadline = 10 * time.Minute
+	restarted := func(s *corev1.ContainerStatus) {
+		s.Image, s.ImageID, s.ContainerID, s.RestartCount, s.Ready = "shipper:2", "sha256:s2", "c://s-2", 3, true
+	}
+	edits := map[string]func(s *corev1.ContainerStatus){
+		"not acted on":         func(*corev1.ContainerStatus) {},
+		"restarted, not ready": func(s *corev1.ContainerStatus) { restarted(s); s.Ready = false },
+		"restarted and ready":  restarted,
+		"restarted, then crashing": func(s *corev1.ContainerStatus) {
+			restarted(s)
+			s.Ready, s.State = false, corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}
+		},
+		"never pulled": func(s *corev1.ContainerStatus) {
+			s.Image, s.State = "shipper:2", corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff"}}
+		},
+	}
+	for name, edit := range edits {
+		t.Run(name, func(t *testing.T) {
+			p, update := updated(t)
+			edit(&p.Status.ContainerStatuses[0])
+			v := fixture.View(t, p, podstate.State{})
+			start := update.StartedAt.Time
+			for at := -time.Minute; at <= 25*time.Minute; at += 15 * time.Second {
+				asked := start.Add(at)
+				phase, why := Progress(v, update, deadline, asked)
+				until := ProgressHolds(update, deadline, asked)
+				later := []time.Time{asked.Add(time.Hour), asked.Add(48 * time.Hour)}
+				if !until.IsZero() {
+					if until.Before(asked) {
+						t.Fatalf("asked at %s: holds until %s, before it", at, until.Sub(start))
+					}
+					later = []time.Time{until, asked.Add(until.Sub(asked) / 2)}
+				}
+				for _, then := range later {
+					if p2, why2 := Progress(v, update, deadline, then); p2 != phase || why2 != why {
+						t.Errorf("asked at %s: %s (%s); at %s, within what ProgressHolds says, %s (%s)",
+							at, phase, why, then.Sub(start), p2, why2)
+					}
+				}
+			}
+			if phase, _ := Progress(v, update, deadline, start.Add(time.Second)); phase != Done {
+				if got := ProgressHolds(update, deadline, start.Add(time.Second)); !got.Equal(start.Add(deadline)) {
+					t.Errorf("an update not done holds until %s after its start, want its deadline", got.Sub(start))
+				}
+			}
+		})
+	}
+	if got := ProgressHolds(nil, deadline, now); !got.IsZero() {
+		t.Errorf("no update: holds until %s, want for good", got)
+	}
+}
+
 func TestProgressOfANativeSidecarAndWithoutUpdate(t *testing.T) {
 	p := runningPod(t)
 	change, _ := Plan(fixture.View(t, p, podstate.State{}), podstate.SidecarSetState{Revision: "r1"}, "r2", Delta{Images: map[string]string{"proxy": "proxy:2"}}, now)

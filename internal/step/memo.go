@@ -22,8 +22,10 @@ import (
 // for as long as the view is the cache's; what it works out of the view and the rollout (what the planner and
 // the status count of the pod, what an in-place update changes) holds until the target, the known revisions,
 // the progress deadline or the recreate policy change too. An observation that reads the clock (an update not
-// done yet) or a write the cache does not show yet is worked out again every time; an update done stays done. Decide gives the same
-// decision with a memo as with none (TestMemoDecidesAsWithout): the memo saves work, never changes it.
+// done yet) holds until the update's deadline or twice it, the instants its progress turns on
+// (inplace.ProgressHolds); one of a write the cache does not show yet is worked out again every time; an
+// update done stays done. Decide gives the same decision with a memo as with none (TestMemoDecidesAsWithout):
+// the memo saves work, never changes it.
 //
 // A Memo belongs to one SidecarSet and serves one Decide at a time: the controller never reconciles a
 // SidecarSet twice at once. It also lends Decide its per-pod slices, so a reconcile of thousands of pods
@@ -75,8 +77,10 @@ type memoPod struct {
 	// in progress), so that it is decoded once; nil otherwise (podview.View.State).
 	state *podstate.SidecarSetState
 	cost  status.PodCost
-	// observed is the keyID counted and delta hold for; 0 when none.
+	// observed is the keyID counted and delta hold for, 0 when none; until is when they stop holding, zero
+	// when they hold for good (an update in progress holds until its deadline: inplace.ProgressHolds).
 	observed uint64
+	until    time.Time
 	counted  status.Pod
 	delta    inplace.Delta
 	// rank is the pod's in the numbering rankGen.

@@ -48,11 +48,12 @@ func newObserver(contents map[string]revision.Injected, deadline time.Duration, 
 // rollout to target: what the planner and the status count of it, what an in-place update to the target
 // changes when it is updatable, and where an update in flight stands. A pod whose revision is not stored runs
 // content that is gone, so it cannot be compared and is not updatable in place. The deltas of pods on the
-// same revision are one, shared: read, never written. lasting says the observation holds for the view at any
-// later time: it does unless the pod's update is still in progress, whose progress reads the clock (an
-// update done stays done; one not done fails at its deadline).
+// same revision are one, shared: read, never written. until is when the observation stops holding for the
+// view, zero when it holds at any later time: it does unless the pod's update is still in progress, whose
+// progress reads the clock and holds until the update's deadline or twice it (inplace.ProgressHolds; an
+// update done stays done).
 func (ob *observer) observe(pod *podview.View, st podstate.SidecarSetState, ok bool, target string) (
-	counted status.Pod, delta inplace.Delta, progress string, lasting bool) {
+	counted status.Pod, delta inplace.Delta, progress string, until time.Time) {
 	counted = status.Pod{Pod: rollout.Pod{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels, Workload: pod.Workload()}}
 	if pod.Ready == corev1.ConditionTrue {
 		counted.Ready, counted.ReadySince = true, pod.ReadySince.Time
@@ -60,7 +61,7 @@ func (ob *observer) observe(pod *podview.View, st podstate.SidecarSetState, ok b
 	if !ok {
 		counted.Missing = true
 		counted.Replaceable = replaceable(pod)
-		return counted, delta, "", true
+		return counted, delta, "", time.Time{}
 	}
 	counted.Revision = st.Revision
 	counted.Conflicted = len(st.Conflicts) > 0
@@ -81,9 +82,12 @@ func (ob *observer) observe(pod *podview.View, st podstate.SidecarSetState, ok b
 				counted.Failure = why
 			}
 			progress = why
-			return counted, delta, progress, phase == inplace.Done
+			if phase != inplace.Done {
+				until = inplace.ProgressHolds(st.Update, ob.deadline, ob.now)
+			}
+			return counted, delta, progress, until
 		}
-		return counted, delta, progress, true
+		return counted, delta, progress, time.Time{}
 	}
 	if !counted.Conflicted && counted.Skipped == "" {
 		key := [2]string{st.Revision, target}
@@ -101,5 +105,5 @@ func (ob *observer) observe(pod *podview.View, st podstate.SidecarSetState, ok b
 	// Off target by more than an in-place update: a new pod gets the target, unless it would conflict or be
 	// skipped again, which a pod conflicted or skipped at the revision before may not.
 	counted.Replaceable = !counted.Updatable && replaceable(pod)
-	return counted, delta, "", true
+	return counted, delta, "", time.Time{}
 }

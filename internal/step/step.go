@@ -313,8 +313,9 @@ type observation struct {
 }
 
 // observeAndPlan observes every pod for a rollout to target and plans the step. An observation the memo
-// holds for the pod's view under this target is taken as it is; one that reads the clock (an update in
-// progress) or a write the cache does not show yet is made again every time.
+// holds for the pod's view under this target is taken as it is, until the clock passes the instant it holds
+// to (an update in progress: inplace.ProgressHolds); one of a write the cache does not show yet is made again
+// every time.
 func observeAndPlan(memo *Memo, set *appsv1alpha1.SidecarSet, pods []currentPod, gone []rollout.Pod, in Input,
 	contents map[string]revision.Injected, target string, deadline time.Duration) (observation, rollout.Plan, error) {
 	ob := newObserver(contents, deadline, in.Now)
@@ -325,13 +326,13 @@ func observeAndPlan(memo *Memo, set *appsv1alpha1.SidecarSet, pods []currentPod,
 	offTarget := false
 	for i := range pods {
 		p := &pods[i]
-		if e := p.memo; e != nil && e.observed == memo.keyID {
+		if e := p.memo; e != nil && e.observed == memo.keyID && (e.until.IsZero() || !in.Now.After(e.until)) {
 			seen.counted[i], seen.deltas[i] = e.counted, e.delta
 		} else {
-			var lasting bool
-			seen.counted[i], seen.deltas[i], _, lasting = ob.observe(p.pod, p.stateOf(set.Name), p.ok, target)
-			if e != nil && lasting {
-				e.observed, e.counted, e.delta = memo.keyID, seen.counted[i], seen.deltas[i]
+			var until time.Time
+			seen.counted[i], seen.deltas[i], _, until = ob.observe(p.pod, p.stateOf(set.Name), p.ok, target)
+			if e != nil {
+				e.observed, e.until, e.counted, e.delta = memo.keyID, until, seen.counted[i], seen.deltas[i]
 				e.state = nil // read again from the view when needed: kept for every pod, states were most of the memo
 			}
 		}
