@@ -400,27 +400,29 @@ func (s sample) examples() string {
 // histogram counts the pods per revision they run, in the order of in.Revisions (newest first), then any revision the
 // controller does not know of, by name.
 func histogram(in Input) []appsv1alpha1.RevisionPodCount {
-	pods := map[string]int32{}
+	var pods Tally
 	for i := range in.Pods {
 		// A pod injection skipped runs nothing of the revision it records.
 		if r := in.Pods[i].Revision; r != "" && in.Pods[i].Skipped == "" {
-			pods[r]++
+			pods.Add(r)
 		}
 	}
 	var out []appsv1alpha1.RevisionPodCount
 	for _, r := range in.Revisions {
-		if n, ok := pods[r]; ok {
+		if n, ok := pods.Count(r); ok {
 			out = append(out, appsv1alpha1.RevisionPodCount{Name: r, Pods: n})
-			delete(pods, r)
 		}
 	}
 	var unknown []string
-	for r := range pods {
-		unknown = append(unknown, r)
+	for _, r := range pods.Names() {
+		if !slices.Contains(in.Revisions, r) {
+			unknown = append(unknown, r)
+		}
 	}
 	slices.Sort(unknown)
 	for _, r := range unknown {
-		out = append(out, appsv1alpha1.RevisionPodCount{Name: r, Pods: pods[r]})
+		n, _ := pods.Count(r)
+		out = append(out, appsv1alpha1.RevisionPodCount{Name: r, Pods: n})
 	}
 	return out
 }

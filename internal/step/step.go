@@ -265,9 +265,8 @@ func Decide(in Input) Decision {
 // shows it, a moment after it is written.
 func current(memo *Memo, in []Pod) ([]currentPod, map[string]bool, status.Cost) {
 	pods := reuse(memo.current, 0, len(in))
-	inUse := map[string]bool{}
+	var revisions status.Tally
 	var cost status.Cost
-	last := ""
 	for _, p := range in {
 		e := memo.of(p.View)
 		if !e.tracked {
@@ -279,12 +278,16 @@ func current(memo *Memo, in []Pod) ([]currentPod, map[string]bool, status.Cost) 
 			c.pod = inplace.Apply(p.View, *p.Written)
 			c.ok, c.revision, c.conflicted, c.state, c.memo = true, p.Written.State.Revision, len(p.Written.State.Conflicts) > 0, &p.Written.State, nil
 		}
-		if c.ok && c.revision != last { // most pods share their revision with the one before
-			inUse[c.revision], last = true, c.revision
+		if c.ok {
+			revisions.Add(c.revision)
 		}
 		pods = append(pods, c)
 	}
 	memo.current = pods
+	inUse := map[string]bool{}
+	for _, r := range revisions.Names() {
+		inUse[r] = true
+	}
 	return pods, inUse, cost
 }
 
