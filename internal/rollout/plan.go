@@ -27,7 +27,8 @@ type Pod struct {
 	// Budgets are the indexes, in the budgets given to ComputeWithBudgets, of the PodDisruptionBudgets that
 	// select the pod.
 	Budgets []int
-	// Zone is the topology.kubernetes.io/zone of the pod's node, "" when unknown.
+	// Zone is the topology.kubernetes.io/zone of the pod's node, "" when unknown. Only a pod off target (a
+	// candidate) is spread by it: step sets it for those alone.
 	Zone string
 	// Rank, when the caller numbers the pods, is the pod's place in the order of the pods by namespace and
 	// name (any increasing numbering of that order; a leaving pod, never a candidate, needs none): the

@@ -340,8 +340,10 @@ func observeAndPlan(memo *Memo, set *appsv1alpha1.SidecarSet, pods []currentPod,
 			}
 		}
 		planned[i] = seen.counted[i].Pod
-		planned[i].Zone = in.Zones[p.pod.Node()]
-		offTarget = offTarget || !planned[i].OnTarget
+		if !planned[i].OnTarget { // only candidates are spread across zones: most pods' nodes are not read
+			planned[i].Zone = in.Zones[p.pod.Node()]
+			offTarget = true
+		}
 	}
 	if offTarget { // candidates to order: numbered by name, they are ordered without comparing names
 		memo.rank(pods)
