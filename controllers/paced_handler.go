@@ -15,9 +15,13 @@ import (
 // pacedHandler maps pod events to the SidecarSets they concern, as handler.EnqueueRequestsFromMapFunc does,
 // and enqueues each SidecarSet no sooner than its pacer allows (internal/pace): events coalesce while a
 // SidecarSet's last reconcile is recent, instead of each starting another reconcile over every matched pod.
+//
+// Before it queues a SidecarSet, it notes the pod for it (noted, when set): the reconcile the event starts
+// looks at that pod again (podSet).
 type pacedHandler struct {
 	mapFunc func(context.Context, client.Object) []reconcile.Request
 	pacer   *pace.Pacer
+	noted   func(sidecarSet string, pod client.Object)
 }
 
 type queue = workqueue.TypedRateLimitingInterface[reconcile.Request]
@@ -48,6 +52,9 @@ func (h pacedHandler) enqueue(ctx context.Context, q queue, objs ...client.Objec
 			continue
 		}
 		for _, req := range h.mapFunc(ctx, obj) {
+			if h.noted != nil {
+				h.noted(req.Name, obj) // the pod as it was and as it is: one pod, noted twice at most
+			}
 			if seen[req] {
 				continue
 			}

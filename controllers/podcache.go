@@ -137,6 +137,19 @@ func (p *PodCache) List(sel labels.Selector) ([]*podview.View, error) {
 	return out, nil
 }
 
+// Get returns the pod namespace/name; ok is false when the cache has no such pod. The view is shared with the
+// cache: never modify it.
+func (p *PodCache) Get(namespace, name string) (v *podview.View, ok bool, err error) {
+	obj, ok, err := p.informer.GetIndexer().GetByKey(namespace + "/" + name)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	if v, ok = obj.(*podview.View); !ok {
+		return nil, false, fmt.Errorf("the pod cache holds a %T", obj)
+	}
+	return v, true, nil
+}
+
 // InNamespace returns the pods of a namespace. The views are shared with the cache: never modify one.
 func (p *PodCache) InNamespace(namespace string) ([]*podview.View, error) {
 	if !p.informer.HasSynced() {

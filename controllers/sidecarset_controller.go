@@ -107,12 +107,14 @@ type SidecarSetReconciler struct {
 	writeSlots     chan struct{}
 }
 
-// keptMemo is a SidecarSet's memo, when a reconcile last took it (Unix nanoseconds), and how many pod views
-// it held when that reconcile was done.
+// keptMemo is a SidecarSet's memo, when a reconcile last took it (Unix nanoseconds), how many pod views it
+// held when that reconcile was done, and the SidecarSet's selected pods with those that had an event since
+// (podSet), which go with the memo.
 type keptMemo struct {
 	memo    *step.Memo
 	used    atomic.Int64
 	entries atomic.Int64
+	pods    podSet
 }
 
 // memoIdleTTL is how long a SidecarSet's memo is kept without a reconcile. The memo holds about 0.9 KB a
@@ -219,7 +221,7 @@ func (r *SidecarSetReconciler) gather(ctx context.Context, set *appsv1alpha1.Sid
 		in.StatusWritten = last.(time.Time)
 	}
 	var err error
-	if in.Pods, err = r.matchedPods(ctx, set, in.Now); err != nil {
+	if in.Pods, err = r.matchedPods(ctx, set, &kept.(*keptMemo).pods, in.Now); err != nil {
 		return in, err
 	}
 	if in.Stored, err = r.revisions(ctx, set); err != nil {
@@ -395,15 +397,17 @@ func (r *SidecarSetReconciler) budgetPods(namespace string, sel labels.Selector,
 	return slices.DeleteFunc(selected, func(v *podview.View) bool { return v.Namespace != namespace }), nil
 }
 
-// matchedPods lists the pods the SidecarSet selects, from the pods of the cache with the label its selector
-// requires (PodCache.Selected), leaving out the namespaces and pods never injected, each with the update
-// written to it that the cache does not show yet. The views are the cache's, shared: never modify one.
-func (r *SidecarSetReconciler) matchedPods(ctx context.Context, set *appsv1alpha1.SidecarSet, now time.Time) ([]step.Pod, error) {
+// matchedPods lists the pods the SidecarSet selects, kept from its last reconcile and patched with the pods
+// that had an event since (podSet), else read from the pods of the cache with the label its selector requires
+// (PodCache.Selected); leaving out the namespaces and pods never injected, each with the update written to it
+// that the cache does not show yet. The views are the cache's, shared: never modify one.
+func (r *SidecarSetReconciler) matchedPods(ctx context.Context, set *appsv1alpha1.SidecarSet, kept *podSet, now time.Time) ([]step.Pod, error) {
 	matcher, err := inject.NewMatcher(&set.Spec)
 	if err != nil {
 		return nil, nil // no pod is selected by a selector that cannot be parsed
 	}
-	views, err := r.Pods.Selected(matcher.PodSelector(), inject.SelectorIndexKeys(set.Spec.Selector))
+	injectable := func(v *podview.View) bool { return inject.Excluded(v.Namespace, v.Labels, r.Namespace) == "" }
+	views, at, err := kept.take(r.Pods, matcher.PodSelector(), inject.SelectorIndexKeys(set.Spec.Selector), injectable, now)
 	if err != nil {
 		return nil, fmt.Errorf("listing pods: %w", err)
 	}
@@ -422,23 +426,28 @@ func (r *SidecarSetReconciler) matchedPods(ctx context.Context, set *appsv1alpha
 	r.writes.Expire(now)
 	writes := r.writes.Of(set.Name) // nil when none stands: no pod is asked for
 	defer writes.Done()
-	var pod *podview.View
-	state := func() podstate.SidecarSetState { return pod.State()[set.Name] } // one closure for every pod
-	out := make([]step.Pod, 0, len(views))
-	for _, v := range views {
-		if inject.Excluded(v.Namespace, v.Labels, r.Namespace) != "" ||
-			(matcher.NeedsNamespaceLabels() && !matcher.MatchesNamespace(nsLabels[v.Namespace])) {
+	// Only the pods with a write are asked for it, each found by name.
+	var written map[int]*inplace.Change
+	for namespace, name := range writes.Pods() {
+		i, ok := at[podKey{namespace, name}]
+		if !ok {
 			continue
 		}
-		p := step.Pod{View: v}
-		if writes != nil {
-			pod = v
-			if change, ok := writes.Pending(v.Namespace, v.Name, v.ResourceVersion, state, now); ok {
-				written := change // its own variable: taking change's address put every pod's on the heap
-				p.Written = &written
+		v := views[i]
+		state := func() podstate.SidecarSetState { return v.State()[set.Name] }
+		if change, ok := writes.Pending(namespace, name, v.ResourceVersion, state, now); ok {
+			if written == nil {
+				written = map[int]*inplace.Change{}
 			}
+			written[i] = &change
 		}
-		out = append(out, p)
+	}
+	out := make([]step.Pod, 0, len(views))
+	for i, v := range views {
+		if matcher.NeedsNamespaceLabels() && !matcher.MatchesNamespace(nsLabels[v.Namespace]) {
+			continue
+		}
+		out = append(out, step.Pod{View: v, Written: written[i]})
 	}
 	return out, nil
 }
@@ -793,7 +802,7 @@ func (r *SidecarSetReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// double the reconciles of a rollout, each over every matched pod.
 		For(&appsv1alpha1.SidecarSet{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&appsv1.ControllerRevision{}).
-		WatchesRawSource(r.Pods.Source(pacedHandler{mapFunc: r.sidecarSetsOfPod, pacer: &r.pace})).
+		WatchesRawSource(r.Pods.Source(pacedHandler{mapFunc: r.sidecarSetsOfPod, pacer: &r.pace, noted: r.notePod})).
 		// A budget allowing a disruption again lets a rollout waiting on it go on: its status changes a
 		// moment after the pod that became healthy, whose own event found the budget still spent.
 		// A SidecarSet waiting for its webhook entry is Ready once the entry is written.
@@ -814,6 +823,14 @@ func (r *SidecarSetReconciler) SetupWithManager(mgr ctrl.Manager) error {
 				},
 			})).
 		Complete(r)
+}
+
+// notePod records that a pod event concerns the SidecarSet, for its next reconcile to look at the pod again
+// (podSet). A SidecarSet without a memo keeps no pods: its next reconcile reads them all.
+func (r *SidecarSetReconciler) notePod(sidecarSet string, pod client.Object) {
+	if kept, ok := r.memos.Load(sidecarSet); ok {
+		kept.(*keptMemo).pods.note(pod.GetNamespace(), pod.GetName())
+	}
 }
 
 // rollingSidecarSets maps an event to the SidecarSets rolling out or stalled, the ones a budget can hold.

@@ -15,6 +15,7 @@
 package inflight
 
 import (
+	"iter"
 	"maps"
 	"sync"
 	"time"
@@ -129,6 +130,21 @@ func (s *Snapshot) Pending(namespace, name, version string, state func() podstat
 		return inplace.Change{}, false
 	}
 	return wr.change, true
+}
+
+// Pods yields the namespace and name of each pod a write stands for in the snapshot, so that a reconcile asks
+// Pending of those pods alone. A nil snapshot has none.
+func (s *Snapshot) Pods() iter.Seq2[string, string] {
+	return func(yield func(string, string) bool) {
+		if s == nil {
+			return
+		}
+		for k := range s.pods {
+			if !yield(k.namespace, k.name) {
+				return
+			}
+		}
+	}
 }
 
 // Done forgets the writes Pending found shown by the cache or expired, unless one was recorded again since
