@@ -230,6 +230,10 @@ func copyContainers(cs []Container) []Container {
 	return out
 }
 
+// recordsAnUpdate says whether an encoded state (podstate.State.Encode) records an in-place update of some
+// SidecarSet, by its field name alone: a state named otherwise is only shared when it need not be.
+func recordsAnUpdate(state string) bool { return strings.Contains(state, `"update":`) }
+
 // Compact is the pod informer's transform: it turns a *corev1.Pod into a *View and passes anything else
 // (a View already, a deletion tombstone) through unchanged.
 func Compact(obj any) (any, error) {
@@ -271,7 +275,13 @@ func Compact(obj any) (any, error) {
 	if !injected {
 		return v, nil
 	}
-	v.annotations = share(map[string]string{appsv1alpha1.StateAnnotation: state})
+	if annotations := map[string]string{appsv1alpha1.StateAnnotation: state}; recordsAnUpdate(state) {
+		// Each pod's own (when its update started, each container's run before it): shared by no other
+		// view, it would cost a table entry and a copy of its content as large again as itself.
+		v.annotations = &sharedMap{m: annotations}
+	} else {
+		v.annotations = share(annotations)
+	}
 	v.Annotations = v.annotations.m
 	v.Injected = &Injected{
 		Containers:            compactContainers(pod.Spec.Containers),

@@ -207,6 +207,19 @@ func TestEqualLabelsAndStatesAreSharedAndForgotten(t *testing.T) {
 	if a.Labels["pod-template-hash"] != "h1" || a.Annotations["sidecarset.io/state"] != `{"logs":{"revision":"r1"}}` {
 		t.Errorf("shared maps hold %v, %v", a.Labels, a.Annotations)
 	}
+	// A state recording an update is each pod's own: equal ones (as a test makes them) are not shared, and the
+	// table keeps no entry for them.
+	updated := `{"logs":{"revision":"r2","update":{"from":"r1","startedAt":"2026-12-03T10:00:00Z"}}}`
+	d, e := compact(pod("web-d", "h1", updated)), compact(pod("web-e", "h1", updated))
+	sharedMaps.Lock()
+	_, tabled := sharedMaps.byContent[content(d.Annotations)]
+	sharedMaps.Unlock()
+	if same(d.Annotations, e.Annotations) || tabled || d.Annotations["sidecarset.io/state"] != updated {
+		t.Errorf("states recording an update: shared %v, in the table %v, held %v", same(d.Annotations, e.Annotations), tabled, d.Annotations)
+	}
+	if names := d.StateNames(); !slices.Equal(names, []string{"logs"}) || !same(d.Labels, a.Labels) {
+		t.Errorf("a view with its own state names %v; its labels are shared: %v", names, same(d.Labels, a.Labels))
+	}
 
 	// Once no view holds them, the table forgets the maps.
 	key := content(map[string]string{"app": "web", "pod-template-hash": "h1"})

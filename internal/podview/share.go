@@ -15,7 +15,8 @@ import (
 // sharedMap is one map of labels or annotations shared by every view whose map has the same content: the
 // pods of one ReplicaSet, DaemonSet or Job carry equal labels, and the pods on one revision often the same
 // state annotation. A view holds its sharedMap, so the map lives as long as some view uses it; the table
-// below only points at it weakly, and forgets it once no view does.
+// below only points at it weakly, and forgets it once no view does. A state annotation recording an update
+// is each pod's own: its view holds it in a sharedMap of its own, kept out of the table.
 type sharedMap struct {
 	m map[string]string
 
