@@ -159,21 +159,25 @@ type Result struct {
 	WebhookDirectP50Ms float64 `json:"webhookDirectP50Milliseconds"`
 	WebhookDirectP99Ms float64 `json:"webhookDirectP99Milliseconds"`
 
-	// A burst: BurstPods matched pods and as many for the do-nothing control webhook, their Deployments
-	// created at once, so that both webhooks are called under the same load; the API server's histogram of
-	// each over the burst.
-	BurstPods          int     `json:"burstPods,omitempty"`
-	BurstSeconds       float64 `json:"burstSeconds,omitempty"`
-	BurstWebhookMeanMs float64 `json:"burstWebhookMeanMilliseconds,omitempty"`
-	BurstWebhookP50Ms  float64 `json:"burstWebhookP50Milliseconds,omitempty"`
-	BurstControlMeanMs float64 `json:"burstControlMeanMilliseconds,omitempty"`
-	BurstControlP50Ms  float64 `json:"burstControlP50Milliseconds,omitempty"`
+	// A burst: BurstPods matched pods, as many for the do-nothing control webhook and as many for the
+	// patching control, their Deployments created at once, so that the webhooks are called under the same
+	// load; the API server's histogram of each over the burst.
+	BurstPods           int     `json:"burstPods,omitempty"`
+	BurstSeconds        float64 `json:"burstSeconds,omitempty"`
+	BurstWebhookMeanMs  float64 `json:"burstWebhookMeanMilliseconds,omitempty"`
+	BurstWebhookP50Ms   float64 `json:"burstWebhookP50Milliseconds,omitempty"`
+	BurstControlMeanMs  float64 `json:"burstControlMeanMilliseconds,omitempty"`
+	BurstControlP50Ms   float64 `json:"burstControlP50Milliseconds,omitempty"`
+	BurstPatchingMeanMs float64 `json:"burstPatchingControlMeanMilliseconds,omitempty"`
+	BurstPatchingP50Ms  float64 `json:"burstPatchingControlP50Milliseconds,omitempty"`
 	// BurstOperatorCPUSeconds is the operator's CPU time during the burst: its webhook shares the CPU with
 	// its reconciles and its pod cache.
 	BurstOperatorCPUSeconds float64 `json:"burstOperatorCPUSeconds,omitempty"`
 	// BurstRatios are the operator's mean over the control's of each of burstRounds bursts, in their order;
 	// the Burst figures above are the burst of the median ratio.
 	BurstRatios []float64 `json:"burstRatios,omitempty"`
+	// BurstPatchingRatios are the operator's mean over the patching control's of each burst.
+	BurstPatchingRatios []float64 `json:"burstPatchingRatios,omitempty"`
 
 	// RSSIdleMiB is the operator's RSS 2 s after the pods were created and ready, before the rollout;
 	// RSSSettledMiB the same Options.Settle after, once the memos of SidecarSets at rest were dropped.
@@ -457,6 +461,7 @@ const burstRounds = 3
 type burstResult struct {
 	seconds, operatorCPU                       float64
 	meanMs, p50Ms, controlMeanMs, controlP50Ms float64
+	patchingMeanMs, patchingP50Ms              float64
 }
 
 func (b burstResult) ratio() float64 { return b.meanMs / b.controlMeanMs }
@@ -471,6 +476,7 @@ func (r *runner) burstAdmission(ctx context.Context, ns string) error {
 		}
 		rounds = append(rounds, b)
 		r.res.BurstRatios = append(r.res.BurstRatios, round(b.ratio(), 2))
+		r.res.BurstPatchingRatios = append(r.res.BurstPatchingRatios, round(b.meanMs/b.patchingMeanMs, 2))
 	}
 	sorted := slices.Clone(rounds)
 	slices.SortFunc(sorted, func(a, b burstResult) int { return cmp.Compare(a.ratio(), b.ratio()) })
@@ -479,12 +485,14 @@ func (r *runner) burstAdmission(ctx context.Context, ns string) error {
 	r.res.BurstSeconds, r.res.BurstOperatorCPUSeconds = round(m.seconds, 2), round(m.operatorCPU, 2)
 	r.res.BurstWebhookMeanMs, r.res.BurstWebhookP50Ms = m.meanMs, m.p50Ms
 	r.res.BurstControlMeanMs, r.res.BurstControlP50Ms = m.controlMeanMs, m.controlP50Ms
-	r.logf("bursts: the operator's mean over the control's %v; the median's reported", r.res.BurstRatios)
+	r.res.BurstPatchingMeanMs, r.res.BurstPatchingP50Ms = m.patchingMeanMs, m.patchingP50Ms
+	r.logf("bursts: the operator's mean over the control's %v, over the patching control's %v; the burst of the median first ratio is reported",
+		r.res.BurstRatios, r.res.BurstPatchingRatios)
 	return nil
 }
 
-// burst creates burstPods matched pods and as many for the control webhook at once, through two
-// Deployments created together, so that the ReplicaSet controller interleaves their creations and both
+// burst creates burstPods matched pods and as many for each control webhook at once, through three
+// Deployments created together, so that the ReplicaSet controller interleaves their creations and the
 // webhooks are called under the same load; it reads each webhook's calls off the API server's histogram.
 // Then it deletes the Deployments and waits for their pods to be gone.
 func (r *runner) burst(ctx context.Context, ns string, round int) (burstResult, error) {
@@ -500,20 +508,21 @@ func (r *runner) burst(ctx context.Context, ns string, round int) (burstResult, 
 	if err != nil {
 		return out, err
 	}
-	r.logf("burst %d of %d: creating %d matched pods and %d for the control webhook at once", round, burstRounds, n, n)
+	r.logf("burst %d of %d: creating %d matched pods and %d for each control webhook at once", round, burstRounds, n, n)
 	start := time.Now()
-	errs := make(chan error, 2)
 	sets := []map[string]string{
 		{"app": "matched", "burst": fmt.Sprintf("matched-%d", round)},
 		{"app": "burst-control", "burst": fmt.Sprintf("control-%d", round), controlLabel: "true"},
+		{"app": "burst-patching-control", "burst": fmt.Sprintf("patching-%d", round), patchingControlLabel: "true"},
 	}
+	errs := make(chan error, len(sets))
 	for _, labels := range sets {
 		go func() {
 			_, err := r.createDeployment(ctx, ns, "burst-"+labels["burst"], labels, n)
 			errs <- err
 		}()
 	}
-	if err := errors.Join(<-errs, <-errs); err != nil {
+	if err := errors.Join(<-errs, <-errs, <-errs); err != nil {
 		return out, err
 	}
 	out.seconds = time.Since(start).Seconds()
@@ -526,13 +535,17 @@ func (r *runner) burst(ctx context.Context, ns string, round int) (burstResult, 
 	if err != nil {
 		return out, err
 	}
-	var calls, controlCalls int
+	var calls, controlCalls, patchingCalls int
 	calls, out.p50Ms, _, out.meanMs, _ = callStats(after.webhook.minus(before.webhook))
 	controlCalls, out.controlP50Ms, _, out.controlMeanMs, _ = callStats(after.control.minus(before.control))
-	r.logf("burst %d: %d + %d pods created in %.1fs (operator CPU %.2f s): the operator's webhook mean %.2f ms, p50 %.2f ms (%d calls); the control's mean %.2f ms, p50 %.2f ms (%d calls)",
-		round, n, n, out.seconds, out.operatorCPU, out.meanMs, out.p50Ms, calls, out.controlMeanMs, out.controlP50Ms, controlCalls)
-	if calls < n || controlCalls < n {
-		return out, fmt.Errorf("the burst of %d pods each called the operator's webhook %d times and the control %d times", n, calls, controlCalls)
+	patchingCalls, out.patchingP50Ms, _, out.patchingMeanMs, _ = callStats(after.patching.minus(before.patching))
+	r.logf("burst %d: 3 × %d pods created in %.1fs (operator CPU %.2f s): the operator's webhook mean %.2f ms, p50 %.2f ms (%d calls); "+
+		"the control's mean %.2f ms, p50 %.2f ms (%d calls); the patching control's mean %.2f ms, p50 %.2f ms (%d calls)",
+		round, n, out.seconds, out.operatorCPU, out.meanMs, out.p50Ms, calls, out.controlMeanMs, out.controlP50Ms, controlCalls,
+		out.patchingMeanMs, out.patchingP50Ms, patchingCalls)
+	if calls < n || controlCalls < n || patchingCalls < n {
+		return out, fmt.Errorf("the burst of %d pods each called the operator's webhook %d times, the control %d times and the patching control %d times",
+			n, calls, controlCalls, patchingCalls)
 	}
 	for _, labels := range sets {
 		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "burst-" + labels["burst"]}}

@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -32,6 +33,19 @@ const controlWebhookName = "control.bench.sidecarset.io"
 
 // controlLabel marks the pods the control webhook is called for.
 const controlLabel = "sidecarset.io/bench-control"
+
+// patchingControlWebhookName is the benchmark's second control: served by the same server, it allows every pod
+// with a patch of one label. A webhook whose answer changes the pod makes the API server do more within the
+// call it times (encode the pod, apply the patch, decode, compare and default the result), which a webhook
+// that changes nothing spares it; this control's time is that of any mutating webhook, so the operator's
+// own share of a burst is its difference from this one.
+const patchingControlWebhookName = "patching-control.bench.sidecarset.io"
+
+// patchingControlLabel marks the pods the patching control is called for; patchedLabel is the label it adds.
+const (
+	patchingControlLabel = "sidecarset.io/bench-patching-control"
+	patchedLabel         = "sidecarset.io/bench-patched"
+)
 
 type controlWebhook struct {
 	srv    *http.Server
@@ -65,30 +79,39 @@ func startControlWebhook(ctx context.Context, c client.Client, ns string) (*cont
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(allowAll), TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}},
+	mux := http.NewServeMux()
+	mux.HandleFunc("/mutate", allowAll)
+	mux.HandleFunc("/patch", allowPatched)
+	srv := &http.Server{Handler: mux, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}},
 		ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.ServeTLS(ln, "", "") }()
 
 	w := &controlWebhook{srv: srv, config: "sidecarset-bench-control-" + ns}
-	cfg := &admissionregistrationv1.MutatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: w.config},
-		Webhooks: []admissionregistrationv1.MutatingWebhook{{
-			Name:                    controlWebhookName,
+	hook := func(name, label, path string) admissionregistrationv1.MutatingWebhook {
+		return admissionregistrationv1.MutatingWebhook{
+			Name:                    name,
 			AdmissionReviewVersions: []string{"v1"},
 			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
 			FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
 			TimeoutSeconds:          ptr.To[int32](10),
 			NamespaceSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}},
-			ObjectSelector:          &metav1.LabelSelector{MatchLabels: map[string]string{controlLabel: "true"}},
+			ObjectSelector:          &metav1.LabelSelector{MatchLabels: map[string]string{label: "true"}},
 			ClientConfig: admissionregistrationv1.WebhookClientConfig{
-				URL:      ptr.To(fmt.Sprintf("https://localhost:%d/mutate", ln.Addr().(*net.TCPAddr).Port)),
+				URL:      ptr.To(fmt.Sprintf("https://localhost:%d%s", ln.Addr().(*net.TCPAddr).Port, path)),
 				CABundle: certPEM,
 			},
 			Rules: []admissionregistrationv1.RuleWithOperations{{
 				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
 				Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
 			}},
-		}},
+		}
+	}
+	cfg := &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: w.config},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{
+			hook(controlWebhookName, controlLabel, "/mutate"),
+			hook(patchingControlWebhookName, patchingControlLabel, "/patch"),
+		},
 	}
 	if err := c.Create(ctx, cfg); err != nil {
 		_ = srv.Close()
@@ -104,7 +127,16 @@ func (w *controlWebhook) stop(ctx context.Context, c client.Client) {
 }
 
 // allowAll answers an AdmissionReview: allowed, nothing changed.
-func allowAll(w http.ResponseWriter, r *http.Request) {
+func allowAll(w http.ResponseWriter, r *http.Request) { answer(w, r, nil) }
+
+// allowPatched answers an AdmissionReview: allowed, with a JSON patch adding patchedLabel to the pod (whose
+// selector label the patching control is called for says it has labels).
+func allowPatched(w http.ResponseWriter, r *http.Request) {
+	answer(w, r, []byte(`[{"op":"add","path":"/metadata/labels/`+strings.ReplaceAll(patchedLabel, "/", "~1")+`","value":"true"}]`))
+}
+
+// answer answers an AdmissionReview: allowed, with patch when it is not nil.
+func answer(w http.ResponseWriter, r *http.Request, patch []byte) {
 	body, err := io.ReadAll(r.Body)
 	var review admissionv1.AdmissionReview
 	if err == nil {
@@ -118,8 +150,9 @@ func allowAll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(&admissionv1.AdmissionReview{
-		TypeMeta: review.TypeMeta,
-		Response: &admissionv1.AdmissionResponse{UID: review.Request.UID, Allowed: true},
-	})
+	resp := &admissionv1.AdmissionResponse{UID: review.Request.UID, Allowed: true}
+	if patch != nil {
+		resp.Patch, resp.PatchType = patch, ptr.To(admissionv1.PatchTypeJSONPatch)
+	}
+	_ = json.NewEncoder(w).Encode(&admissionv1.AdmissionReview{TypeMeta: review.TypeMeta, Response: resp})
 }

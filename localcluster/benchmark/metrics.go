@@ -30,8 +30,9 @@ type apiMetrics struct {
 	resizeWrites, resizeWriteConflicts float64
 	// webhook is the admission duration histogram of the operator's webhook entries for pod CREATEs.
 	webhook histogram
-	// control is the same histogram of the benchmark's own do-nothing webhook (controlWebhookName).
-	control histogram
+	// control is the same histogram of the benchmark's own do-nothing webhook (controlWebhookName), and
+	// patching that of its patching control (patchingControlWebhookName).
+	control, patching histogram
 	// configWrites is the request body size histogram (apiserver_request_body_size_bytes) of the creates,
 	// updates and patches of MutatingWebhookConfigurations: its count the requests whose body the API server
 	// read, its sum their bytes. configWriteConflicts are those writes refused with a 409.
@@ -87,6 +88,7 @@ func parseAPIMetrics(raw []byte) (apiMetrics, error) {
 		return apiMetrics{}, fmt.Errorf("parsing the API server's metrics: %w", err)
 	}
 	m := apiMetrics{webhook: histogram{buckets: map[float64]float64{}}, control: histogram{buckets: map[float64]float64{}},
+		patching:     histogram{buckets: map[float64]float64{}},
 		configWrites: histogram{buckets: map[float64]float64{}}}
 	if f := families["apiserver_request_total"]; f != nil {
 		for _, s := range f.Metric {
@@ -134,6 +136,8 @@ func parseAPIMetrics(raw []byte) (apiMetrics, error) {
 				m.webhook.add(s.GetHistogram())
 			case l["name"] == controlWebhookName:
 				m.control.add(s.GetHistogram())
+			case l["name"] == patchingControlWebhookName:
+				m.patching.add(s.GetHistogram())
 			}
 		}
 	}

@@ -41,6 +41,8 @@ var _ = Describe("The local-cluster benchmark at N = 100", func() {
 		Expect(res.CreateSerialUnmatchedP50Ms).To(BeNumerically(">", 0))
 		// Three bursts, each after the pods of the one before are gone; the one of the median ratio is reported.
 		Expect(res.BurstRatios).To(HaveLen(3))
+		Expect(res.BurstPatchingRatios).To(HaveLen(3), "each burst also times the patching control")
+		Expect(res.BurstPatchingMeanMs).To(BeNumerically(">", 0))
 		Expect(res.BurstPods).To(Equal(100))
 		ratios := slices.Sorted(slices.Values(res.BurstRatios))
 		Expect(res.BurstWebhookMeanMs/res.BurstControlMeanMs).To(BeNumerically("~", ratios[1], 0.01), "the median burst is the one reported")
