@@ -1,7 +1,7 @@
 // Package pace spaces the reconciles of a SidecarSet by what they cost.
 //
-// A reconcile reads every matched pod: with ten thousand of them it takes a good part of a second on a busy
-// machine. Run back to back, on every pod event of a rollout, reconciles take a core from the API server and
+// A reconcile goes through every matched pod: with ten thousand of them it took a good part of a second on a
+// busy machine before the step package's memo, and still takes tens of milliseconds. Run back to back, on every pod event of a rollout, reconciles take a core from the API server and
 // the kubelets, whose work is what makes the rollout progress (measured on the local cluster with 10,000 pods:
 // 1,158 reconciles and 124 CPU seconds for a rollout that took 278 s, against 362 and 42 for one that took
 // 116 s). After a reconcile that took d, a pod event is acted on no sooner than d after it ended, so the loop

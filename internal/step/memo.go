@@ -40,6 +40,12 @@ type Memo struct {
 	epoch uint64
 	pods  map[*podview.View]*memoPod
 
+	// placed are the views of the last decision's pods and their entries, in the order of its input: the
+	// reconciler gives a SidecarSet's pods in the same order from one reconcile to the next but for the pods
+	// that came and went, so most views find their entry at their place rather than by a lookup of the map,
+	// which, for 10,000 pods spread through the heap, was a tenth of a decision.
+	placed []placedPod
+
 	current []currentPod
 	counted []status.Pod
 	deltas  []inplace.Delta
@@ -49,6 +55,12 @@ type Memo struct {
 	// pod not numbered yet comes; rankGen counts the numberings.
 	ranks   map[podKey]int32
 	rankGen uint32
+}
+
+// placedPod is a view of the last decision's input and its entry.
+type placedPod struct {
+	view  *podview.View
+	entry *memoPod
 }
 
 // podKey is a pod's namespace and name.
@@ -112,7 +124,7 @@ func (m *Memo) end(read int, quiet bool) {
 	}
 	if read == 0 {
 		m.pods, m.ranks = nil, nil // the SidecarSet selects no pod now
-		m.current, m.counted, m.deltas, m.planned = nil, nil, nil, nil
+		m.placed, m.current, m.counted, m.deltas, m.planned = nil, nil, nil, nil, nil
 		return
 	}
 	if len(m.pods) <= read+read/8+64 {
@@ -124,10 +136,16 @@ func (m *Memo) end(read int, quiet bool) {
 // Len is how many pod views the memo holds an entry for.
 func (m *Memo) Len() int { return len(m.pods) }
 
-// of returns the entry of a view as the cache shows it, working out what the view alone gives when the memo
-// has no entry for it.
-func (m *Memo) of(v *podview.View) *memoPod {
-	e := m.pods[v]
+// of returns the entry of a view as the cache shows it, the i-th of the decision's input, working out what
+// the view alone gives when the memo has no entry for it. An entry at its place in the last decision's input
+// (placed) is the memo's: that decision read it, so end kept it.
+func (m *Memo) of(i int, v *podview.View) *memoPod {
+	var e *memoPod
+	if i < len(m.placed) && m.placed[i].view == v {
+		e = m.placed[i].entry
+	} else {
+		e = m.pods[v]
+	}
 	if e == nil {
 		e = &memoPod{tracked: Tracked(v)}
 		if e.tracked {

@@ -21,9 +21,9 @@ import (
 // TestMemoDecidesAsWithout plays random reconciles of one SidecarSet with a memo kept between them, as the
 // controller keeps one, and wants each decision to equal the decision made without a memo. Between
 // reconciles, as in the pod cache, some pods get new views (another revision, an update in progress, not
-// ready, failing, leaving, finished) and the others keep theirs; writes go in flight; the clock moves; the
-// strategy changes (the progress deadline and the recreate policy with it) and a stored revision is dropped
-// and stored again.
+// ready, failing, leaving, finished) and the others keep theirs, some changing places in the input; writes go
+// in flight; the clock moves; the strategy changes (the progress deadline and the recreate policy with it)
+// and a stored revision is dropped and stored again.
 func TestMemoDecidesAsWithout(t *testing.T) {
 	strategies := []string{
 		`{maxUnavailable: 3}`,
@@ -71,6 +71,10 @@ func TestMemoDecidesAsWithout(t *testing.T) {
 					} else if rng.IntN(5) == 0 {
 						pods[i].View = g.pod(i, step+1)
 					}
+				}
+				if rng.IntN(3) == 0 { // the pods come in another order: some views are not at their place
+					i, j := rng.IntN(len(pods)), rng.IntN(len(pods))
+					pods[i], pods[j] = pods[j], pods[i]
 				}
 				if step%13 == 12 {
 					f = newFixture(t, strategies[rng.IntN(len(strategies))])

@@ -41,9 +41,9 @@ func TestRanksFollowTheNames(t *testing.T) {
 		}
 		m.begin("logs", len(live))
 		pods := make([]currentPod, 0, len(live))
-		for _, key := range slices.Sorted(maps.Keys(live)) {
+		for i, key := range slices.Sorted(maps.Keys(live)) {
 			p := live[key]
-			e := m.of(p.pod)
+			e := m.of(i, p.pod)
 			if rng.IntN(10) == 0 {
 				e = nil // a write in flight: the pod is not the cache's view
 			}

@@ -265,10 +265,19 @@ func Decide(in Input) Decision {
 // shows it, a moment after it is written.
 func current(memo *Memo, in []Pod) ([]currentPod, map[string]bool, status.Cost) {
 	pods := reuse(memo.current, 0, len(in))
+	// Each pod's place is read (Memo.of) before it is written: the array is reused without clearing it first.
+	placed := memo.placed
+	if cap(placed) < len(in) {
+		placed = make([]placedPod, len(in), len(in)+len(in)/8)
+	} else {
+		clear(placed[len(in):cap(placed)]) // holds no view of the decision before
+		placed = placed[:len(in)]
+	}
 	var revisions status.Tally
 	var cost status.Cost
-	for _, p := range in {
-		e := memo.of(p.View)
+	for i, p := range in {
+		e := memo.of(i, p.View)
+		placed[i] = placedPod{view: p.View, entry: e}
 		if !e.tracked {
 			continue
 		}
@@ -283,7 +292,7 @@ func current(memo *Memo, in []Pod) ([]currentPod, map[string]bool, status.Cost) 
 		}
 		pods = append(pods, c)
 	}
-	memo.current = pods
+	memo.current, memo.placed = pods, placed
 	inUse := map[string]bool{}
 	for _, r := range revisions.Names() {
 		inUse[r] = true
