@@ -3,6 +3,7 @@ package podstate
 import (
 	"strings"
 	"testing"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -49,5 +50,27 @@ func TestReadRefusesAnInvalidAnnotation(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "annotation sidecarset.io/state is not a valid sidecar state") {
 			t.Errorf("Read(%q) error = %v", raw, err)
 		}
+	}
+}
+
+// TestParseInternsTheRevisions wants equal revisions parsed from two annotations to share one array, so that
+// a decision over thousands of pods compares them without reading each pod's copy; the state is unchanged.
+func TestParseInternsTheRevisions(t *testing.T) {
+	raw := State{"logs": {Revision: "logs-7d9f", Images: map[string]string{"shipper": "shipper:2"},
+		Update: &Update{From: "logs-5c4b"}}}.Encode()
+	a, err := Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Parse(string([]byte(raw))) // another copy of the same bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a["logs"].Revision != "logs-7d9f" || a["logs"].Update.From != "logs-5c4b" || a.Encode() != raw {
+		t.Fatalf("parsed %+v", a["logs"])
+	}
+	if unsafe.StringData(a["logs"].Revision) != unsafe.StringData(b["logs"].Revision) ||
+		unsafe.StringData(a["logs"].Update.From) != unsafe.StringData(b["logs"].Update.From) {
+		t.Error("equal revisions parsed twice are two strings")
 	}
 }
