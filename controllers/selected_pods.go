@@ -11,8 +11,10 @@ import (
 
 // podSetRebuildEvery is how long a SidecarSet's kept pods (podSet) are patched from pod events before they
 // are read from the cache's index again in full. The events name every pod that can have entered or left the
-// selection; the full read bounds what a pod event mapped with a selector the SidecarSet index had not caught
-// up with yet (a SidecarSet just edited) could leave behind.
+// selection (TestKeptPodsFollowTheCache), and a changed selector reads them in full at once (the SidecarSet
+// index is in the store the reconcile reads the SidecarSet from, so an event mapped with the old selector
+// changed the pod cache before that read). The minute is a safety net: it bounds how long a pod a note
+// missed, through a fault of the operator's, could stay wrong.
 const podSetRebuildEvery = time.Minute
 
 // podKey is a pod's namespace and name.
