@@ -285,8 +285,9 @@ func compute(s *appsv1alpha1.UpdateStrategy, pods []Pod, budgets []Budget, now t
 		*buf = make([]candidate, 0, offTarget)
 	}
 	candidates := (*buf)[:0]
+	filled := 0 // how many this plan wrote: the pool is every SidecarSet's, and a plan of none clears none
 	defer func() {
-		clear((*buf)[:cap(*buf)]) // holds no pod of this plan while lent
+		clear((*buf)[:filled]) // holds no pod of this plan while lent
 		candidateBuffers.Put(buf)
 	}()
 	for i := range pods {
@@ -347,6 +348,7 @@ func compute(s *appsv1alpha1.UpdateStrategy, pods []Pod, budgets []Budget, now t
 				recreate: !pod.Updatable})
 		}
 	}
+	filled = len(candidates)
 	for _, w := range workloads {
 		if w.limit, err = MaxUnavailablePerWorkload(s.MaxUnavailablePerWorkload, max(w.pods, 1)); err != nil {
 			return p, err
