@@ -30,8 +30,8 @@ type Pod struct {
 	// Zone is the topology.kubernetes.io/zone of the pod's node, "" when unknown. Only a pod off target (a
 	// candidate) is spread by it: step sets it for those alone.
 	Zone string
-	// Rank, when the caller numbers the pods, is the pod's place in the order of the pods by namespace and
-	// name (any increasing numbering of that order; a leaving pod, never a candidate, needs none): the
+	// Rank, when the caller numbers the pods, is the pod's place in the order of the pods by "namespace/name"
+	// (CompareNames; any increasing numbering of that order; a leaving pod, never a candidate, needs none): the
 	// planner then orders pods of equal priority by it rather than by comparing their names, which gives the
 	// same order. Zero for every pod leaves it to the names.
 	Rank int32
@@ -548,7 +548,7 @@ func compareKinds(a, b kind) int {
 	return cmp.Compare(b.weight, a.weight)
 }
 
-// sortCandidates sorts candidates by (unavailable first, higher weight, Rank, namespace, name).
+// sortCandidates sorts candidates by (unavailable first, higher weight, Rank, "namespace/name").
 func sortCandidates(cs []candidate) {
 	slices.SortFunc(cs, func(a, b candidate) int {
 		if c := compareKinds(a.kind(), b.kind()); c != 0 {
@@ -557,11 +557,26 @@ func sortCandidates(cs []candidate) {
 		if a.pod.Rank != b.pod.Rank {
 			return cmp.Compare(a.pod.Rank, b.pod.Rank)
 		}
-		if c := strings.Compare(a.pod.Namespace, b.pod.Namespace); c != 0 {
-			return c
-		}
-		return strings.Compare(a.pod.Name, b.pod.Name)
+		return CompareNames(a.pod.Namespace, a.pod.Name, b.pod.Namespace, b.pod.Name)
 	})
+}
+
+// CompareNames orders pods as their "namespace/name" strings sort, without building them: the order of the
+// planner's tie-break, of Pod.Rank, and of the pods a status message names. Namespaces and names hold no
+// '/', so where one namespace is a prefix of the other the '/' after the shorter decides ("ns-1/b" sorts
+// before "ns/a").
+func CompareNames(aNamespace, aName, bNamespace, bName string) int {
+	if aNamespace == bNamespace {
+		return strings.Compare(aName, bName)
+	}
+	n := min(len(aNamespace), len(bNamespace))
+	if c := strings.Compare(aNamespace[:n], bNamespace[:n]); c != 0 {
+		return c
+	}
+	if len(aNamespace) == n {
+		return cmp.Compare('/', bNamespace[n])
+	}
+	return cmp.Compare(aNamespace[n], '/')
 }
 
 // orderByRank sorts candidates as sortCandidates does, in time linear in their number, when every one is

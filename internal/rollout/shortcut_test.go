@@ -1,7 +1,6 @@
 package rollout
 
 import (
-	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -15,7 +14,7 @@ import (
 // (as ComputeWithBudgets does) and ordering every candidate, and wants the same plan: the shortcuts save
 // work and change nothing. The steps mix workloads, zones, namespaces, budgets, priorities, scatter terms,
 // partitions, pauses, failures and recreation, with many steps where no budget is left. It also numbers the
-// pods by Rank (their order by namespace and name, with gaps) and wants the plan the names give.
+// pods by Rank (the order of their "namespace/name" strings, with gaps) and wants the plan the names give.
 func TestShortcutsPlanAsTheFullOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	strategies := []string{
@@ -35,7 +34,7 @@ func TestShortcutsPlanAsTheFullOrder(t *testing.T) {
 		n := 1 + rng.IntN(40)
 		pods := make([]Pod, n)
 		for j := range pods {
-			p := Pod{Namespace: fmt.Sprintf("ns-%d", rng.IntN(3)), Name: fmt.Sprintf("pod-%02d-%d", rng.IntN(60), j),
+			p := Pod{Namespace: []string{"ns-0", "ns-1", "ns", "ns.a"}[rng.IntN(4)], Name: fmt.Sprintf("pod-%02d-%d", rng.IntN(60), j),
 				Labels: map[string]string{"tier": []string{"web", "db"}[rng.IntN(2)]}, Zone: []string{"", "a", "b"}[rng.IntN(3)],
 				Ready: rng.IntN(5) > 0, ReadySince: now.Add(-time.Hour)}
 			if rng.IntN(4) > 0 {
@@ -73,14 +72,15 @@ func TestShortcutsPlanAsTheFullOrder(t *testing.T) {
 		if full.Budget == 0 && full.Stopped == "" {
 			zeroBudget++
 		}
-		// Numbered by their order by namespace and name, with gaps, the pods are planned as by their names.
+		// Numbered by the order of their "namespace/name" strings, with gaps, the pods are planned as by their
+		// names: "ns-0/b" sorts before "ns/a".
 		ranked := clonePods(pods)
 		byName := make([]int, n)
 		for j := range byName {
 			byName[j] = j
 		}
 		slices.SortFunc(byName, func(a, b int) int {
-			return cmp.Or(strings.Compare(pods[a].Namespace, pods[b].Namespace), strings.Compare(pods[a].Name, pods[b].Name))
+			return strings.Compare(pods[a].Namespace+"/"+pods[a].Name, pods[b].Namespace+"/"+pods[b].Name)
 		})
 		next := int32(0)
 		for _, j := range byName {

@@ -50,7 +50,8 @@ type Input struct {
 	// Revisions names the SidecarSet's revisions, newest first: the order of the histogram.
 	Revisions      []string
 	CollisionCount *int32
-	Pods           []Pod
+	// Pods are the matched pods: numbered in the order of their names (rollout.Pod.Rank) all or none.
+	Pods []Pod
 	// Plan is rollout.Compute over the same pods.
 	Plan  rollout.Plan
 	Stall *Stall
@@ -172,49 +173,44 @@ type counts struct {
 	conflictedPods, notUpgradablePods, missingPods sample
 }
 
-// sample counts pods and keeps the first maxExamples of them by "namespace/name", with why each is counted,
-// for the messages that name a few: a reconcile of thousands of drifted pods neither builds nor sorts every
-// name.
+// sample counts pods and keeps the first maxExamples of them by "namespace/name" (rollout.CompareNames), with
+// why each is counted, for the messages that name a few: a reconcile of thousands of drifted pods neither
+// builds nor sorts every name, and when the pods are numbered in that order (rollout.Pod.Rank) it compares
+// their numbers rather than their names, which are spread through the heap.
 type sample struct {
 	n     int
 	first []named
 }
 
-// named is a pod and why it is counted.
+// named is a pod, its number in the order of the names (0 when not numbered), and why it is counted.
 type named struct {
 	namespace, name, why string
+	rank                 int32
 }
 
 func (n named) String() string { return n.namespace + "/" + n.name }
 
 // add counts a pod, keeping it among the first when it sorts before one of them.
-func (s *sample) add(namespace, name, why string) {
+func (s *sample) add(pod *rollout.Pod, why string) {
 	s.n++
-	p := named{namespace, name, why}
-	if len(s.first) == maxExamples && compareNames(p, s.first[maxExamples-1]) >= 0 {
+	p := named{namespace: pod.Namespace, name: pod.Name, why: why, rank: pod.Rank}
+	if len(s.first) == maxExamples && compareNamed(p, s.first[maxExamples-1]) >= 0 {
 		return
 	}
-	i, _ := slices.BinarySearchFunc(s.first, p, compareNames)
+	i, _ := slices.BinarySearchFunc(s.first, p, compareNamed)
 	if len(s.first) == maxExamples {
 		s.first = s.first[:maxExamples-1]
 	}
 	s.first = slices.Insert(s.first, i, p)
 }
 
-// compareNames orders pods as their "namespace/name" strings sort, without building them. Namespaces and
-// names hold no '/', so where one namespace is a prefix of the other the '/' after the shorter decides.
-func compareNames(a, b named) int {
-	if a.namespace == b.namespace {
-		return strings.Compare(a.name, b.name)
+// compareNamed orders pods by "namespace/name", by their numbers when both are numbered: Input.Pods are
+// numbered all or none.
+func compareNamed(a, b named) int {
+	if a.rank != 0 && b.rank != 0 {
+		return cmp.Compare(a.rank, b.rank)
 	}
-	n := min(len(a.namespace), len(b.namespace))
-	if c := strings.Compare(a.namespace[:n], b.namespace[:n]); c != 0 {
-		return c
-	}
-	if len(a.namespace) == n {
-		return cmp.Compare('/', b.namespace[n])
-	}
-	return cmp.Compare(a.namespace[n], '/')
+	return rollout.CompareNames(a.namespace, a.name, b.namespace, b.name)
 }
 
 func count(in Input) counts {
@@ -228,7 +224,7 @@ func count(in Input) counts {
 		case p.Missing || p.Conflicted || p.Skipped != "":
 			c.missing++
 			if p.Missing {
-				c.missingPods.add(p.Namespace, p.Name, "")
+				c.missingPods.add(&p.Pod, "")
 			}
 		case p.OnTarget:
 			c.rolledBack++ // on the target without being on the latest revision: rolled back
@@ -236,17 +232,17 @@ func count(in Input) counts {
 			c.outdated++
 		default:
 			c.notUpgradable++
-			c.notUpgradablePods.add(p.Namespace, p.Name, "")
+			c.notUpgradablePods.add(&p.Pod, "")
 		}
 		if p.Conflicted {
 			c.conflicted++
-			c.conflictedPods.add(p.Namespace, p.Name, "")
+			c.conflictedPods.add(&p.Pod, "")
 		}
 		if p.Skipped != "" {
-			c.skipped.add(p.Namespace, p.Name, p.Skipped)
+			c.skipped.add(&p.Pod, p.Skipped)
 		}
 		if !updated {
-			c.drifted.add(p.Namespace, p.Name, "")
+			c.drifted.add(&p.Pod, "")
 		}
 		if p.Ready {
 			c.ready++
@@ -256,7 +252,7 @@ func count(in Input) counts {
 			}
 		}
 		if p.Failed {
-			c.failed.add(p.Namespace, p.Name, p.Failure)
+			c.failed.add(&p.Pod, p.Failure)
 		}
 	}
 	return c

@@ -51,7 +51,7 @@ type Memo struct {
 	deltas  []inplace.Delta
 	planned []rollout.Pod
 
-	// ranks number the pods in their order by namespace and name (rollout.Pod.Rank), numbered again when a
+	// ranks number the pods in their order by "namespace/name" (rollout.Pod.Rank), numbered again when a
 	// pod not numbered yet comes; rankGen counts the numberings.
 	ranks   map[podKey]int32
 	rankGen uint32
@@ -159,11 +159,11 @@ func (m *Memo) of(i int, v *podview.View) *memoPod {
 	return e
 }
 
-// rank numbers the pods in their order by namespace and name, so that the planner orders them without
-// comparing names (rollout.Pod.Rank). A pod keeps its number while it stays: a view the memo numbered
-// before takes it from its entry, a new view of a pod numbered before from the memo's numbering. A pod not
-// numbered yet (a new pod) numbers them all again, sorting them by name; a pod gone leaves a gap, which
-// keeps the order.
+// rank numbers the pods in their order by "namespace/name" (rollout.CompareNames), so that the planner orders
+// them, and the status picks the pods its messages name, without comparing names (rollout.Pod.Rank). A pod
+// keeps its number while it stays: a view the memo numbered before takes it from its entry, a new view of a
+// pod numbered before from the memo's numbering. A pod not numbered yet (a new pod) numbers them all again,
+// sorting them by name; a pod gone leaves a gap, which keeps the order.
 func (m *Memo) rank(pods []currentPod) {
 	renumber := m.rankGen == 0
 	for i := 0; i < len(pods) && !renumber; i++ {
@@ -191,10 +191,7 @@ func (m *Memo) rank(pods []currentPod) {
 	}
 	slices.SortFunc(order, func(a, b int) int {
 		pa, pb := pods[a].pod, pods[b].pod
-		if c := strings.Compare(pa.Namespace, pb.Namespace); c != 0 {
-			return c
-		}
-		return strings.Compare(pa.Name, pb.Name)
+		return rollout.CompareNames(pa.Namespace, pa.Name, pb.Namespace, pb.Name)
 	})
 	m.rankGen++
 	m.ranks = make(map[podKey]int32, len(pods))

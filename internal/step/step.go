@@ -357,7 +357,7 @@ func observeAndPlan(memo *Memo, set *appsv1alpha1.SidecarSet, pods []currentPod,
 	if offTarget { // candidates to order: numbered by name, they are ordered without comparing names
 		memo.rank(pods)
 		for i := range pods {
-			planned[i].Rank = pods[i].rank
+			planned[i].Rank, seen.counted[i].Rank = pods[i].rank, pods[i].rank
 		}
 	}
 	planned = append(planned, gone...)
@@ -377,7 +377,7 @@ type currentPod struct {
 	state      *podstate.SidecarSetState
 	// memo is the memo's entry of the pod's view; nil when pod is not the cache's view (a write in flight).
 	memo *memoPod
-	// rank is the pod's place in the order of the pods by namespace and name (Memo.rank).
+	// rank is the pod's place in the order of the pods by "namespace/name" (Memo.rank).
 	rank int32
 }
 
