@@ -89,6 +89,10 @@ type memoPod struct {
 	// in progress), so that it is decoded once; nil otherwise (podview.View.State).
 	state *podstate.SidecarSetState
 	cost  status.PodCost
+	// node is the view's node, read with the rest of the view: a candidate's zone is looked up by it, and
+	// reading it from the view again, for thousands of candidates spread through the heap, was a tenth of a
+	// decision.
+	node string
 	// observed is the keyID counted and delta hold for, 0 when none; until is when they stop holding, zero
 	// when they hold for good (an update in progress holds until its deadline: inplace.ProgressHolds).
 	observed uint64
@@ -149,6 +153,7 @@ func (m *Memo) of(i int, v *podview.View) *memoPod {
 	if e == nil {
 		e = &memoPod{tracked: Tracked(v)}
 		if e.tracked {
+			e.node = v.Node()
 			st, ok := v.State()[m.set]
 			e.ok, e.revision, e.conflicted, e.state = ok, st.Revision, len(st.Conflicts) > 0, &st
 			e.cost = status.PodCostOf(st, ok, v)

@@ -350,7 +350,7 @@ func observeAndPlan(memo *Memo, set *appsv1alpha1.SidecarSet, pods []currentPod,
 		}
 		planned[i] = seen.counted[i].Pod
 		if !planned[i].OnTarget { // only candidates are spread across zones: most pods' nodes are not read
-			planned[i].Zone = in.Zones[p.pod.Node()]
+			planned[i].Zone = in.Zones[p.node()]
 			offTarget = true
 		}
 	}
@@ -379,6 +379,14 @@ type currentPod struct {
 	memo *memoPod
 	// rank is the pod's place in the order of the pods by "namespace/name" (Memo.rank).
 	rank int32
+}
+
+// node is the name of the pod's node, from its memo entry when it has one (Memo.of).
+func (c *currentPod) node() string {
+	if c.memo != nil {
+		return c.memo.node
+	}
+	return c.pod.Node()
 }
 
 // stateOf is the pod's state for SidecarSet set, read from its view the first time (podview.View.State):
