@@ -290,6 +290,7 @@ func compute(s *appsv1alpha1.UpdateStrategy, pods []Pod, budgets []Budget, now t
 		clear((*buf)[:filled]) // holds no pod of this plan while lent
 		candidateBuffers.Put(buf)
 	}()
+	var last *workload // the workload of the pod before
 	for i := range pods {
 		pod := &pods[i]
 		if pod.Leaving {
@@ -312,9 +313,15 @@ func compute(s *appsv1alpha1.UpdateStrategy, pods []Pod, budgets []Budget, now t
 		var w *workload
 		if pod.Workload != "" {
 			id := workloadID{pod.Namespace, pod.Workload}
-			if w = workloads[id]; w == nil {
-				w = &workload{id: id}
-				workloads[id] = w
+			// Most pods are of the workload of the pod before: a SidecarSet selects the pods of a few workloads,
+			// and the strings of a workload's pods are one (podview interns them), so comparing them is cheap
+			// where the lookup hashed them.
+			if w = last; w == nil || w.id != id {
+				if w = workloads[id]; w == nil {
+					w = &workload{id: id}
+					workloads[id] = w
+				}
+				last = w
 			}
 			w.pods++
 			if unavailable {
