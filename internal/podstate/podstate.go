@@ -5,12 +5,11 @@ package podstate
 import (
 	"encoding/json"
 	"fmt"
-	"sync"
-	"unique"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/intern"
 )
 
 // State is the decoded annotation: what each SidecarSet, by name, injected.
@@ -85,39 +84,13 @@ func Parse(raw string) (State, error) {
 	// the others'. Equal strings with one array compare without reading it; each pod's own copy, spread through
 	// the heap, cost a cache miss a pod.
 	for name, e := range s {
-		e.Revision = intern(e.Revision)
+		e.Revision = intern.String(e.Revision)
 		if e.Update != nil {
-			e.Update.From = intern(e.Update.From)
+			e.Update.From = intern.String(e.Update.From)
 		}
 		s[name] = e
 	}
 	return s, nil
-}
-
-// interned holds the handles of the revisions Parse interned, so that a revision parsed after a garbage
-// collection shares the array of one parsed before it: unique drops a value no handle holds. A cluster has a
-// few revisions a SidecarSet; the table is emptied when it reaches maxInterned, so that annotations naming
-// ever new revisions cannot grow it without bound.
-var interned = struct {
-	sync.Mutex
-	handles map[string]unique.Handle[string]
-}{handles: map[string]unique.Handle[string]{}}
-
-const maxInterned = 1 << 14
-
-// intern returns the interned copy of a revision's name.
-func intern(name string) string {
-	interned.Lock()
-	defer interned.Unlock()
-	if h, ok := interned.handles[name]; ok {
-		return h.Value()
-	}
-	if len(interned.handles) >= maxInterned {
-		clear(interned.handles)
-	}
-	h := unique.Make(name)
-	interned.handles[h.Value()] = h
-	return h.Value()
 }
 
 // Encode returns the annotation value. encoding/json sorts map keys, so equal states encode equally.

@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/intern"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 	"github.com/sidecarset/sidecarset-operator/internal/rollout"
 )
@@ -244,7 +245,7 @@ func Compact(obj any) (any, error) {
 	v := &View{
 		// The namespace is interned: the pods of a namespace share it, and comparing two of them (the
 		// planner orders candidates by namespace and name) finds them equal without reading their bytes.
-		Name: pod.Name, Namespace: intern(pod.Namespace), UID: pod.UID, ResourceVersion: pod.ResourceVersion,
+		Name: pod.Name, Namespace: intern.String(pod.Namespace), UID: pod.UID, ResourceVersion: pod.ResourceVersion,
 		DeletionTimestamp: pod.DeletionTimestamp,
 		Phase:             pod.Status.Phase,
 		labels:            share(pod.Labels),
@@ -299,7 +300,7 @@ func compactContainers(cs []corev1.Container) []Container {
 	}
 	out := make([]Container, len(cs))
 	for i, c := range cs {
-		out[i] = Container{Name: intern(c.Name), Image: intern(c.Image), Resources: ResourcesOf(&c.Resources), RestartPolicy: restartPolicy(c.RestartPolicy)}
+		out[i] = Container{Name: intern.String(c.Name), Image: intern.String(c.Image), Resources: ResourcesOf(&c.Resources), RestartPolicy: restartPolicy(c.RestartPolicy)}
 		if out[i].Resources != "" {
 			out[i].amounts = unique.Make(amounts{out[i].Resources, amountsOf(&c.Resources)})
 		}
@@ -313,7 +314,7 @@ func compactStatuses(ss []corev1.ContainerStatus) []ContainerStatus {
 	}
 	out := make([]ContainerStatus, len(ss))
 	for i, s := range ss {
-		out[i] = ContainerStatus{Name: intern(s.Name), Image: intern(s.Image), ImageID: intern(s.ImageID), ContainerID: s.ContainerID,
+		out[i] = ContainerStatus{Name: intern.String(s.Name), Image: intern.String(s.Image), ImageID: intern.String(s.ImageID), ContainerID: s.ContainerID,
 			RestartCount: s.RestartCount, Ready: s.Ready, Resources: ResourcesOf(s.Resources)}
 		if w := s.State.Waiting; w != nil {
 			out[i].WaitingReason, out[i].WaitingMessage = w.Reason, w.Message
@@ -331,15 +332,6 @@ func restartPolicy(p *corev1.ContainerRestartPolicy) *corev1.ContainerRestartPol
 		return &always
 	}
 	return p
-}
-
-// intern returns the one copy of s that equal strings share: the containers of a workload's pods have the same
-// names, images and image digests, each decoded anew with every pod event.
-func intern(s string) string {
-	if s == "" {
-		return ""
-	}
-	return unique.Make(s).Value()
 }
 
 // resize records a True resize condition of the pod in r (nil: none yet).
@@ -440,5 +432,5 @@ func ResourcesOf(r *corev1.ResourceRequirements) string {
 	if len(parts) == 0 {
 		return ""
 	}
-	return unique.Make(strings.Join(parts, ", ")).Value()
+	return intern.String(strings.Join(parts, ", "))
 }

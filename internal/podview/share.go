@@ -5,10 +5,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"unique"
 	"weak"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
+	"github.com/sidecarset/sidecarset-operator/internal/intern"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 )
 
@@ -39,7 +39,7 @@ func (s *sharedMap) decoded() (podstate.State, bool) {
 		s.names = make([]string, 0, len(st))
 		s.kept = true
 		for name, e := range st {
-			s.names = append(s.names, unique.Make(name).Value())
+			s.names = append(s.names, intern.String(name))
 			if e.Update != nil {
 				s.kept = false
 			}
