@@ -30,7 +30,25 @@ func BenchmarkDecide(b *testing.B) {
 // the reconcile before, and 100 of the 10,000 pods (1%) given new views in between, as the pod cache replaces
 // the views of the pods that changed: the pods updating and the changed ones are observed again, the others
 // are taken from the memo.
-func BenchmarkDecideMemo(b *testing.B) {
+func BenchmarkDecideMemo(b *testing.B) { benchmarkDecideMemo(b, nil) }
+
+// BenchmarkDecideMemoCold is BenchmarkDecideMemo with the processor's caches filled with other memory before
+// each decision, as in a cluster, where the API server, etcd and the kubelets run between two reconciles of a
+// SidecarSet: the pod views, the memo's entries and the names they hold are read from memory, not from a
+// cache that the benchmark's loop keeps warm. Filling the caches is not timed.
+func BenchmarkDecideMemoCold(b *testing.B) {
+	other := make([]byte, 64<<20) // twice the largest last-level cache of the machines the benchmark runs on
+	benchmarkDecideMemo(b, func() {
+		b.StopTimer()
+		for j := 0; j < len(other); j += 64 {
+			other[j]++
+		}
+		b.StartTimer()
+	})
+}
+
+// benchmarkDecideMemo runs BenchmarkDecideMemo, calling between, when not nil, before each decision.
+func benchmarkDecideMemo(b *testing.B, between func()) {
 	in := rolloutInput(b)
 	in.Memo = &Memo{}
 	Decide(in)
@@ -44,34 +62,9 @@ func BenchmarkDecideMemo(b *testing.B) {
 			p.View = &copied
 			i += 97
 		}
-		Decide(in)
-	}
-}
-
-// BenchmarkDecideMemoCold is BenchmarkDecideMemo with the processor's caches filled with other memory before
-// each decision, as in a cluster, where the API server, etcd and the kubelets run between two reconciles of a
-// SidecarSet: the pod views, the memo's entries and the names they hold are read from memory, not from a
-// cache that the benchmark's loop keeps warm. Filling the caches is not timed.
-func BenchmarkDecideMemoCold(b *testing.B) {
-	in := rolloutInput(b)
-	in.Memo = &Memo{}
-	Decide(in)
-	other := make([]byte, 64<<20) // twice the largest last-level cache of the machines the benchmark runs on
-	b.ReportAllocs()
-	b.ResetTimer()
-	i := 0
-	for b.Loop() {
-		for range 100 {
-			p := &in.Pods[i%len(in.Pods)]
-			copied := *p.View
-			p.View = &copied
-			i += 97
+		if between != nil {
+			between()
 		}
-		b.StopTimer()
-		for j := 0; j < len(other); j += 64 {
-			other[j]++
-		}
-		b.StartTimer()
 		Decide(in)
 	}
 }
