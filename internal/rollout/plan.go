@@ -226,7 +226,22 @@ func BudgetAllowed(st policyv1.PodDisruptionBudgetStatus, generation int64, heal
 
 // ComputeWithBudgets is Compute honouring the PodDisruptionBudgets of the pods (Pod.Budgets index budgets).
 func ComputeWithBudgets(s *appsv1alpha1.UpdateStrategy, pods []Pod, budgets []Budget, now time.Time) (Plan, error) {
+	return compute(s, pointers(pods), budgets, now, true)
+}
+
+// ComputeAt is ComputeWithBudgets over pods where the caller keeps them: a reconcile of thousands of pods
+// plans the records it counts its status from rather than a copy of each (internal/step).
+func ComputeAt(s *appsv1alpha1.UpdateStrategy, pods []*Pod, budgets []Budget, now time.Time) (Plan, error) {
 	return compute(s, pods, budgets, now, true)
+}
+
+// pointers points at each of pods.
+func pointers(pods []Pod) []*Pod {
+	out := make([]*Pod, len(pods))
+	for i := range pods {
+		out[i] = &pods[i]
+	}
+	return out
 }
 
 // candidateBuffers lend compute the slice of its candidates: with thousands of pods off target, making it
@@ -237,7 +252,7 @@ var candidateBuffers = sync.Pool{New: func() any { return new([]candidate) }}
 // rollout is stopped, only the unavailable ones when there is no budget and no partition to cut the order.
 // The plan is the same either way (TestShortcutsPlanAsTheFullOrder); ordering thousands of candidates was
 // most of a plan's cost.
-func compute(s *appsv1alpha1.UpdateStrategy, pods []Pod, budgets []Budget, now time.Time, shortcuts bool) (Plan, error) {
+func compute(s *appsv1alpha1.UpdateStrategy, pods []*Pod, budgets []Budget, now time.Time, shortcuts bool) (Plan, error) {
 	var p Plan
 	matched := 0
 	for i := range pods {
@@ -291,8 +306,7 @@ func compute(s *appsv1alpha1.UpdateStrategy, pods []Pod, budgets []Budget, now t
 		candidateBuffers.Put(buf)
 	}()
 	var last *workload // the workload of the pod before
-	for i := range pods {
-		pod := &pods[i]
+	for i, pod := range pods {
 		if pod.Leaving {
 			p.Leaving++
 			p.Unavailable++

@@ -33,10 +33,11 @@ func BenchmarkCompute(b *testing.B) {
 	if err != nil || len(p.Update) == 0 {
 		b.Fatalf("plan %+v, error %v", p, err)
 	}
+	at := pointers(ps) // as a reconcile plans them (ComputeAt)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := Compute(s, ps, now.Add(time.Second)); err != nil {
+		if _, err := ComputeAt(s, at, nil, now.Add(time.Second)); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -61,8 +61,8 @@ func TestShortcutsPlanAsTheFullOrder(t *testing.T) {
 			pods[j] = p
 		}
 		budgets := []Budget{{Name: "ns-0/a", Allowed: rng.IntN(3)}, {Name: "ns-1/b", Allowed: rng.IntN(2)}}
-		fast, errFast := compute(s, clonePods(pods), budgets, now, true)
-		full, errFull := compute(s, clonePods(pods), budgets, now, false)
+		fast, errFast := compute(s, pointers(clonePods(pods)), budgets, now, true)
+		full, errFull := compute(s, pointers(clonePods(pods)), budgets, now, false)
 		if fmt.Sprint(errFast) != fmt.Sprint(errFull) {
 			t.Fatalf("step %d: errors differ: %v, %v", i, errFast, errFull)
 		}
@@ -87,7 +87,7 @@ func TestShortcutsPlanAsTheFullOrder(t *testing.T) {
 			next += 1 + int32(rng.IntN(3))
 			ranked[j].Rank = next
 		}
-		byRank, err := compute(s, ranked, budgets, now, true)
+		byRank, err := compute(s, pointers(ranked), budgets, now, true)
 		if fmt.Sprint(err) != fmt.Sprint(errFast) || !reflect.DeepEqual(byRank, fast) {
 			t.Fatalf("step %d (%s): the plan of the pods numbered by rank\n%+v\ndiffers from the plan by their names\n%+v", i, strategies[i%len(strategies)], byRank, fast)
 		}

@@ -49,7 +49,8 @@ type Memo struct {
 	current []currentPod
 	counted []status.Pod
 	deltas  []inplace.Delta
-	planned []rollout.Pod
+	// planned are what the planner plans: each of counted where it is, then the pods leaving.
+	planned []*rollout.Pod
 
 	// ranks number the pods in their order by "namespace/name" (rollout.Pod.Rank), numbered again when a
 	// pod not numbered yet comes; rankGen counts the numberings.
@@ -221,7 +222,7 @@ func (m *Memo) observeUnder(target string, contents map[string]revision.Injected
 }
 
 // observationSlices returns the memo's per-pod slices, sized for n pods and, for planned, room for extra more.
-func (m *Memo) observationSlices(n, extra int) ([]status.Pod, []inplace.Delta, []rollout.Pod) {
+func (m *Memo) observationSlices(n, extra int) ([]status.Pod, []inplace.Delta, []*rollout.Pod) {
 	m.counted = reuse(m.counted, n, 0)
 	m.deltas = reuse(m.deltas, n, 0)
 	m.planned = reuse(m.planned, n, extra)

@@ -348,7 +348,9 @@ func observeAndPlan(memo *Memo, set *appsv1alpha1.SidecarSet, pods []currentPod,
 				e.state = nil // read again from the view when needed: kept for every pod, states were most of the memo
 			}
 		}
-		planned[i] = seen.counted[i].Pod
+		// The planner plans the counted record where it is, not a copy: what it is given besides (the zone, the
+		// number, the budgets) is this decision's, and the memo's entry keeps none of it.
+		planned[i] = &seen.counted[i].Pod
 		if !planned[i].OnTarget { // only candidates are spread across zones: most pods' nodes are not read
 			planned[i].Zone = in.Zones[p.node()]
 			offTarget = true
@@ -357,12 +359,14 @@ func observeAndPlan(memo *Memo, set *appsv1alpha1.SidecarSet, pods []currentPod,
 	if offTarget { // candidates to order: numbered by name, they are ordered without comparing names
 		memo.rank(pods)
 		for i := range pods {
-			planned[i].Rank, seen.counted[i].Rank = pods[i].rank, pods[i].rank
+			planned[i].Rank = pods[i].rank // the status picks the pods it names by them too
 		}
 	}
-	planned = append(planned, gone...)
+	for i := range gone {
+		planned = append(planned, &gone[i])
+	}
 	budgets := disruptionBudgets(in.Budgets, planned)
-	plan, err := rollout.ComputeWithBudgets(&set.Spec.UpdateStrategy, planned, budgets, in.Now)
+	plan, err := rollout.ComputeAt(&set.Spec.UpdateStrategy, planned, budgets, in.Now)
 	return seen, plan, err
 }
 
@@ -402,7 +406,7 @@ func (c *currentPod) stateOf(set string) podstate.SidecarSetState {
 // disruptionBudgets works out what each budget allows now (rollout.BudgetAllowed, counting the healthy pods
 // it selects, a pod the operator is updating as unhealthy), and records in each planned pod the budgets
 // selecting it.
-func disruptionBudgets(in []Budget, pods []rollout.Pod) []rollout.Budget {
+func disruptionBudgets(in []Budget, pods []*rollout.Pod) []rollout.Budget {
 	if len(in) == 0 {
 		return nil
 	}
