@@ -51,6 +51,11 @@ func TestMemoDecidesAsWithout(t *testing.T) {
 				}
 				before := len(memo.pods)
 				with := Decide(in)
+				for _, c := range memo.current[:cap(memo.current)] {
+					if c.state != nil || c.pod != nil {
+						t.Fatalf("step %d: the memo keeps the decision's pod %s and its decoded state", step, c.pod.Name)
+					}
+				}
 				in.Memo = nil
 				without := Decide(in)
 				if !reflect.DeepEqual(with, without) {
