@@ -248,6 +248,12 @@ func render(r Report) string {
 		return verdict(fmt.Sprintf("%.1f MiB after %.0f s", x.RSSSettledMiB, x.SettleSeconds), x.RSSSettledMiB <= 64)
 	}, "≤ 64 MiB")
 	row("operator RSS peak, during the rollout", func(x benchmark.Result) string { return fmt.Sprintf("%.1f MiB", x.RSSPeakMiB) }, "")
+	row("operator RSS peak, during the resize rollout", func(x benchmark.Result) string {
+		if x.ResizeRSSPeakMiB == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f MiB", x.ResizeRSSPeakMiB)
+	}, "")
 	row("operator RSS growth per pod over an empty cluster", func(x benchmark.Result) string {
 		perPod := (x.RSSIdleMiB - r.RSSEmptyMiB) * 1024 / float64(x.ClusterPods)
 		return verdict(fmt.Sprintf("%.2f KiB", perPod), perPod < 2)

@@ -31,13 +31,14 @@ func rowOf(t *testing.T, doc, name string) string {
 func TestRenderShowsTheResizeRollout(t *testing.T) {
 	doc := render(report(benchmark.Result{Pods: 1000, Budget: 100, BoundSeconds: 5, ResizeRolloutSeconds: 6.5,
 		ResizeRatioToBound: 1.3, ResizeMostInFlight: 100, ResizePodWrites: 1000, ResizeSubresourceWrites: 1000,
-		ResizeWritesPerPod: 2, ResizeWriteConflicts: 12}))
+		ResizeWritesPerPod: 2, ResizeWriteConflicts: 12, ResizeRSSPeakMiB: 70.25}))
 	for name, want := range map[string]string{
-		"resize rollout time (":           "| 6.50 s |",
-		"resize rollout time / bound":     "| 1.30 |",
-		"most pods being resized at once": "| 100 of 100 allowed ✓ |",
-		"writes per resized pod":          "| 2.000 (1,000 + 1,000 writes) ✓ |",
-		"pod and resize writes the API":   "| 12 |",
+		"resize rollout time (":                "| 6.50 s |",
+		"operator RSS peak, during the resize": "| 70.2 MiB |",
+		"resize rollout time / bound":          "| 1.30 |",
+		"most pods being resized at once":      "| 100 of 100 allowed ✓ |",
+		"writes per resized pod":               "| 2.000 (1,000 + 1,000 writes) ✓ |",
+		"pod and resize writes the API":        "| 12 |",
 	} {
 		if row := rowOf(t, doc, name); !strings.Contains(row, want) {
 			t.Errorf("row %q = %q, want it to hold %q", name, row, want)

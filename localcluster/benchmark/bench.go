@@ -121,6 +121,9 @@ type Result struct {
 	ResizeSubresourceWrites int     `json:"resizeSubresourceWrites"`
 	ResizeWritesPerPod      float64 `json:"resizeWritesPerPod"`
 	ResizeWriteConflicts    int     `json:"resizeWriteConflicts"`
+	// ResizeRSSPeakMiB is the operator's peak RSS during the resize rollout: its first reconcile observes every
+	// pod again for the new target, each then carrying its state's record of the image update.
+	ResizeRSSPeakMiB float64 `json:"resizeOperatorRSSPeakMiB,omitempty"`
 
 	// CreateUnmatchedSeconds and CreateMatchedSeconds are the time from creating a Deployment to the API
 	// server holding all its pods, without and with the webhook.
@@ -782,6 +785,8 @@ func (r *runner) resize(ctx context.Context, setName string, watch *podWatch) er
 		return err
 	}
 	watch.startResize(want)
+	peak := newPeakSampler(process{pid: r.operator.Pid()})
+	defer peak.stop()
 	r.logf("resizing the sidecar's CPU request from %s to %s in %d pods, %d at a time (bound %.1fs)",
 		SidecarCPURequestBefore, SidecarCPURequestAfter, r.Pods, r.res.Budget, r.res.BoundSeconds)
 	start := time.Now()
@@ -808,6 +813,7 @@ func (r *runner) resize(ctx context.Context, setName string, watch *podWatch) er
 	if err := r.waitSidecarSetReady(ctx, setName, 3, "a CPU request of "+SidecarCPURequestAfter); err != nil {
 		return err
 	}
+	r.res.ResizeRSSPeakMiB = mib(peak.stop())
 	metricsAfter, err := scrapeAPIServer(ctx, r.cs)
 	if err != nil {
 		return err
@@ -819,9 +825,10 @@ func (r *runner) resize(ctx context.Context, setName string, watch *podWatch) er
 	resizeConflicts := int(metricsAfter.resizeWriteConflicts - metricsBefore.resizeWriteConflicts)
 	r.res.ResizeWriteConflicts = podConflicts + resizeConflicts
 	r.logf("resized in %.2fs (%.2f × the bound), at most %d being resized (budget %d), %d pod writes and %d resizes "+
-		"(%.3f writes per pod), %d conflicts (%d of pod writes, %d of resizes)",
+		"(%.3f writes per pod), %d conflicts (%d of pod writes, %d of resizes), operator RSS peak %.1f MiB",
 		r.res.ResizeRolloutSeconds, r.res.ResizeRatioToBound, r.res.ResizeMostInFlight, r.res.Budget, r.res.ResizePodWrites,
-		r.res.ResizeSubresourceWrites, r.res.ResizeWritesPerPod, r.res.ResizeWriteConflicts, podConflicts, resizeConflicts)
+		r.res.ResizeSubresourceWrites, r.res.ResizeWritesPerPod, r.res.ResizeWriteConflicts, podConflicts, resizeConflicts,
+		r.res.ResizeRSSPeakMiB)
 	return nil
 }
 
