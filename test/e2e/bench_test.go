@@ -32,6 +32,7 @@ var _ = Describe("The local-cluster benchmark at N = 100", func() {
 		Expect(res.ResizeSubresourceWrites).To(Equal(100), "resize subresource writes during the resize of 100 pods")
 		Expect(res.ResizeMostInFlight).To(BeNumerically(">", 0), "no pod was seen being resized")
 		Expect(res.ResizeMostInFlight).To(BeNumerically("<=", res.Budget))
+		Expect(res.ResizeRSSPeakMiB).To(BeNumerically(">", 0), "the operator's RSS was not sampled during the resize")
 		Expect(res.WebhookCallsUnmatched).To(BeZero())
 		Expect(res.WebhookCallsMatched).To(Equal(100), "webhook calls for 100 matched pods: one each, not reinvoked")
 		Expect(res.WebhookP99Ms).To(BeNumerically(">", 0))
