@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	toolscache "k8s.io/client-go/tools/cache"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
@@ -37,11 +40,12 @@ type SidecarSetIndex struct {
 	synced  func() bool
 }
 
-// NewSidecarSetIndex indexes the SidecarSets of c. It must be called before c starts, once per cache.
+// NewSidecarSetIndex indexes the SidecarSets of c. It must be called before c starts, once per cache. It
+// waits up to servedWait for the API server to serve SidecarSets (sidecarSetInformer).
 func NewSidecarSetIndex(ctx context.Context, c cache.Cache) (*SidecarSetIndex, error) {
-	informer, err := c.GetInformer(ctx, &appsv1alpha1.SidecarSet{}, cache.BlockUntilSynced(false))
+	informer, err := sidecarSetInformer(ctx, c, servedWait, time.Second)
 	if err != nil {
-		return nil, fmt.Errorf("watching SidecarSets: %w", err)
+		return nil, err
 	}
 	if err := informer.AddIndexers(toolscache.Indexers{sidecarSetsBySelector: indexSidecarSet}); err != nil {
 		return nil, fmt.Errorf("indexing SidecarSets by selector: %w", err)
@@ -51,6 +55,38 @@ func NewSidecarSetIndex(ctx context.Context, c cache.Cache) (*SidecarSetIndex, e
 		return nil, fmt.Errorf("the SidecarSet informer (%T) has no store to read", informer)
 	}
 	return &SidecarSetIndex{indexer: withStore.GetIndexer(), synced: informer.HasSynced}, nil
+}
+
+// servedWait is how long the operator waits, as it starts, for the API server to serve SidecarSets. An
+// install that applies the CustomResourceDefinition and starts the operator together (kubectl apply, helm
+// install, a GitOps sync) can start it before the API server's discovery shows the new kind; exiting then
+// left the operator to its pod's restart back-off.
+const servedWait = time.Minute
+
+// sidecarSetInformer returns c's SidecarSet informer, asking again every `every` while the API server does not
+// serve the kind yet, for up to wait; past it, the error says which CustomResourceDefinition to apply.
+func sidecarSetInformer(ctx context.Context, c cache.Cache, wait, every time.Duration) (cache.Informer, error) {
+	deadline := time.Now().Add(wait)
+	for logged := false; ; logged = true {
+		informer, err := c.GetInformer(ctx, &appsv1alpha1.SidecarSet{}, cache.BlockUntilSynced(false))
+		switch {
+		case err == nil:
+			return informer, nil
+		case !meta.IsNoMatchError(err):
+			return nil, fmt.Errorf("watching SidecarSets: %w", err)
+		case !time.Now().Before(deadline):
+			return nil, fmt.Errorf("watching SidecarSets: the API server does not serve %s after %s: "+
+				"apply the CustomResourceDefinition sidecarsets.%s first: %w",
+				appsv1alpha1.GroupVersion.WithKind("SidecarSet"), wait, appsv1alpha1.GroupVersion.Group, err)
+		case !logged:
+			ctrl.LoggerFrom(ctx).Info("Waiting for the API server to serve SidecarSets", "for", wait.String(), "error", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("watching SidecarSets: %w", ctx.Err())
+		case <-time.After(every):
+		}
+	}
 }
 
 // newSidecarSetIndexOf indexes the SidecarSets of a store filled by the caller, for tests and benchmarks.
