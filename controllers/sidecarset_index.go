@@ -60,8 +60,11 @@ func NewSidecarSetIndex(ctx context.Context, c cache.Cache) (*SidecarSetIndex, e
 // servedWait is how long the operator waits, as it starts, for the API server to serve SidecarSets. An
 // install that applies the CustomResourceDefinition and starts the operator together (kubectl apply, helm
 // install, a GitOps sync) can start it before the API server's discovery shows the new kind; exiting then
-// left the operator to its pod's restart back-off.
-const servedWait = time.Minute
+// left the operator to its pod's restart back-off. The wait ends before the liveness probe of
+// config/manager (first after 15 s, then every 20 s, three failures) would restart the pod at about 55 s, for
+// the probe is not served yet: past the wait the operator exits with an error that names what is missing,
+// rather than being killed while it logs that it waits.
+const servedWait = 40 * time.Second
 
 // sidecarSetInformer returns c's SidecarSet informer, asking again every `every` while the API server does not
 // serve the kind yet, for up to wait; past it, the error says which CustomResourceDefinition to apply.
