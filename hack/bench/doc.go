@@ -93,7 +93,11 @@ func render(r Report) string {
 	row("rollout time", func(x benchmark.Result) string { return fmt.Sprintf("%.2f s", x.RolloutSeconds) }, "")
 	if tuned := slices.IndexFunc(r.Runs, func(x benchmark.Result) bool { return x.OperatorFlags != "" }); tuned >= 0 {
 		t := r.Runs[tuned]
-		row("rollout time / the same rollout at the tuned flags", func(x benchmark.Result) string {
+		name := "rollout time / the same rollout at the tuned flags"
+		if r.Paired != nil {
+			name += " (one rollout each; the paired rollouts below decide)"
+		}
+		row(name, func(x benchmark.Result) string {
 			if x.OperatorFlags != "" || x.Pods != t.Pods || t.RolloutSeconds == 0 {
 				return "-"
 			}
@@ -295,8 +299,60 @@ func render(r Report) string {
 			"(`apiserver_request_total`) from the update until the SidecarSet is Ready on the new request, and its "+
 			"refused writes the 409s of either over that time.\n\n", change)
 	}
+	b.WriteString(renderPaired(r))
 	b.WriteString(renderMany(r))
 	return b.String()
+}
+
+// renderPaired renders the paired phase: each column's rollouts in the order they ran, and the ratio of
+// the defaults to the tuned flags, round by round. A report from before the phase renders nothing.
+func renderPaired(r Report) string {
+	p := r.Paired
+	if p == nil || len(p.Columns) != 2 || len(p.Ratios) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "**Paired rollouts**: the rollout above, of %s pods among %s, made %d times more, the operator restarted "+
+		"between with %s and with %s in turns (round by round: first, second; then second, first...), so that a drift "+
+		"of the machine's load favours neither; each rollout to a new image, from its update until every pod runs it, "+
+		"ready. Bound %.1f s (%d at a time).\n\n",
+		thousands(p.Pods), thousands(p.ClusterPods), len(p.Rollouts), pairedName(p, 0), pairedName(p, 1), p.BoundSeconds, p.Budget)
+	fmt.Fprintf(&b, "| | %s | %s | target |\n|---|---:|---:|---|\n", pairedName(p, 0), pairedName(p, 1))
+	cell := func(col int, f func(benchmark.PairedRollout) string) string {
+		var parts []string
+		for _, ro := range p.Rollouts {
+			if ro.Column == col {
+				parts = append(parts, f(ro))
+			}
+		}
+		return strings.Join(parts, ", ")
+	}
+	row := func(name string, f func(benchmark.PairedRollout) string) {
+		fmt.Fprintf(&b, "| %s | %s | %s | |\n", name, cell(0, f), cell(1, f))
+	}
+	row("rollout time, in the order they ran", func(ro benchmark.PairedRollout) string { return fmt.Sprintf("%.2f s", ro.RolloutSeconds) })
+	row("the machine's floor: the cluster's CPU / cores", func(ro benchmark.PairedRollout) string {
+		return fmt.Sprintf("%.1f s", ro.ClusterCPUSeconds/float64(max(r.Machine.Cores, 1)))
+	})
+	row("operator CPU", func(ro benchmark.PairedRollout) string { return fmt.Sprintf("%.1f s", ro.OperatorCPUSeconds) })
+	row("most pods unavailable at once", func(ro benchmark.PairedRollout) string {
+		return verdict(thousands(ro.MostUnavailable), ro.MostUnavailable <= p.Budget)
+	})
+	ratios := make([]string, len(p.Ratios))
+	for i, x := range p.Ratios {
+		ratios[i] = fmt.Sprintf("%.2f", x)
+	}
+	fmt.Fprintf(&b, "| rollout time, %s / %s: median of the rounds (each round's) | %s (%s) | | ≤ 1.1 |\n\n",
+		pairedName(p, 0), pairedName(p, 1), verdict(fmt.Sprintf("%.2f", p.Ratio), p.Ratio <= 1.1), strings.Join(ratios, ", "))
+	return b.String()
+}
+
+// pairedName names a paired column: by its flags, or as the defaults.
+func pairedName(p *benchmark.PairedResult, col int) string {
+	if p.Flags[col] == "" {
+		return "the defaults"
+	}
+	return "`" + p.Flags[col] + "`"
 }
 
 // manyColumns are the counts of the many-SidecarSets table when a report has none (from before the phase).

@@ -86,3 +86,43 @@ func TestWriteDocRewritesOnlyTheGeneratedSection(t *testing.T) {
 		t.Errorf("the page after writeDoc:\n%s", got)
 	}
 }
+
+func TestRenderShowsThePairedRollouts(t *testing.T) {
+	r := report(benchmark.Result{Pods: 1000, Budget: 100, RolloutSeconds: 15},
+		benchmark.Result{Pods: 1000, Budget: 100, RolloutSeconds: 13, OperatorFlags: "--kube-api-qps=1000"})
+	r.Paired = &benchmark.PairedResult{Pods: 1000, ClusterPods: 10000, Budget: 100, BoundSeconds: 5,
+		Columns: []string{"defaults", "tuned"}, Flags: []string{"", "--kube-api-qps=1000"},
+		Rollouts: []benchmark.PairedRollout{
+			{Column: 0, RolloutSeconds: 15, ClusterCPUSeconds: 20, MostUnavailable: 100},
+			{Column: 1, RolloutSeconds: 14, ClusterCPUSeconds: 22, MostUnavailable: 100},
+			{Column: 1, RolloutSeconds: 16, ClusterCPUSeconds: 24, MostUnavailable: 99},
+			{Column: 0, RolloutSeconds: 17, ClusterCPUSeconds: 26, MostUnavailable: 101},
+		},
+		Ratios: []float64{1.07, 1.06}, Ratio: 1.07}
+	doc := render(r)
+	if row := rowOf(t, doc, "rollout time / the same rollout at the tuned"); !strings.Contains(row, "(one rollout each; the paired rollouts below decide)") {
+		t.Errorf("the single-rollout ratio does not defer to the paired rollouts: %q", row)
+	}
+	paired := doc[strings.Index(doc, "**Paired rollouts**"):]
+	for name, want := range map[string]string{
+		"rollout time, in the order they ran":            "| 15.00 s, 17.00 s | 14.00 s, 16.00 s |",
+		"the machine's floor: the cluster's CPU / cores": "| 10.0 s, 13.0 s | 11.0 s, 12.0 s |",
+		"most pods unavailable at once":                  "| 100 ✓, 101 ✗ | 100 ✓, 99 ✓ |",
+		"rollout time, the defaults / `--kube-api-qps":   "| 1.07 ✓ (1.07, 1.06) | | ≤ 1.1 |",
+	} {
+		if row := rowOf(t, paired, name); !strings.Contains(row, want) {
+			t.Errorf("row %q = %q, want it to hold %q", name, row, want)
+		}
+	}
+	if !strings.Contains(doc, "of 1,000 pods among 10,000, made 4 times more") {
+		t.Errorf("the page does not say how the paired rollouts ran:\n%s", doc)
+	}
+	r.Paired.Ratio = 1.12
+	if row := rowOf(t, render(r), "rollout time, the defaults"); !strings.Contains(row, "1.12 ✗") {
+		t.Errorf("a ratio over 1.1 is not a missed target: %q", row)
+	}
+	r.Paired = nil
+	if doc := render(r); strings.Contains(doc, "Paired rollouts") {
+		t.Errorf("a report without the paired phase shows it:\n%s", doc)
+	}
+}

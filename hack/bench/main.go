@@ -39,6 +39,9 @@ type Report struct {
 	// ManySidecarSets is the many-SidecarSets phase, one result per count of SidecarSets in place; reports
 	// from before it have none.
 	ManySidecarSets []benchmark.ManyResult `json:"manySidecarSets,omitempty"`
+	// Paired is the paired phase: rollouts at the defaults and at the tuned flags in turns; reports from
+	// before it have none.
+	Paired *benchmark.PairedResult `json:"pairedRollouts,omitempty"`
 }
 
 // Machine describes where the benchmark ran.
@@ -73,6 +76,8 @@ func main() {
 	tunedArgs := flag.String("tuned-args", "--kube-api-qps=1000 --kube-api-burst=2000",
 		"The operator's flags of the tuned column: the rollout of --tuned-size pods again, with the operator restarted with these.")
 	tunedSize := flag.Int("tuned-size", 1000, "N of the tuned column's rollout; 0 leaves it out.")
+	pairedRounds := flag.Int("paired-rounds", 3,
+		"Rollouts each of the defaults and the tuned flags make in the paired phase, in turns, after the tuned column; 0 leaves it out.")
 	flag.Parse()
 	if *render {
 		if err := rerender(*jsonOut, *docOut); err != nil {
@@ -90,7 +95,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "bench: --many-sidecarsets: %v\n", err)
 		os.Exit(2)
 	}
-	tuned := tunedRun{size: *tunedSize, args: strings.Fields(*tunedArgs)}
+	tuned := tunedRun{size: *tunedSize, args: strings.Fields(*tunedArgs), pairedRounds: *pairedRounds}
 	if err := run(ctx, *sizes, *clusterPods, *restartDelay, *workers, *binary, *qps, *burst, strings.Fields(*extra), *jsonOut, *docOut, *dir,
 		counts, *manyWorkers, tuned); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
@@ -102,6 +107,8 @@ func main() {
 type tunedRun struct {
 	size int
 	args []string
+	// pairedRounds are the rounds of the paired phase (benchmark.RunPaired), 0 for none.
+	pairedRounds int
 }
 
 func run(ctx context.Context, sizesFlag string, clusterPods int, restartDelay time.Duration, workers int, binary string, qps, burst int, extra []string,
@@ -209,12 +216,36 @@ func run(ctx context.Context, sizesFlag string, clusterPods int, restartDelay ti
 		if err := waitNamespaceGone(ctx, local, name); err != nil {
 			return err
 		}
-		if err := tunedOperator.Stop(); err != nil {
-			return err
+		// The paired phase: the same comparison made in turns, which a drift of the machine's load between
+		// the two columns above cannot decide.
+		if tuned.pairedRounds > 0 {
+			name := fmt.Sprintf("bench-paired-%d", tuned.size)
+			paired, err := benchmark.RunPaired(ctx, local, benchmark.PairedOptions{
+				Name: name, Pods: tuned.size, UnmatchedPods: max(clusterPods-tuned.size, 0), MaxUnavailable: "10%",
+				RestartDelay: restartDelay, Rounds: tuned.pairedRounds, Timeout: 20 * time.Minute, Progress: os.Stdout,
+				Columns: [2]benchmark.PairedColumn{
+					{Name: "defaults", Operator: operator},
+					{Name: "tuned", Flags: strings.Join(tuned.args, " "), Operator: tunedOperator},
+				},
+			})
+			if err != nil {
+				return fmt.Errorf("paired rollouts: %w", err)
+			}
+			report.Paired = &paired
+			if err := waitNamespaceGone(ctx, local, name); err != nil {
+				return err
+			}
+		}
+		if tunedOperator.Running() {
+			if err := tunedOperator.Stop(); err != nil {
+				return err
+			}
 		}
 		// The many-SidecarSets phase measures the defaults again.
-		if err := operator.Start(ctx); err != nil {
-			return fmt.Errorf("restarting the operator at its defaults: %w", err)
+		if !operator.Running() {
+			if err := operator.Start(ctx); err != nil {
+				return fmt.Errorf("restarting the operator at its defaults: %w", err)
+			}
 		}
 	}
 

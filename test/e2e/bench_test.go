@@ -58,3 +58,45 @@ var _ = Describe("The local-cluster benchmark at N = 100", func() {
 		Expect(res.ClusterCPUSeconds).To(HaveKey("kwok"))
 	})
 })
+
+var _ = Describe("The paired rollouts of make bench at N = 100", func() {
+	It("rolls the same pods out in turns with the operator at two sets of flags, each within its budget", func() {
+		tuned, err := local.StartOperator(ctx, operator.Binary, "--kube-api-qps=1000", "--kube-api-burst=2000")
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() {
+			Expect(tuned.Stop()).To(Succeed())
+			ensureOperatorRunning()
+		})
+		res, err := benchmark.RunPaired(ctx, local, benchmark.PairedOptions{
+			Name: uniqueName("paired"), Pods: 100, MaxUnavailable: "10%", RestartDelay: restartDelay, Rounds: 2,
+			Progress: GinkgoWriter,
+			Columns: [2]benchmark.PairedColumn{
+				{Name: "defaults", Operator: operator},
+				{Name: "tuned", Flags: "--kube-api-qps=1000 --kube-api-burst=2000", Operator: tuned},
+			},
+		})
+		Expect(err).NotTo(HaveOccurred())
+		out, _ := json.MarshalIndent(res, "", "  ")
+		GinkgoWriter.Printf("%s\n", out)
+
+		Expect(res.Budget).To(Equal(10))
+		Expect(res.Rollouts).To(HaveLen(4))
+		var order []int
+		for _, ro := range res.Rollouts {
+			order = append(order, ro.Column)
+			Expect(ro.RolloutSeconds).To(BeNumerically(">=", res.BoundSeconds), "faster than the kubelets restart")
+			Expect(ro.MostUnavailable).To(BeNumerically(">", 0), "no pod was seen restarting")
+			Expect(ro.MostUnavailable).To(BeNumerically("<=", res.Budget))
+			// The process measured is the one that made the rollout: the operator of its column, running.
+			Expect(ro.OperatorCPUSeconds).To(BeNumerically(">", 0))
+			Expect(ro.ClusterCPUSeconds).To(BeNumerically(">", 0))
+		}
+		Expect(order).To(Equal([]int{0, 1, 1, 0}), "the second round runs the columns in the other order")
+		Expect(res.Ratios).To(HaveLen(2))
+		Expect(res.Ratios[0]).To(BeNumerically("~", res.Rollouts[0].RolloutSeconds/res.Rollouts[1].RolloutSeconds, 0.01))
+		Expect(res.Ratios[1]).To(BeNumerically("~", res.Rollouts[3].RolloutSeconds/res.Rollouts[2].RolloutSeconds, 0.01))
+		Expect(res.Ratio).To(BeNumerically("~", (res.Ratios[0]+res.Ratios[1])/2, 0.01))
+		Expect(operator.Running()).To(BeFalse(), "the phase leaves its operators stopped")
+		Expect(tuned.Running()).To(BeFalse(), "the phase leaves its operators stopped")
+	})
+})
