@@ -60,6 +60,16 @@ updateStrategy: {maxUnavailable: 2}`)
 			Expect(state[name].Update.Resized).To(Equal([]string{"shipper"}))
 		}
 		Expect(testutil.ToFloat64(inplaceUpdates.WithLabelValues(name, "written"))).To(Equal(6.0))
+		// Each write is sent and answered as the pod's metadata alone; its event still names the pod.
+		for _, p := range list.Items {
+			Eventually(func(g Gomega) {
+				events := eventsOf(ns, p.Name, "SidecarUpdated")
+				g.Expect(events).NotTo(BeEmpty(), "no SidecarUpdated event on pod %s", p.Name)
+				ref := events[0].InvolvedObject
+				g.Expect([]string{ref.APIVersion, ref.Kind, string(ref.UID)}).To(Equal([]string{"v1", "Pod", string(p.UID)}))
+				g.Expect(events[0].Message).To(ContainSubstring("shipper resized"))
+			}).Should(Succeed())
+		}
 
 		// An image and resources at once: one update of each pod, restarting the sidecar once.
 		Eventually(func() error {

@@ -604,7 +604,7 @@ func (r *SidecarSetReconciler) update(ctx context.Context, setName, target strin
 // later reconcile plans the pod again.
 func (r *SidecarSetReconciler) send(ctx context.Context, setName, target string, u step.PodUpdate, deadline time.Time) {
 	log := ctrl.LoggerFrom(ctx)
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: u.Namespace, Name: u.Name}}
+	pod := podMetadata(u.Namespace, u.Name)
 	if time.Now().After(deadline) {
 		r.writes.Drop(setName, u.Namespace, u.Name)
 		inplaceUpdates.WithLabelValues(setName, "error").Inc()
@@ -641,6 +641,15 @@ func (r *SidecarSetReconciler) send(ctx context.Context, setName, target string,
 	}
 }
 
+// podMetadata is the object a pod write is sent with and its answer read into: the pod's metadata alone. The
+// API server answers a write of it with the metadata (its resourceVersion is all a write reads back), not the
+// whole pod, which the client decoded for each of the writes in flight, only to drop it: a tenth of the
+// operator's heap at a rollout's start.
+func podMetadata(namespace, name string) *metav1.PartialObjectMetadata {
+	return &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
+}
+
 // writeRefused says whether a failed write was refused by the API server (a 4xx answer: a conflict, an invalid
 // patch, a forbidden resize), so that nothing was written. A timeout, a cut connection or a server error
 // leaves it unknown.
@@ -657,7 +666,7 @@ func writeRefused(err error) bool {
 // the resourceVersion the resize returned. A resize the API server refuses (a pod whose QoS class it would
 // change, for example) is recorded in the pod's state, which fails the update, rather than retried forever;
 // refused says why then.
-func (r *SidecarSetReconciler) write(ctx context.Context, setName string, pod *corev1.Pod, u step.PodUpdate) (refused string, err error) {
+func (r *SidecarSetReconciler) write(ctx context.Context, setName string, pod *metav1.PartialObjectMetadata, u step.PodUpdate) (refused string, err error) {
 	patch := u.Patch
 	if u.Change.Metadata != nil {
 		if patch, err = r.withMetadata(ctx, pod, u); err != nil {
@@ -698,7 +707,7 @@ func (r *SidecarSetReconciler) write(ctx context.Context, setName string, pod *c
 // withMetadata returns the update's patch with the labels and annotations its metadata change writes, worked
 // out from the pod's own (inplace.MetadataPatch), which the pod cache does not keep: they are read from the
 // API server. A pod recreated since the update was decided is not written.
-func (r *SidecarSetReconciler) withMetadata(ctx context.Context, pod *corev1.Pod, u step.PodUpdate) ([]byte, error) {
+func (r *SidecarSetReconciler) withMetadata(ctx context.Context, pod *metav1.PartialObjectMetadata, u step.PodUpdate) ([]byte, error) {
 	live := &metav1.PartialObjectMetadata{}
 	live.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Pod"))
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(pod), live); err != nil {
@@ -713,7 +722,7 @@ func (r *SidecarSetReconciler) withMetadata(ctx context.Context, pod *corev1.Pod
 
 // reguard returns the patch guarded by the pod's version now, or the conflict when the pod changed in what
 // the update depends on since it was decided.
-func (r *SidecarSetReconciler) reguard(ctx context.Context, pod *corev1.Pod, u step.PodUpdate, patch []byte, conflict error) ([]byte, error) {
+func (r *SidecarSetReconciler) reguard(ctx context.Context, pod *metav1.PartialObjectMetadata, u step.PodUpdate, patch []byte, conflict error) ([]byte, error) {
 	now := &corev1.Pod{}
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(pod), now); err != nil {
 		return nil, err
