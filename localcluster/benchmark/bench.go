@@ -277,15 +277,42 @@ func (r *runner) cleanup() {
 	_ = r.c.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: r.Name}})
 }
 
-func (r *runner) run(ctx context.Context) error {
-	ns := r.Name
+// createNamespace creates the namespace ns and waits until pods can be created in it (its default
+// ServiceAccount exists).
+func (r *runner) createNamespace(ctx context.Context, ns string) error {
 	if err := r.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		return err
 	}
-	if err := r.poll(ctx, "the namespace's default ServiceAccount", func(ctx context.Context) (bool, error) {
+	return r.poll(ctx, "the namespace's default ServiceAccount", func(ctx context.Context) (bool, error) {
 		err := r.c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "default"}, &corev1.ServiceAccount{})
 		return err == nil, client.IgnoreNotFound(err)
-	}); err != nil {
+	})
+}
+
+// createInjecting creates the SidecarSet, which selects app=matched, and waits until a pod of that label
+// created in ns gets its sidecar.
+func (r *runner) createInjecting(ctx context.Context, set *appsv1alpha1.SidecarSet, ns string) error {
+	if err := r.c.Create(ctx, set); err != nil {
+		return fmt.Errorf("creating the SidecarSet: %w", err)
+	}
+	probe := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "probe", Labels: map[string]string{"app": "matched"}},
+		Spec: podSpec()}
+	return localcluster.WaitInjecting(ctx, r.c, probe, r.Timeout)
+}
+
+// budgetAndBound are a rollout's budget of N pods and its bound, ceil(N / budget) × the restart delay.
+func (r *runner) budgetAndBound() (int, float64, error) {
+	budget, err := intstr.GetScaledValueFromIntOrPercent(ptr.To(intstr.Parse(r.MaxUnavailable)), r.Pods, false)
+	if err != nil {
+		return 0, 0, err
+	}
+	budget = max(budget, 1)
+	return budget, float64((r.Pods+budget-1)/budget) * r.RestartDelay.Seconds(), nil
+}
+
+func (r *runner) run(ctx context.Context) error {
+	ns := r.Name
+	if err := r.createNamespace(ctx, ns); err != nil {
 		return err
 	}
 
@@ -307,12 +334,7 @@ func (r *runner) run(ctx context.Context) error {
 			},
 		},
 	}
-	if err := r.c.Create(ctx, set); err != nil {
-		return fmt.Errorf("creating the SidecarSet: %w", err)
-	}
-	probe := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "probe", Labels: map[string]string{"app": "matched"}},
-		Spec: podSpec()}
-	if err := localcluster.WaitInjecting(ctx, r.c, probe, r.Timeout); err != nil {
+	if err := r.createInjecting(ctx, set, ns); err != nil {
 		return err
 	}
 
@@ -635,13 +657,10 @@ func (r *runner) rollout(ctx context.Context, setName string, watch *podWatch) e
 		return err
 	}
 	r.res.ClusterPods = len(pods.Items)
-	budget, err := intstr.GetScaledValueFromIntOrPercent(ptr.To(intstr.Parse(r.MaxUnavailable)), r.Pods, false)
-	if err != nil {
+	var err error
+	if r.res.Budget, r.res.BoundSeconds, err = r.budgetAndBound(); err != nil {
 		return err
 	}
-	r.res.Budget = max(budget, 1)
-	batches := (r.Pods + r.res.Budget - 1) / r.res.Budget
-	r.res.BoundSeconds = float64(batches) * r.RestartDelay.Seconds()
 
 	proc := process{pid: r.operator.Pid()}
 	created := time.Now()

@@ -16,7 +16,6 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 	"github.com/sidecarset/sidecarset-operator/localcluster"
@@ -141,13 +140,7 @@ type paired struct {
 
 func (p *paired) run(ctx context.Context) error {
 	ns := p.Name
-	if err := p.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		return err
-	}
-	if err := p.poll(ctx, "the namespace's default ServiceAccount", func(ctx context.Context) (bool, error) {
-		err := p.c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "default"}, &corev1.ServiceAccount{})
-		return err == nil, client.IgnoreNotFound(err)
-	}); err != nil {
+	if err := p.createNamespace(ctx, ns); err != nil {
 		return err
 	}
 	set := &appsv1alpha1.SidecarSet{
@@ -158,12 +151,7 @@ func (p *paired) run(ctx context.Context) error {
 			UpdateStrategy: appsv1alpha1.UpdateStrategy{MaxUnavailable: ptr.To(intstr.Parse(p.MaxUnavailable))},
 		},
 	}
-	if err := p.c.Create(ctx, set); err != nil {
-		return fmt.Errorf("creating the SidecarSet: %w", err)
-	}
-	probe := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "probe", Labels: map[string]string{"app": "matched"}},
-		Spec: podSpec()}
-	if err := localcluster.WaitInjecting(ctx, p.c, probe, p.Timeout); err != nil {
+	if err := p.createInjecting(ctx, set, ns); err != nil {
 		return err
 	}
 	if p.o.UnmatchedPods > 0 {
@@ -188,12 +176,10 @@ func (p *paired) run(ctx context.Context) error {
 		return err
 	}
 	p.res.ClusterPods = len(pods.Items)
-	budget, err := intstr.GetScaledValueFromIntOrPercent(ptr.To(intstr.Parse(p.MaxUnavailable)), p.Pods, false)
-	if err != nil {
+	var err error
+	if p.res.Budget, p.res.BoundSeconds, err = p.budgetAndBound(); err != nil {
 		return err
 	}
-	p.res.Budget = max(budget, 1)
-	p.res.BoundSeconds = float64((p.Pods+p.res.Budget-1)/p.res.Budget) * p.RestartDelay.Seconds()
 	if p.token, err = p.metricsToken(ctx); err != nil {
 		return err
 	}
