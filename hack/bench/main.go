@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -193,6 +194,7 @@ func run(ctx context.Context, sizesFlag string, clusterPods int, restartDelay ti
 			return err
 		}
 	}
+	var pairedErr error
 	// The tuned column: the same rollout with the operator restarted at the flags documented for large
 	// clusters, in the same cluster and run, so that the defaults are compared with them on equal terms.
 	if tuned.size > 0 && len(tuned.args) > 0 {
@@ -217,7 +219,8 @@ func run(ctx context.Context, sizesFlag string, clusterPods int, restartDelay ti
 			return err
 		}
 		// The paired phase: the same comparison made in turns, which a drift of the machine's load between
-		// the two columns above cannot decide.
+		// the two columns above cannot decide. Like the many-SidecarSets phase, a failure of it keeps what the
+		// runs measured: it is reported, and returned once the report is written.
 		if tuned.pairedRounds > 0 {
 			name := fmt.Sprintf("bench-paired-%d", tuned.size)
 			paired, err := benchmark.RunPaired(ctx, local, benchmark.PairedOptions{
@@ -228,18 +231,20 @@ func run(ctx context.Context, sizesFlag string, clusterPods int, restartDelay ti
 					{Name: "tuned", Flags: strings.Join(tuned.args, " "), Operator: tunedOperator},
 				},
 			})
-			if err != nil {
-				return fmt.Errorf("paired rollouts: %w", err)
+			if err == nil {
+				report.Paired = &paired
 			}
-			report.Paired = &paired
-			if err := waitNamespaceGone(ctx, local, name); err != nil {
-				return err
+			// Its namespace is deleted even when it failed; the next phase starts once it is gone.
+			if gone := waitNamespaceGone(ctx, local, name); err == nil {
+				err = gone
+			}
+			if err != nil {
+				pairedErr = fmt.Errorf("paired rollouts: %w", err)
+				fmt.Fprintf(os.Stderr, "bench: %v\n", pairedErr)
 			}
 		}
-		if tunedOperator.Running() {
-			if err := tunedOperator.Stop(); err != nil {
-				return err
-			}
+		if err := tunedOperator.Stop(); err != nil {
+			return err
 		}
 		// The many-SidecarSets phase measures the defaults again.
 		if !operator.Running() {
@@ -276,7 +281,7 @@ func run(ctx context.Context, sizesFlag string, clusterPods int, restartDelay ti
 		return err
 	}
 	fmt.Printf("Wrote %s and the local-cluster section of %s\n", jsonOut, docOut)
-	return manyErr
+	return errors.Join(pairedErr, manyErr)
 }
 
 // parseCounts parses the --many-sidecarsets list: positive and ascending; empty or "0" is none.

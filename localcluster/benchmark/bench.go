@@ -942,6 +942,8 @@ func (r *runner) waitPodsReady(ctx context.Context, ns string, n int) error {
 	})
 }
 
+// waitSidecarSetReady waits until the SidecarSet observed generation, counts every matched pod updated, and is
+// Ready for that generation; on names what it is Ready on, for the wait's message.
 func (r *runner) waitSidecarSetReady(ctx context.Context, name string, generation int64, on string) error {
 	return r.poll(ctx, "the SidecarSet to be Ready on "+on, func(ctx context.Context) (bool, error) {
 		set := &appsv1alpha1.SidecarSet{}
@@ -950,7 +952,7 @@ func (r *runner) waitSidecarSetReady(ctx context.Context, name string, generatio
 		}
 		ready := meta.FindStatusCondition(set.Status.Conditions, appsv1alpha1.ConditionReady)
 		return set.Status.ObservedGeneration >= generation && set.Status.UpdatedPods == int32(r.Pods) &&
-			ready != nil && ready.Status == metav1.ConditionTrue, nil
+			ready != nil && ready.Status == metav1.ConditionTrue && ready.ObservedGeneration >= generation, nil
 	})
 }
 

@@ -9,9 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
@@ -95,12 +93,11 @@ func RunPaired(ctx context.Context, local *localcluster.Cluster, o PairedOptions
 		}
 		res.Columns, res.Flags = append(res.Columns, c.Name), append(res.Flags, c.Flags)
 	}
-	// The first column's operator is the one running; the others are stopped until their turn.
+	// The first column's operator is the one running; the others are stopped until their turn (Stop does
+	// nothing to a stopped one).
 	for _, c := range o.Columns[1:] {
-		if c.Operator.Running() {
-			if err := c.Operator.Stop(); err != nil {
-				return res, err
-			}
+		if err := c.Operator.Stop(); err != nil {
+			return res, err
 		}
 	}
 	first := o.Columns[0].Operator
@@ -117,9 +114,7 @@ func RunPaired(ctx context.Context, local *localcluster.Cluster, o PairedOptions
 	// What the phase created is deleted while an operator still runs, then the operators are stopped.
 	defer func() {
 		for _, c := range o.Columns {
-			if c.Operator.Running() {
-				_ = c.Operator.Stop()
-			}
+			_ = c.Operator.Stop()
 		}
 	}()
 	defer r.cleanup()
@@ -189,7 +184,7 @@ func (p *paired) run(ctx context.Context) error {
 	}
 	defer watch.stop()
 
-	rollout := 0
+	n := 0 // rollouts made
 	times := [2][]float64{}
 	for round := range p.o.Rounds {
 		order := []int{0, 1}
@@ -200,10 +195,10 @@ func (p *paired) run(ctx context.Context) error {
 			if err := p.switchTo(ctx, col); err != nil {
 				return err
 			}
-			rollout++
-			ro, err := p.rollout(ctx, set.Name, int64(rollout+1), pairedImage(rollout), watch)
+			n++
+			ro, err := p.rollout(ctx, set.Name, int64(n+1), pairedImage(n), watch)
 			if err != nil {
-				return fmt.Errorf("rollout %d (%s): %w", rollout, p.o.Columns[col].Name, err)
+				return fmt.Errorf("rollout %d (%s): %w", n, p.o.Columns[col].Name, err)
 			}
 			ro.Column = col
 			p.res.Rollouts = append(p.res.Rollouts, ro)
@@ -221,10 +216,8 @@ func (p *paired) run(ctx context.Context) error {
 func (p *paired) switchTo(ctx context.Context, col int) error {
 	next := p.o.Columns[col].Operator
 	if col != p.running || !next.Running() {
-		if cur := p.o.Columns[p.running].Operator; cur.Running() {
-			if err := cur.Stop(); err != nil {
-				return fmt.Errorf("stopping the %s operator: %w", p.o.Columns[p.running].Name, err)
-			}
+		if err := p.o.Columns[p.running].Operator.Stop(); err != nil {
+			return fmt.Errorf("stopping the %s operator: %w", p.o.Columns[p.running].Name, err)
 		}
 		if err := next.Start(ctx); err != nil {
 			return fmt.Errorf("starting the %s operator: %w", p.o.Columns[col].Name, err)
@@ -274,21 +267,7 @@ func (p *paired) rollout(ctx context.Context, setName string, generation int64, 
 	ro.ClusterCPUSeconds = round2(ro.ClusterCPUSeconds)
 	p.logf("rolled out in %.2fs, at most %d unavailable; cluster CPU %.1f s, operator CPU %.2f s",
 		ro.RolloutSeconds, ro.MostUnavailable, ro.ClusterCPUSeconds, ro.OperatorCPUSeconds)
-	return ro, p.waitSidecarSetReadyAt(ctx, setName, generation, image)
-}
-
-// waitSidecarSetReadyAt waits until the SidecarSet observed generation, reports every matched pod updated and
-// is Ready.
-func (p *paired) waitSidecarSetReadyAt(ctx context.Context, name string, generation int64, image string) error {
-	return p.poll(ctx, "the SidecarSet to be Ready on "+image, func(ctx context.Context) (bool, error) {
-		set := &appsv1alpha1.SidecarSet{}
-		if err := p.c.Get(ctx, types.NamespacedName{Name: name}, set); err != nil {
-			return false, err
-		}
-		ready := meta.FindStatusCondition(set.Status.Conditions, appsv1alpha1.ConditionReady)
-		return set.Status.ObservedGeneration >= generation && set.Status.UpdatedPods == int32(p.Pods) &&
-			ready != nil && ready.Status == metav1.ConditionTrue && ready.ObservedGeneration >= generation, nil
-	})
+	return ro, p.waitSidecarSetReady(ctx, setName, generation, image)
 }
 
 // pairedImage is the sidecar's image after the i-th rollout of the paired phase (the 0th: as created). Each
