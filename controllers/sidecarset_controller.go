@@ -117,7 +117,7 @@ type keptMemo struct {
 	pods    podSet
 }
 
-// memoIdleTTL is how long a SidecarSet's memo is kept without a reconcile. The memo holds about 0.9 KB a
+// memoIdleTTL is how long a SidecarSet's memo is kept without a reconcile. The memo holds about 0.7 KB a
 // matched pod (an entry, and the slices it lends each decision): kept while its SidecarSet is reconciled
 // (at least every step.WhileRolling during a rollout, and on its pods' events at rest), so memory follows the
 // work rather than the pods. The reconcile after it fills the memo again, about as much work as the memo

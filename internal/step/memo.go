@@ -47,6 +47,11 @@ type Memo struct {
 	placed []placedPod
 
 	current []currentPod
+	// counted are what the planner and the status count of each pod, in the order of the decision's tracked
+	// pods. A record stays where the decision left it, and is the memo's record of its pod too: an entry names
+	// its place (memoPod.slot), and the next decision takes the record where it is when the pod is at the same
+	// place, as it is unless pods came or went. Kept in the entries as well, the records were a quarter of the
+	// memo, and copied from them into this slice by every decision.
 	counted []status.Pod
 	deltas  []inplace.Delta
 	// planned are what the planner plans: each of counted where it is, then the pods leaving.
@@ -94,15 +99,26 @@ type memoPod struct {
 	// reading it from the view again, for thousands of candidates spread through the heap, was a tenth of a
 	// decision.
 	node string
-	// observed is the keyID counted and delta hold for, 0 when none; until is when they stop holding, zero
-	// when they hold for good (an update in progress holds until its deadline: inplace.ProgressHolds).
+	// observed is the keyID the pod's counted record and delta hold for, 0 when none; until is when they stop
+	// holding, zero when they hold for good (an update in progress holds until its deadline:
+	// inplace.ProgressHolds).
 	observed uint64
 	until    time.Time
-	counted  status.Pod
 	delta    inplace.Delta
+	// slotEpoch is the epoch of the last decision that placed the pod's counted record, and slot where in
+	// Memo.counted it did.
+	slotEpoch uint64
+	slot      int32
 	// rank is the pod's in the numbering rankGen.
 	rank    int32
 	rankGen uint32
+}
+
+// recordAt says whether Memo.counted holds the entry's counted record at i: the decision before this one, or
+// this one, placed it there, and no other pod's record took the place since (each place holds one pod's
+// record per decision).
+func (m *Memo) recordAt(e *memoPod, i int) bool {
+	return e.slotEpoch+1 >= m.epoch && int(e.slot) == i && i < len(m.counted)
 }
 
 // begin readies the memo for a decision of set over n pods.
@@ -227,10 +243,20 @@ func (m *Memo) observeUnder(target string, contents map[string]revision.Injected
 
 // observationSlices returns the memo's per-pod slices, sized for n pods and, for planned, room for extra more.
 func (m *Memo) observationSlices(n, extra int) ([]status.Pod, []inplace.Delta, []*rollout.Pod) {
-	m.counted = reuse(m.counted, n, 0)
+	m.counted = keep(m.counted, n)
 	m.deltas = reuse(m.deltas, n, 0)
 	m.planned = reuse(m.planned, n, extra)
 	return m.counted, m.deltas, m.planned
+}
+
+// keep returns s with length n, its records kept where they are (a new array takes them along), and the
+// records past n cleared: they would keep the label maps of views the cache replaced.
+func keep[T any](s []T, n int) []T {
+	if cap(s) < n {
+		s = append(make([]T, 0, n+n/8), s...)
+	}
+	clear(s[min(n, len(s)):cap(s)])
+	return s[:n]
 }
 
 // reuse returns s with length n and room for extra more, zeroed, reusing its array when it is large enough.

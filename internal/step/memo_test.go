@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -23,7 +24,9 @@ import (
 // reconciles, as in the pod cache, some pods get new views (another revision, an update in progress, not
 // ready, failing, leaving, finished) and the others keep theirs, some changing places in the input; writes go
 // in flight; the clock moves; the strategy changes (the progress deadline and the recreate policy with it)
-// and a stored revision is dropped and stored again.
+// and a stored revision is dropped and stored again. The nodes are in two zones and a disruption budget
+// selects the pods of one namespace: what a decision gives the planner besides the pods' observations (zone,
+// number, budgets) must not outlive it in the records the memo keeps.
 func TestMemoDecidesAsWithout(t *testing.T) {
 	strategies := []string{
 		`{maxUnavailable: 3}`,
@@ -46,6 +49,8 @@ func TestMemoDecidesAsWithout(t *testing.T) {
 				in := f.input(pods...)
 				in.Now = now.Add(time.Duration(step) * 7 * time.Second)
 				in.Memo = memo
+				in.Zones = map[string]string{"node-0": "a", "node-1": "b", "node-2": "a", "node-3": "b"}
+				in.Budgets = []Budget{shopBudget(t, pods, rng.IntN(3))}
 				if step%9 == 5 {
 					in.Stored = in.Stored[1:] // the revision before is no longer stored
 				}
@@ -91,6 +96,23 @@ func TestMemoDecidesAsWithout(t *testing.T) {
 			}
 		})
 	}
+}
+
+// shopBudget is a PodDisruptionBudget of the pods of namespace shop that allows disruptions more.
+func shopBudget(t *testing.T, pods []Pod, disruptions int) Budget {
+	t.Helper()
+	selector, err := metav1.LabelSelectorAsSelector(&metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := Budget{Name: "shop/web", Generation: 1, Selector: selector, Status: policyv1.PodDisruptionBudgetStatus{
+		DisruptionsAllowed: int32(disruptions), DesiredHealthy: int32(len(pods) / 4), ObservedGeneration: 1}}
+	for _, p := range pods {
+		if p.View.Namespace == "shop" {
+			b.Selected = append(b.Selected, p.View)
+		}
+	}
+	return b
 }
 
 // podGen makes random pods of the fixture's SidecarSet.

@@ -338,15 +338,21 @@ func observeAndPlan(memo *Memo, set *appsv1alpha1.SidecarSet, pods []currentPod,
 	offTarget := false
 	for i := range pods {
 		p := &pods[i]
-		if e := p.memo; e != nil && e.observed == memo.keyID && (e.until.IsZero() || !in.Now.After(e.until)) {
-			seen.counted[i], seen.deltas[i] = e.counted, e.delta
+		if e := p.memo; e != nil && e.observed == memo.keyID && (e.until.IsZero() || !in.Now.After(e.until)) && memo.recordAt(e, i) {
+			// The record is where the decision before left it, with what that decision gave the planner.
+			c := &seen.counted[i]
+			c.Zone, c.Rank, c.Budgets = "", 0, nil
+			seen.deltas[i] = e.delta
 		} else {
 			var until time.Time
 			seen.counted[i], seen.deltas[i], _, until = ob.observe(p.pod, p.stateOf(set.Name), p.ok, target)
 			if e != nil {
-				e.observed, e.until, e.counted, e.delta = memo.keyID, until, seen.counted[i], seen.deltas[i]
+				e.observed, e.until, e.delta = memo.keyID, until, seen.deltas[i]
 				e.state = nil // read again from the view when needed: kept for every pod, states were most of the memo
 			}
+		}
+		if e := p.memo; e != nil {
+			e.slotEpoch, e.slot = memo.epoch, int32(i)
 		}
 		// The planner plans the counted record where it is, not a copy: what it is given besides (the zone, the
 		// number, the budgets) is this decision's, and the memo's entry keeps none of it.
