@@ -590,8 +590,12 @@ func (r *SidecarSetReconciler) update(ctx context.Context, setName, target strin
 	deadline := time.Now().Add(writeTimeout)
 	r.writeSlotsOnce.Do(func() { r.writeSlots = make(chan struct{}, maxConcurrentWrites) })
 	go func() {
-		for _, u := range send {
+		for i := range send {
 			r.writeSlots <- struct{}{}
+			// Handed to its write alone, the update goes with it: otherwise the updates of a large step (1,000
+			// at 10,000 pods) were all kept, patches and states, until the last of them was sent.
+			u := send[i]
+			send[i] = step.PodUpdate{}
 			go func() {
 				defer func() { <-r.writeSlots }()
 				r.send(ctx, setName, target, u, deadline)
