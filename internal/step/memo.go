@@ -38,7 +38,9 @@ type Memo struct {
 	keyID uint64
 	// epoch counts the decisions; an entry not read in the last one belongs to a view the cache replaced.
 	epoch uint64
-	pods  map[*podview.View]*memoPod
+	// states counts the states the decision kept of the entries it made (keptStates).
+	states int
+	pods   map[*podview.View]*memoPod
 
 	// placed are the views of the last decision's pods and their entries, in the order of its input: the
 	// reconciler gives a SidecarSet's pods in the same order from one reconcile to the next but for the pods
@@ -91,10 +93,7 @@ type memoPod struct {
 	ok         bool
 	revision   string
 	conflicted bool
-	// state is the pod's state for the SidecarSet, decoded when the entry is made, until the pod is observed
-	// (podview.View.State): kept for every pod, states were most of the memo.
-	state *podstate.SidecarSetState
-	cost  status.PodCost
+	cost       status.PodCost
 	// node is the view's node, read with the rest of the view: a candidate's zone is looked up by it, and
 	// reading it from the view again, for thousands of candidates spread through the heap, was a tenth of a
 	// decision.
@@ -131,6 +130,7 @@ func (m *Memo) begin(set string, n int) {
 		m.pods = make(map[*podview.View]*memoPod, n)
 	}
 	m.epoch++
+	m.states = 0
 }
 
 // end forgets the views the decision did not read, once they are an eighth of the ones it did: the cache
@@ -140,9 +140,8 @@ func (m *Memo) begin(set string, n int) {
 // events, and allocating them afresh each time made most of such a reconcile's garbage. The memo as a whole
 // is dropped once no reconcile took it for a while (the reconciler's sweep).
 func (m *Memo) end(read int, quiet bool) {
-	// The decision's pods hold the states it decoded (currentPod.state): every pod's, about 1.5 KB each of the
-	// pods updated in place, when the target changed. Kept in the lent slice until the next decision, they
-	// were live at the collections between, and the heap grew by half of them again.
+	// The decision's pods hold the states it read again (currentPod.state) of the pods it writes. Kept in the
+	// lent slice until the next decision, they were live at the collections between.
 	clear(m.current[:cap(m.current)])
 	if quiet {
 		m.ranks, m.rankGen = nil, m.rankGen+1 // numbered again when a rollout comes
@@ -161,11 +160,18 @@ func (m *Memo) end(read int, quiet bool) {
 // Len is how many pod views the memo holds an entry for.
 func (m *Memo) Len() int { return len(m.pods) }
 
+// keptStates is how many of the states a decision decodes to make entries it keeps for their observation.
+// The others are decoded again when their pods are observed: a target's first decision makes an entry for
+// every pod, and their states, kept until each pod was observed (1.3 KB a pod updated in place before, its
+// own maps), were 12 of the 50 MB of the operator's heap as a resize of 10,000 pods began. A decision after a
+// pod event makes a few. A variable, so that tests play decisions that keep some and read the rest again.
+var keptStates = 256
+
 // of returns the entry of a view as the cache shows it, the i-th of the decision's input, working out what
 // the view alone gives when the memo has no entry for it. An entry at its place in the last decision's input
-// (placed) is the memo's: that decision read it, so end kept it.
-func (m *Memo) of(i int, v *podview.View) *memoPod {
-	var e *memoPod
+// (placed) is the memo's: that decision read it, so end kept it. state is the pod's state for the SidecarSet
+// when a new entry was made with it and the decision keeps it (keptStates), nil otherwise.
+func (m *Memo) of(i int, v *podview.View) (e *memoPod, state *podstate.SidecarSetState) {
 	if i < len(m.placed) && m.placed[i].view == v {
 		e = m.placed[i].entry
 	} else {
@@ -176,13 +182,17 @@ func (m *Memo) of(i int, v *podview.View) *memoPod {
 		if e.tracked {
 			e.node = v.Node()
 			st, ok := v.State()[m.set]
-			e.ok, e.revision, e.conflicted, e.state = ok, st.Revision, len(st.Conflicts) > 0, &st
+			e.ok, e.revision, e.conflicted = ok, st.Revision, len(st.Conflicts) > 0
 			e.cost = status.PodCostOf(st, ok, v)
+			if m.states < keptStates {
+				m.states++
+				state = &st
+			}
 		}
 		m.pods[v] = e
 	}
 	e.used = m.epoch
-	return e
+	return e, state
 }
 
 // rank numbers the pods in their order by "namespace/name" (rollout.CompareNames), so that the planner orders

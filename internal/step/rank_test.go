@@ -43,7 +43,7 @@ func TestRanksFollowTheNames(t *testing.T) {
 		pods := make([]currentPod, 0, len(live))
 		for i, key := range slices.Sorted(maps.Keys(live)) {
 			p := live[key]
-			e := m.of(i, p.pod)
+			e, _ := m.of(i, p.pod)
 			if rng.IntN(10) == 0 {
 				e = nil // a write in flight: the pod is not the cache's view
 			}

@@ -276,13 +276,13 @@ func current(memo *Memo, in []Pod) ([]currentPod, map[string]bool, status.Cost) 
 	var revisions status.Tally
 	var cost status.Cost
 	for i, p := range in {
-		e := memo.of(i, p.View)
+		e, state := memo.of(i, p.View)
 		placed[i] = placedPod{view: p.View, entry: e}
 		if !e.tracked {
 			continue
 		}
 		cost.Add(e.cost)
-		c := currentPod{pod: p.View, ok: e.ok, revision: e.revision, conflicted: e.conflicted, state: e.state, memo: e}
+		c := currentPod{pod: p.View, ok: e.ok, revision: e.revision, conflicted: e.conflicted, state: state, memo: e}
 		if p.Written != nil {
 			c.pod = inplace.Apply(p.View, *p.Written)
 			c.ok, c.revision, c.conflicted, c.state, c.memo = true, p.Written.State.Revision, len(p.Written.State.Conflicts) > 0, &p.Written.State, nil
@@ -348,7 +348,11 @@ func observeAndPlan(memo *Memo, set *appsv1alpha1.SidecarSet, pods []currentPod,
 			seen.counted[i], seen.deltas[i], _, until = ob.observe(p.pod, p.stateOf(set.Name), p.ok, target)
 			if e != nil {
 				e.observed, e.until, e.delta = memo.keyID, until, seen.deltas[i]
-				e.state = nil // read again from the view when needed: kept for every pod, states were most of the memo
+				// Read again from the view by the few pods the step writes: kept for every pod until the
+				// decision's end, the states of a target's first decision (1.3 KB a pod updated in place
+				// before, their maps) were the operator's memory peak. A write in flight keeps its state,
+				// which is not the view's.
+				p.state = nil
 			}
 		}
 		if e := p.memo; e != nil {
