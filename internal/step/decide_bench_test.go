@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
+	"github.com/sidecarset/sidecarset-operator/internal/podview"
 )
 
 // BenchmarkDecide is one reconcile's decision for a SidecarSet with 10,000 matched pods in the middle of a
@@ -118,33 +119,43 @@ func heapObjects() uint64 {
 }
 
 // updatedInput is BenchmarkDecideNewTarget's input: 10,000 pods on the revision before the latest, each
-// updated in place to it an hour ago, ready, on 22 nodes in 3 zones.
+// updated in place to it an hour ago (its sidecar restarted since), ready.
 func updatedInput(b *testing.B) Input {
-	const n = 10_000
 	f := newFixture(b, `{maxUnavailable: 10%}`)
 	ready := metav1.NewTime(now.Add(-time.Hour))
-	pods := make([]Pod, n)
+	pods := make([]Pod, 10_000)
 	for i := range pods {
-		name := fmt.Sprintf("web-%05d", i)
+		shipper := fmt.Sprintf("c://s-%05d", i)
 		state := podstate.SidecarSetState{Revision: f.previous, Images: map[string]string{"shipper": "shipper:1"},
 			Update: &podstate.Update{From: f.previous, StartedAt: ready,
-				Containers: map[string]podstate.ContainerMark{"shipper": {ContainerID: "c://" + name + "-old"}}}}
-		pods[i] = Pod{View: view(b, &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Namespace: fmt.Sprintf("ns-%02d", i%20), Name: name,
-				Labels: map[string]string{"app": "web"}, ResourceVersion: "1"},
-			Spec: corev1.PodSpec{NodeName: fmt.Sprintf("node-%02d", i%22),
-				Containers: []corev1.Container{{Name: "shipper", Image: "shipper:1"}, {Name: "app", Image: "web:1"}}},
-			Status: corev1.PodStatus{
-				Phase:      corev1.PodRunning,
-				Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: ready}},
-				ContainerStatuses: []corev1.ContainerStatus{
-					{Name: "shipper", Image: "shipper:1", ContainerID: "c://" + name, Ready: true},
-					{Name: "app", Image: "web:1", ContainerID: "c://" + name + "-app", Ready: true},
-				},
-			},
-		}, podstate.State{"logs": state})}
+				Containers: map[string]podstate.ContainerMark{"shipper": {ContainerID: shipper + "-before"}}}}
+		pods[i] = Pod{View: benchView(b, i, "shipper:1", shipper, corev1.ConditionTrue, ready, state)}
 	}
-	in := f.input(pods...)
+	return inZones(f.input(pods...))
+}
+
+// benchView is the benchmarks' i-th pod: in one of 20 namespaces, on one of 22 nodes, running shipper on
+// image (its container shipperID) beside an app, with the Ready condition ready since since, and the state
+// st for SidecarSet logs.
+func benchView(b *testing.B, i int, image, shipperID string, ready corev1.ConditionStatus, since metav1.Time, st podstate.SidecarSetState) *podview.View {
+	return view(b, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: fmt.Sprintf("ns-%02d", i%20), Name: fmt.Sprintf("web-%05d", i),
+			Labels: map[string]string{"app": "web"}, ResourceVersion: "1"},
+		Spec: corev1.PodSpec{NodeName: fmt.Sprintf("node-%02d", i%22),
+			Containers: []corev1.Container{{Name: "shipper", Image: image}, {Name: "app", Image: "web:1"}}},
+		Status: corev1.PodStatus{
+			Phase:      corev1.PodRunning,
+			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: ready, LastTransitionTime: since}},
+			ContainerStatuses: []corev1.ContainerStatus{
+				{Name: "shipper", Image: image, ContainerID: shipperID, Ready: true},
+				{Name: "app", Image: "web:1", ContainerID: "c://a", Ready: true},
+			},
+		},
+	}, podstate.State{"logs": st})
+}
+
+// inZones spreads the 22 nodes of the benchmarks' pods over 3 zones.
+func inZones(in Input) Input {
 	in.Zones = map[string]string{}
 	for i := range 22 {
 		in.Zones[fmt.Sprintf("node-%02d", i)] = fmt.Sprintf("zone-%d", i%3)
@@ -170,26 +181,9 @@ func rolloutInput(b *testing.B) Input {
 				Containers: map[string]podstate.ContainerMark{"shipper": {ContainerID: "c://s"}}}
 			podReady = corev1.ConditionFalse
 		}
-		pods[i] = Pod{View: view(b, &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Namespace: fmt.Sprintf("ns-%02d", i%20), Name: fmt.Sprintf("web-%05d", i),
-				Labels: map[string]string{"app": "web"}, ResourceVersion: "1"},
-			Spec: corev1.PodSpec{NodeName: fmt.Sprintf("node-%02d", i%22),
-				Containers: []corev1.Container{{Name: "shipper", Image: image}, {Name: "app", Image: "web:1"}}},
-			Status: corev1.PodStatus{
-				Phase:      corev1.PodRunning,
-				Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: podReady, LastTransitionTime: ready}},
-				ContainerStatuses: []corev1.ContainerStatus{
-					{Name: "shipper", Image: image, ContainerID: "c://s", Ready: true},
-					{Name: "app", Image: "web:1", ContainerID: "c://a", Ready: true},
-				},
-			},
-		}, podstate.State{"logs": state})}
+		pods[i] = Pod{View: benchView(b, i, image, "c://s", podReady, ready, state)}
 	}
-	in := f.input(pods...)
-	in.Zones = map[string]string{}
-	for i := range 22 {
-		in.Zones[fmt.Sprintf("node-%02d", i)] = fmt.Sprintf("zone-%d", i%3)
-	}
+	in := inZones(f.input(pods...))
 	if d := Decide(in); d.Computed.UpdatedPods != n/2 || d.Computed.OutdatedPods != n/2 || len(d.Updates) != 1 {
 		b.Fatalf("status %+v with %d updates: the pods are not what the benchmark means them to be", d.Computed, len(d.Updates))
 	}
