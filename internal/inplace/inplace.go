@@ -406,9 +406,9 @@ func Refuse(patch []byte, setName, why string) ([]byte, error) {
 // images and resources; the state annotation is left to the caller, who holds the decoded state. It is for a pod read from
 // a cache that does not show the write yet; judged without its new images, its old container statuses would
 // read as the update's (a status failing on the old image would count as the new image failing). The pod
-// itself, the cache's, is not modified.
+// itself, the cache's, is not modified; the copy shares what the change does not touch (View.WithOwnContainers).
 func Apply(pod *podview.View, change Change) *podview.View {
-	out := pod.DeepCopyObject().(*podview.View)
+	out := pod.WithOwnContainers()
 	for name, image := range change.Images {
 		if c := specContainer(out, name); c != nil {
 			c.Image = image

@@ -216,6 +216,26 @@ func (v *View) DeepCopyObject() runtime.Object {
 	return &out
 }
 
+// WithOwnContainers returns a copy of the view whose containers and Injected are its own: a caller may set a
+// container's Image or Resources, or the copy's Injected.Resize, without changing v. The rest (the label and
+// annotation maps, the container statuses) is v's, which no one modifies: the pod cache's views are never
+// changed. For a view as a write in flight will make it (inplace.Apply), worked out for every such pod of every
+// reconcile of a rollout: a whole copy, maps included, was twice the allocation.
+func (v *View) WithOwnContainers() *View {
+	out := *v
+	if in := v.Injected; in != nil {
+		own := *in
+		own.Containers = slices.Clone(in.Containers)
+		own.InitContainers = slices.Clone(in.InitContainers)
+		if in.Resize != nil {
+			r := *in.Resize
+			own.Resize = &r
+		}
+		out.Injected = &own
+	}
+	return &out
+}
+
 func copyContainers(cs []Container) []Container {
 	if cs == nil {
 		return nil

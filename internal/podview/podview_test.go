@@ -171,6 +171,36 @@ func TestDeepCopyObjectSharesNothing(t *testing.T) {
 	}
 }
 
+func TestWithOwnContainersCopiesWhatAChangeSets(t *testing.T) {
+	out, _ := Compact(decode(t, injected))
+	v := out.(*View)
+	v.Injected.Resize = &Resize{}
+	c := v.WithOwnContainers()
+	resources := v.Injected.Containers[0].Resources
+	var a, b corev1.Pod
+	v.expand(&a)
+	c.expand(&b)
+	if !equality.Semantic.DeepEqual(a, b) {
+		t.Fatal("the copy differs")
+	}
+	c.Injected.Containers[0].Image = "changed"
+	c.Injected.InitContainers[0].Image = "changed"
+	c.Injected.Containers[0].Resources = ResourcesOf(&corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}})
+	c.Injected.Resize = nil
+	if v.Injected.Containers[0].Image != "web:1" || v.Injected.InitContainers[0].Image == "changed" ||
+		v.Injected.Containers[0].Resources != resources || v.Injected.Resize == nil {
+		t.Errorf("changing the copy's containers changed the view: %+v", v.Injected)
+	}
+	// What a change does not touch is shared, not copied: the maps are the same maps.
+	if reflect.ValueOf(c.Labels).Pointer() != reflect.ValueOf(v.Labels).Pointer() ||
+		reflect.ValueOf(c.Annotations).Pointer() != reflect.ValueOf(v.Annotations).Pointer() {
+		t.Error("the copy's label or annotation maps are copies")
+	}
+	if got, want := c.State(), v.State(); !equality.Semantic.DeepEqual(got, want) {
+		t.Errorf("the copy's state %v, want %v", got, want)
+	}
+}
+
 func toYAML(t *testing.T, p *corev1.Pod) string {
 	t.Helper()
 	p = p.DeepCopy()

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/sidecarset/sidecarset-operator/internal/inplace"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
 	"github.com/sidecarset/sidecarset-operator/internal/podview"
 )
@@ -70,6 +71,41 @@ func benchmarkDecideMemo(b *testing.B, between func()) {
 			between()
 		}
 		Decide(in)
+	}
+}
+
+// BenchmarkDecideWriting is a decision as a rollout's step begins: 10,000 pods on the revision before, of
+// which the decision before chose 1,000 (maxUnavailable 10%) and their writes are in flight, not yet shown by
+// the pod cache (Pod.Written). Each such pod is judged as its write will make it (inplace.Apply), in every
+// reconcile until the cache shows the write. The memo is kept from the decision before.
+func BenchmarkDecideWriting(b *testing.B) {
+	f := newFixture(b, `{maxUnavailable: 10%}`)
+	ready := metav1.NewTime(now.Add(-time.Hour))
+	pods := make([]Pod, 10_000)
+	for i := range pods {
+		state := podstate.SidecarSetState{Revision: f.previous, Images: map[string]string{"shipper": "shipper:1"}}
+		pods[i] = Pod{View: benchView(b, i, "shipper:1", "c://s", corev1.ConditionTrue, ready, state)}
+	}
+	in := inZones(f.input(pods...))
+	in.Memo = &Memo{}
+	first := Decide(in)
+	written := map[string]*inplace.Change{}
+	for _, u := range first.Updates {
+		written[u.Namespace+"/"+u.Name] = &u.Change
+	}
+	for i := range in.Pods {
+		v := in.Pods[i].View
+		in.Pods[i].Written = written[v.Namespace+"/"+v.Name]
+	}
+	if len(written) != 1000 {
+		b.Fatalf("the first decision chose %d pods, want 1,000", len(written))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if d := Decide(in); len(d.Updates) != 0 {
+			b.Fatalf("a decision with the budget in flight chose %d more pods", len(d.Updates))
+		}
 	}
 }
 
