@@ -59,9 +59,8 @@ type Memo struct {
 	// planned are what the planner plans: each of counted where it is, then the pods leaving.
 	planned []*rollout.Pod
 
-	// ranks number the pods in their order by "namespace/name" (rollout.Pod.Rank), numbered again when a
-	// pod not numbered yet comes; rankGen counts the numberings.
-	ranks   map[podKey]int32
+	// rankGen counts the numberings of the pods in their order by "namespace/name" (rollout.Pod.Rank,
+	// Memo.rank); 0 before the first.
 	rankGen uint32
 }
 
@@ -70,9 +69,6 @@ type placedPod struct {
 	view  *podview.View
 	entry *memoPod
 }
-
-// podKey is a pod's namespace and name.
-type podKey struct{ namespace, name string }
 
 // observationKey is what an observation depends on besides the pod's view.
 type observationKey struct {
@@ -108,7 +104,8 @@ type memoPod struct {
 	// Memo.counted it did.
 	slotEpoch uint64
 	slot      int32
-	// rank is the pod's in the numbering rankGen.
+	// rank is the pod's in the numbering rankGen. A new view of a pod at the place of its view before (the
+	// cache replaced it) takes it over (Memo.of).
 	rank    int32
 	rankGen uint32
 }
@@ -144,10 +141,10 @@ func (m *Memo) end(read int, quiet bool) {
 	// lent slice until the next decision, they were live at the collections between.
 	clear(m.current[:cap(m.current)])
 	if quiet {
-		m.ranks, m.rankGen = nil, m.rankGen+1 // numbered again when a rollout comes
+		m.rankGen++ // numbered again when a rollout comes
 	}
 	if read == 0 {
-		m.pods, m.ranks = nil, nil // the SidecarSet selects no pod now
+		m.pods = nil // the SidecarSet selects no pod now
 		m.placed, m.current, m.counted, m.deltas, m.planned = nil, nil, nil, nil, nil
 		return
 	}
@@ -169,16 +166,25 @@ var keptStates = 256
 
 // of returns the entry of a view as the cache shows it, the i-th of the decision's input, working out what
 // the view alone gives when the memo has no entry for it. An entry at its place in the last decision's input
-// (placed) is the memo's: that decision read it, so end kept it. state is the pod's state for the SidecarSet
-// when a new entry was made with it and the decision keeps it (keptStates), nil otherwise.
+// (placed) is the memo's: that decision read it, so end kept it. A new entry takes over the number by name
+// (Memo.rank) of the pod's view before when that view was at the same place, as the pod's is when the cache
+// replaced its view. state is the pod's state for the SidecarSet when a new entry was made with it and the
+// decision keeps it (keptStates), nil otherwise.
 func (m *Memo) of(i int, v *podview.View) (e *memoPod, state *podstate.SidecarSetState) {
-	if i < len(m.placed) && m.placed[i].view == v {
-		e = m.placed[i].entry
+	var before *placedPod
+	if i < len(m.placed) {
+		before = &m.placed[i]
+	}
+	if before != nil && before.view == v {
+		e = before.entry
 	} else {
 		e = m.pods[v]
 	}
 	if e == nil {
 		e = &memoPod{tracked: Tracked(v)}
+		if before != nil && before.entry != nil && before.view.Name == v.Name && before.view.Namespace == v.Namespace {
+			e.rank, e.rankGen = before.entry.rank, before.entry.rankGen
+		}
 		if e.tracked {
 			e.node = v.Node()
 			st, ok := v.State()[m.set]
@@ -197,26 +203,20 @@ func (m *Memo) of(i int, v *podview.View) (e *memoPod, state *podstate.SidecarSe
 
 // rank numbers the pods in their order by "namespace/name" (rollout.CompareNames), so that the planner orders
 // them, and the status picks the pods its messages name, without comparing names (rollout.Pod.Rank). A pod
-// keeps its number while it stays: a view the memo numbered before takes it from its entry, a new view of a
-// pod numbered before from the memo's numbering. A pod not numbered yet (a new pod) numbers them all again,
-// sorting them by name; a pod gone leaves a gap, which keeps the order.
+// keeps its number while it stays: its view's entry keeps it, and a new view of the pod at the same place
+// takes it over (Memo.of). A pod with no number of the last numbering (a new pod, or a new view at another
+// place, as when a pod went and the last took its place, which the kept pods do) numbers them all again,
+// sorting them by name; a pod gone leaves a gap, which keeps the order. An index of the numbers by name, which
+// would spare those, was a tenth of the memo at 10,000 pods.
 func (m *Memo) rank(pods []currentPod) {
 	renumber := m.rankGen == 0
 	for i := 0; i < len(pods) && !renumber; i++ {
-		p := &pods[i]
-		if e := p.memo; e != nil && e.rankGen == m.rankGen {
-			p.rank = e.rank
-			continue
-		}
-		r, ok := m.ranks[podKey{p.pod.Namespace, p.pod.Name}]
-		if !ok {
+		e := pods[i].memo
+		if e.rankGen != m.rankGen {
 			renumber = true
 			break
 		}
-		p.rank = r
-		if e := p.memo; e != nil {
-			e.rank, e.rankGen = r, m.rankGen
-		}
+		pods[i].rank = e.rank
 	}
 	if !renumber {
 		return
@@ -230,14 +230,10 @@ func (m *Memo) rank(pods []currentPod) {
 		return rollout.CompareNames(pa.Namespace, pa.Name, pb.Namespace, pb.Name)
 	})
 	m.rankGen++
-	m.ranks = make(map[podKey]int32, len(pods))
 	for r, i := range order {
 		p := &pods[i]
 		p.rank = int32(r + 1)
-		m.ranks[podKey{p.pod.Namespace, p.pod.Name}] = p.rank
-		if e := p.memo; e != nil {
-			e.rank, e.rankGen = p.rank, m.rankGen
-		}
+		p.memo.rank, p.memo.rankGen = p.rank, m.rankGen
 	}
 }
 

@@ -285,7 +285,7 @@ func current(memo *Memo, in []Pod) ([]currentPod, map[string]bool, status.Cost) 
 		c := currentPod{pod: p.View, ok: e.ok, revision: e.revision, conflicted: e.conflicted, state: state, memo: e}
 		if p.Written != nil {
 			c.pod = inplace.Apply(p.View, *p.Written)
-			c.ok, c.revision, c.conflicted, c.state, c.memo = true, p.Written.State.Revision, len(p.Written.State.Conflicts) > 0, &p.Written.State, nil
+			c.ok, c.revision, c.conflicted, c.state, c.written = true, p.Written.State.Revision, len(p.Written.State.Conflicts) > 0, &p.Written.State, true
 		}
 		if c.ok {
 			revisions.Add(c.revision)
@@ -338,7 +338,7 @@ func observeAndPlan(memo *Memo, set *appsv1alpha1.SidecarSet, pods []currentPod,
 	offTarget := false
 	for i := range pods {
 		p := &pods[i]
-		if e := p.memo; e != nil && e.observed == memo.keyID && (e.until.IsZero() || !in.Now.After(e.until)) && memo.recordAt(e, i) {
+		if e := p.observed(); e != nil && e.observed == memo.keyID && (e.until.IsZero() || !in.Now.After(e.until)) && memo.recordAt(e, i) {
 			// The record is where the decision before left it, with what that decision gave the planner.
 			c := &seen.counted[i]
 			c.Zone, c.Rank, c.Budgets = "", 0, nil
@@ -355,7 +355,7 @@ func observeAndPlan(memo *Memo, set *appsv1alpha1.SidecarSet, pods []currentPod,
 				p.state = nil
 			}
 		}
-		if e := p.memo; e != nil {
+		if e := p.observed(); e != nil {
 			e.slotEpoch, e.slot = memo.epoch, int32(i)
 		}
 		// The planner plans the counted record where it is, not a copy: what it is given besides (the zone, the
@@ -389,19 +389,25 @@ type currentPod struct {
 	revision   string
 	conflicted bool
 	state      *podstate.SidecarSetState
-	// memo is the memo's entry of the pod's view; nil when pod is not the cache's view (a write in flight).
+	// written says pod is not the cache's view but as a write in flight makes it (inplace.Apply).
+	written bool
+	// memo is the memo's entry of the cache's view of the pod.
 	memo *memoPod
 	// rank is the pod's place in the order of the pods by "namespace/name" (Memo.rank).
 	rank int32
 }
 
-// node is the name of the pod's node, from its memo entry when it has one (Memo.of).
-func (c *currentPod) node() string {
-	if c.memo != nil {
-		return c.memo.node
+// observed is the memo's entry that keeps the pod's observation: nil for a pod taken as a write in flight
+// makes it, whose observation is not the cache's view's.
+func (c *currentPod) observed() *memoPod {
+	if c.written {
+		return nil
 	}
-	return c.pod.Node()
+	return c.memo
 }
+
+// node is the name of the pod's node, from its memo entry (Memo.of): a write does not move a pod.
+func (c *currentPod) node() string { return c.memo.node }
 
 // stateOf is the pod's state for SidecarSet set, read from its view the first time (podview.View.State):
 // most pods' observations are the memo's, and their states are not read at all.
