@@ -184,6 +184,9 @@ func (m *Memo) of(i int, v *podview.View) (e *memoPod, state *podstate.SidecarSe
 		e = &memoPod{tracked: Tracked(v)}
 		if before != nil && before.entry != nil && before.view.Name == v.Name && before.view.Namespace == v.Namespace {
 			e.rank, e.rankGen = before.entry.rank, before.entry.rankGen
+			// The view before is the cache's no longer: forgotten now rather than by end's sweep, which
+			// kept up to an eighth more views than the pods, each with its containers, through a rollout.
+			delete(m.pods, before.view)
 		}
 		if e.tracked {
 			e.node = v.Node()

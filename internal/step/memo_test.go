@@ -173,3 +173,34 @@ func (g podGen) pod(i, version int) *podview.View {
 	}
 	return view(g.t, pod, podstate.State{"logs": st})
 }
+
+// TestMemoForgetsAViewReplacedAtItsPlace wants the memo to drop the entry of a view the cache replaced as soon
+// as a decision finds the new view at its place, rather than holding the old view until enough are stale
+// for end's sweep; and the new view to keep the pod's number by name.
+func TestMemoForgetsAViewReplacedAtItsPlace(t *testing.T) {
+	f := newFixture(t, `{maxUnavailable: 1}`)
+	pods := make([]Pod, 40)
+	for i := range pods {
+		pods[i] = Pod{View: f.readyPod(t, fmt.Sprintf("web-%02d", i), f.previous)}
+	}
+	memo := &Memo{}
+	in := f.input(pods...)
+	in.Memo = memo
+	Decide(in)
+	old := memo.placed[7].entry
+	if old.rankGen == 0 {
+		t.Fatal("the first decision numbered no pod: the pods are not a rollout's")
+	}
+	for _, i := range []int{3, 7, 21, 22, 39} {
+		copied := *pods[i].View // the cache's new view of the same pod
+		pods[i].View = &copied
+	}
+	pods[10], pods[11] = pods[11], pods[10] // two pods at each other's place, their views unchanged
+	Decide(in)
+	if got := memo.Len(); got != len(pods) {
+		t.Errorf("the memo holds %d views of %d pods: the replaced views are kept", got, len(pods))
+	}
+	if now := memo.placed[7].entry; now == old || now.rankGen != old.rankGen || now.rank != old.rank {
+		t.Errorf("the new view's entry %+v, the old one's %+v: want a new entry with the old number", now, old)
+	}
+}
