@@ -406,3 +406,17 @@ func expectNoFailedCreate(namespace string) {
 		Fail(fmt.Sprintf("%s %s was refused a pod: %s", e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Message))
 	}
 }
+
+// podsWithEvent returns the names of the pods of the namespace that have an event with the reason, as the
+// operator records them (source component sidecarset-operator).
+func podsWithEvent(namespace, reason string) map[string]bool {
+	var events corev1.EventList
+	Expect(k8sClient.List(ctx, &events, client.InNamespace(namespace), client.MatchingFields{"reason": reason})).To(Succeed())
+	out := map[string]bool{}
+	for _, e := range events.Items {
+		if e.InvolvedObject.Kind == "Pod" && e.Source.Component == "sidecarset-operator" {
+			out[e.InvolvedObject.Name] = true
+		}
+	}
+	return out
+}

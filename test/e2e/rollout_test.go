@@ -25,8 +25,12 @@ updateStrategy: {maxUnavailable: 10%}`, 100)
 		setContainerImage(name, "example.com/shipper:2")
 		waitRolledOut(name, 100, 3*time.Minute)
 
-		expectUpdatedInPlace(waitPodsReady(ns, labels, 100), before, "shipper", "example.com/shipper:2")
+		pods := waitPodsReady(ns, labels, 100)
+		expectUpdatedInPlace(pods, before, "shipper", "example.com/shipper:2")
 		Expect(argoCDHealth(name)).To(Equal("Healthy"))
+		// Each pod updated says so in an event of its own, however many the recorder's caches hold.
+		Eventually(func() int { return len(podsWithEvent(ns, "SidecarUpdated")) }).WithTimeout(time.Minute).
+			Should(Equal(len(pods)), "pods with a SidecarUpdated event")
 		Expect(watch.Most()).To(BeNumerically(">", 0), "no pod was ever seen not ready: the simulated restarts were not observed")
 		Expect(watch.Most()).To(BeNumerically("<=", 10), "more pods were unavailable at once than maxUnavailable allows")
 	})
