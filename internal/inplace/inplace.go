@@ -354,7 +354,7 @@ func Changed(decided, now *podview.View) string {
 	switch {
 	case decided.UID != now.UID:
 		return "it was recreated"
-	case decided.Annotations[appsv1alpha1.StateAnnotation] != now.Annotations[appsv1alpha1.StateAnnotation]:
+	case decided.StateAnnotation() != now.StateAnnotation():
 		return "its sidecar state was written"
 	case decided.Injected == nil || now.Injected == nil:
 		return "its containers changed"

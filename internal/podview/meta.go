@@ -3,6 +3,8 @@ package podview
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 )
 
 // View implements metav1.Object over the fields it keeps. The fields it does not keep read as empty and
@@ -19,9 +21,17 @@ func (v *View) GetResourceVersion() string          { return v.ResourceVersion }
 func (v *View) SetResourceVersion(version string)   { v.ResourceVersion = version }
 func (v *View) GetLabels() map[string]string        { return v.Labels }
 func (v *View) SetLabels(labels map[string]string)  { v.Labels, v.labels = labels, nil }
-func (v *View) GetAnnotations() map[string]string   { return v.Annotations }
 func (v *View) GetDeletionTimestamp() *metav1.Time  { return v.DeletionTimestamp }
 func (v *View) SetDeletionTimestamp(t *metav1.Time) { v.DeletionTimestamp = t }
+
+// GetAnnotations returns the annotations the view keeps: a map made for the call when the view keeps its state
+// annotation without one (View.Annotations).
+func (v *View) GetAnnotations() map[string]string {
+	if v.annotations != nil && v.annotations.m == nil {
+		return map[string]string{appsv1alpha1.StateAnnotation: v.annotations.own}
+	}
+	return v.Annotations
+}
 
 func (v *View) SetAnnotations(annotations map[string]string) {
 	v.Annotations, v.annotations = annotations, nil

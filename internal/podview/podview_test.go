@@ -2,6 +2,7 @@ package podview
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"runtime"
 	"slices"
@@ -22,7 +23,7 @@ import (
 	"github.com/sidecarset/sidecarset-operator/internal/rollout"
 )
 
-func decode(t *testing.T, doc string) *corev1.Pod {
+func decode(t testing.TB, doc string) *corev1.Pod {
 	t.Helper()
 	p := &corev1.Pod{}
 	if err := yaml.UnmarshalStrict([]byte(doc), p); err != nil {
@@ -237,15 +238,24 @@ func TestEqualLabelsAndStatesAreSharedAndForgotten(t *testing.T) {
 	if a.Labels["pod-template-hash"] != "h1" || a.Annotations["sidecarset.io/state"] != `{"logs":{"revision":"r1"}}` {
 		t.Errorf("shared maps hold %v, %v", a.Labels, a.Annotations)
 	}
-	// A state recording an update is each pod's own: equal ones (as a test makes them) are not shared, and the
-	// table keeps no entry for them.
+	// A state recording an update is each pod's own: equal ones (as a test makes them) are not shared, the
+	// table keeps no entry for them, and the view keeps the annotation without a map of its own.
 	updated := `{"logs":{"revision":"r2","update":{"from":"r1","startedAt":"2026-12-03T10:00:00Z"}}}`
 	d, e := compact(pod("web-d", "h1", updated)), compact(pod("web-e", "h1", updated))
 	sharedMaps.Lock()
-	_, tabled := sharedMaps.byContent[content(d.Annotations)]
+	_, tabled := sharedMaps.byContent[content(map[string]string{"sidecarset.io/state": updated})]
 	sharedMaps.Unlock()
-	if same(d.Annotations, e.Annotations) || tabled || d.Annotations["sidecarset.io/state"] != updated {
-		t.Errorf("states recording an update: shared %v, in the table %v, held %v", same(d.Annotations, e.Annotations), tabled, d.Annotations)
+	if d.annotations == e.annotations || tabled || d.Annotations != nil || d.StateAnnotation() != updated {
+		t.Errorf("states recording an update: shared %v, in the table %v, map %v, held %q", d.annotations == e.annotations, tabled, d.Annotations, d.StateAnnotation())
+	}
+	if got := d.GetAnnotations(); !maps.Equal(got, map[string]string{"sidecarset.io/state": updated}) {
+		t.Errorf("the annotations of a view with its own state read %v", got)
+	}
+	if got := d.DeepCopyObject().(*View).StateAnnotation(); got != updated {
+		t.Errorf("a copy of a view with its own state holds %q", got)
+	}
+	if st := d.State(); st["logs"].Update == nil || st["logs"].Revision != "r2" {
+		t.Errorf("the own state decodes to %+v", st)
 	}
 	if names := d.StateNames(); !slices.Equal(names, []string{"logs"}) || !same(d.Labels, a.Labels) {
 		t.Errorf("a view with its own state names %v; its labels are shared: %v", names, same(d.Labels, a.Labels))
@@ -594,5 +604,22 @@ func TestAnUpdatedStateIsDecodedOnEachRead(t *testing.T) {
 	}
 	if plain, _ := Compact(decode(t, `{metadata: {name: a, namespace: shop}}`)); len(plain.(*View).StateNames()) != 0 {
 		t.Error("a pod without a state names SidecarSets")
+	}
+}
+
+// BenchmarkCompactUpdatedPod is the pod informer's transform of a pod updated in place: its state annotation
+// records the update, so the view keeps it as its own. Its allocations are what the view holds (the pod it is
+// made from is the informer's), for every pod updated in place since the operator started.
+func BenchmarkCompactUpdatedPod(b *testing.B) {
+	p := decode(b, injected)
+	p.Annotations[appsv1alpha1.StateAnnotation] = podstate.State{
+		"logs": {Revision: "r2", Images: map[string]string{"shipper": "shipper:2"}, Update: &podstate.Update{From: "r1",
+			StartedAt: metav1.Now(), Containers: map[string]podstate.ContainerMark{"shipper": {ContainerID: "c://2"}}}},
+	}.Encode()
+	b.ReportAllocs()
+	for b.Loop() {
+		if v, _ := Compact(p); v.(*View).StateAnnotation() == "" {
+			b.Fatal("the view lost its state annotation")
+		}
 	}
 }

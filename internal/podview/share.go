@@ -19,6 +19,8 @@ import (
 // is each pod's own: its view holds it in a sharedMap of its own, kept out of the table.
 type sharedMap struct {
 	m map[string]string
+	// own is a state annotation kept as each pod's own, without a map (m nil).
+	own string
 
 	// For views whose annotations these are, m's state annotation decoded on first use: the names of the
 	// SidecarSets it has an entry for, sorted, and the state itself when no entry records an in-place update.
@@ -35,7 +37,11 @@ type sharedMap struct {
 // it is kept.
 func (s *sharedMap) decoded() (podstate.State, bool) {
 	s.stateOnce.Do(func() {
-		st, _ := podstate.Parse(s.m[appsv1alpha1.StateAnnotation])
+		value := s.own
+		if s.m != nil {
+			value = s.m[appsv1alpha1.StateAnnotation]
+		}
+		st, _ := podstate.Parse(value)
 		s.names = make([]string, 0, len(st))
 		s.kept = true
 		for name, e := range st {
