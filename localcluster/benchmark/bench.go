@@ -782,7 +782,7 @@ func (r *runner) rollout(ctx context.Context, setName string, watch *podWatch) e
 
 // patchSidecar sets a field of the SidecarSet's sidecar (a JSON pointer below the container, such as "image")
 // with a JSON patch, which leaves the rest of the container as it is.
-func (r *runner) patchSidecar(ctx context.Context, setName, field, value string) error {
+func (r *runner) patchSidecar(ctx context.Context, setName, field, value string, opts ...client.PatchOption) error {
 	patch, err := json.Marshal([]map[string]string{
 		{"op": "test", "path": "/spec/containers/0/name", "value": sidecarName},
 		{"op": "replace", "path": "/spec/containers/0/" + field, "value": value},
@@ -791,7 +791,7 @@ func (r *runner) patchSidecar(ctx context.Context, setName, field, value string)
 		return err
 	}
 	return r.c.Patch(ctx, &appsv1alpha1.SidecarSet{ObjectMeta: metav1.ObjectMeta{Name: setName}},
-		client.RawPatch(types.JSONPatchType, patch))
+		client.RawPatch(types.JSONPatchType, patch), opts...)
 }
 
 // resize changes the sidecar's CPU request on the pods the image rollout left, and measures the resize

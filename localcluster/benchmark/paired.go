@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 	"github.com/sidecarset/sidecarset-operator/localcluster"
@@ -192,7 +193,7 @@ func (p *paired) run(ctx context.Context) error {
 			order = []int{1, 0}
 		}
 		for _, col := range order {
-			if err := p.switchTo(ctx, col); err != nil {
+			if err := p.switchTo(ctx, col, set.Name); err != nil {
 				return err
 			}
 			n++
@@ -212,9 +213,10 @@ func (p *paired) run(ctx context.Context) error {
 }
 
 // switchTo stops the running operator and starts column col's, unless it is the one running, and waits until
-// it reconciles: it then holds the lease and its controller runs.
-func (p *paired) switchTo(ctx context.Context, col int) error {
+// it reconciles (it then holds the lease and its controller runs) and the API server calls its webhooks.
+func (p *paired) switchTo(ctx context.Context, col int, setName string) error {
 	next := p.o.Columns[col].Operator
+	switched := false
 	if col != p.running || !next.Running() {
 		if err := p.o.Columns[p.running].Operator.Stop(); err != nil {
 			return fmt.Errorf("stopping the %s operator: %w", p.o.Columns[p.running].Name, err)
@@ -222,13 +224,41 @@ func (p *paired) switchTo(ctx context.Context, col int) error {
 		if err := next.Start(ctx); err != nil {
 			return fmt.Errorf("starting the %s operator: %w", p.o.Columns[col].Name, err)
 		}
-		p.running = col
+		p.running, switched = col, true
 	}
 	p.operator = next
-	return p.poll(ctx, "the "+p.o.Columns[col].Name+" operator to reconcile", func(ctx context.Context) (bool, error) {
+	if err := p.poll(ctx, "the "+p.o.Columns[col].Name+" operator to reconcile", func(ctx context.Context) (bool, error) {
 		m, err := p.scrapeOperator(ctx, p.token)
 		return err == nil && m.reconciles > 0, err
+	}); err != nil || !switched {
+		return err
+	}
+	return p.waitValidating(ctx, setName)
+}
+
+// waitValidating waits until the API server sends a change of the SidecarSet's spec to the running operator's
+// validating webhook, by a server-side dry run of one. Each operator of the local cluster serves at a port of
+// its own, and the new leader writes its address into the webhook configurations: until the API server's
+// informer has it, a spec change would be sent to the stopped operator and refused, since that entry fails
+// closed. (In a cluster every replica is behind the one Service, and nothing changes.)
+func (p *paired) waitValidating(ctx context.Context, setName string) error {
+	var first, last error
+	start := time.Now()
+	err := p.poll(ctx, "the API server to call the "+p.o.Columns[p.running].Name+" operator's webhook", func(ctx context.Context) (bool, error) {
+		last = p.patchSidecar(ctx, setName, "image", "example.com/agent:dry-run", client.DryRunAll)
+		if first == nil {
+			first = last
+		}
+		return last == nil, nil
 	})
+	if err != nil && last != nil {
+		return fmt.Errorf("%w (last: %v)", err, last)
+	}
+	if first != nil {
+		p.logf("the API server called the %s operator's webhook after %.2fs; it refused before: %v",
+			p.o.Columns[p.running].Name, time.Since(start).Seconds(), first)
+	}
+	return err
 }
 
 // rollout changes the sidecar's image to image, the SidecarSet's generation becoming generation, and times the
