@@ -57,22 +57,45 @@ type Pod struct {
 	// Updating: an in-place update was written and the kubelet has not yet restarted the sidecars with the
 	// new images.
 	Updating bool
-	// UpdatedAt is when the in-place update that brought the pod to the target was written; zero for a pod
-	// created on the target.
-	UpdatedAt time.Time
-	// Ready and ReadySince: the pod's Ready condition and when it last became true.
-	Ready      bool
-	ReadySince time.Time
+	// Ready: the pod's Ready condition is true; ReadySince is when it last became so.
+	Ready bool
 	// Failed: an updated sidecar is failing (image pull, crash loop, or not ready within the deadline).
 	Failed bool
+	// UpdatedAt is when the in-place update that brought the pod to the target was written; zero for a pod
+	// created on the target.
+	UpdatedAt  Instant
+	ReadySince Instant
 }
+
+// Instant is a point in time in Unix nanoseconds, 0 for none: a Pod is kept for every matched pod through a
+// rollout, and an Instant takes 8 bytes where a time.Time takes 24.
+type Instant int64
+
+// At is t as an Instant; the zero time is 0.
+func At(t time.Time) Instant {
+	if t.IsZero() {
+		return 0
+	}
+	return Instant(t.UnixNano())
+}
+
+// Time is the instant as a time.Time; 0 is the zero time.
+func (i Instant) Time() time.Time {
+	if i == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(i)).UTC()
+}
+
+// IsZero says the instant is none.
+func (i Instant) IsZero() bool { return i == 0 }
 
 // available is ready for at least minReadySeconds, not being updated, and not failed: a failed update holds
 // its share of the budget until it is fixed, even when the pod stays ready (a resize the kubelet found
 // Infeasible leaves the container running), or the rollout would go on failing pods one budget at a time
 // past maxFailedPods.
 func (p *Pod) available(minReady time.Duration, now time.Time) bool {
-	return p.Ready && !p.Updating && !p.Failed && !now.Before(p.ReadySince.Add(minReady))
+	return p.Ready && !p.Updating && !p.Failed && !now.Before(p.ReadySince.Time().Add(minReady))
 }
 
 // StopReason says why a rollout updates nothing.
@@ -152,8 +175,11 @@ func (p *Plan) Done() bool {
 // minReadySeconds ago, within the progress deadline of the update: the rollout waits for it to become
 // available. Readiness gained later (the app recovering from a crash of its own) is not the update's.
 func (p *Pod) settling(minReady, deadline time.Duration, now time.Time) bool {
-	return p.OnTarget && !p.Updating && p.Ready && !p.UpdatedAt.IsZero() && !p.ReadySince.Before(p.UpdatedAt) &&
-		p.ReadySince.Sub(p.UpdatedAt) <= deadline && now.Before(p.ReadySince.Add(minReady))
+	if !p.OnTarget || p.Updating || !p.Ready || p.UpdatedAt.IsZero() {
+		return false
+	}
+	readySince, updatedAt := p.ReadySince.Time(), p.UpdatedAt.Time()
+	return !readySince.Before(updatedAt) && readySince.Sub(updatedAt) <= deadline && now.Before(readySince.Add(minReady))
 }
 
 // Compute plans one step of a rollout of the target revision over the matched pods.

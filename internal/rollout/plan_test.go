@@ -18,7 +18,7 @@ type podOption func(*Pod)
 
 // pod builds an available, updatable pod off target in namespace "ns", ready for an hour.
 func pod(name string, opts ...podOption) Pod {
-	p := Pod{Namespace: "ns", Name: name, Updatable: true, Ready: true, ReadySince: now.Add(-time.Hour)}
+	p := Pod{Namespace: "ns", Name: name, Updatable: true, Ready: true, ReadySince: At(now.Add(-time.Hour))}
 	for _, o := range opts {
 		o(&p)
 	}
@@ -31,7 +31,7 @@ func unready() podOption       { return func(p *Pod) { p.Ready = false } }
 func notUpgradable() podOption { return func(p *Pod) { p.Updatable = false } }
 func failed() podOption        { return func(p *Pod) { p.OnTarget, p.Failed, p.Ready = true, true, false } }
 func readyFor(d time.Duration) podOption {
-	return func(p *Pod) { p.ReadySince = now.Add(-d) }
+	return func(p *Pod) { p.ReadySince = At(now.Add(-d)) }
 }
 func inNamespace(ns string) podOption { return func(p *Pod) { p.Namespace = ns } }
 func withLabels(kv ...string) podOption {
@@ -341,7 +341,7 @@ func TestComputeRefusesAnInvalidStrategy(t *testing.T) {
 // are not ready for reasons of their own take budget but are not waited for.
 func TestDoneWaitsForUpdatesOnly(t *testing.T) {
 	updatedAt := func(ago time.Duration) podOption {
-		return func(p *Pod) { p.OnTarget, p.UpdatedAt = true, now.Add(-ago) }
+		return func(p *Pod) { p.OnTarget, p.UpdatedAt = true, At(now.Add(-ago)) }
 	}
 	tests := []struct {
 		name       string

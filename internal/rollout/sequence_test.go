@@ -98,11 +98,11 @@ func simulate(t *testing.T, seed int64, s *appsv1alpha1.UpdateStrategy, n int, d
 		// The kubelet: finished updates become ready; disruptions end; new disruptions start.
 		for _, p := range ps {
 			if p.Updating && tick >= p.updateDoneAt {
-				p.Updating, p.Ready, p.ReadySince = false, true, clock
+				p.Updating, p.Ready, p.ReadySince = false, true, At(clock)
 				fmt.Fprintf(&log, "t=%03d ready   %s\n", tick, p.Name)
 			}
 			if !p.Updating && !p.Ready && p.disruptedUntil > 0 && tick >= p.disruptedUntil {
-				p.Ready, p.ReadySince, p.disruptedUntil = true, clock, 0
+				p.Ready, p.ReadySince, p.disruptedUntil = true, At(clock), 0
 				fmt.Fprintf(&log, "t=%03d healed  %s\n", tick, p.Name)
 			}
 		}
@@ -162,7 +162,7 @@ func simulate(t *testing.T, seed int64, s *appsv1alpha1.UpdateStrategy, n int, d
 			if p.Pod.available(time.Duration(s.MinReadySeconds)*time.Second, clock) {
 				newlyUnavailable++
 			}
-			p.OnTarget, p.Updating, p.Ready, p.UpdatedAt = true, true, false, clock
+			p.OnTarget, p.Updating, p.Ready, p.UpdatedAt = true, true, false, At(clock)
 			p.disruptedUntil = 0
 			p.updateDoneAt = tick + 1 + rng.Intn(3)
 			fmt.Fprintf(&log, "t=%03d update  %s: %s\n", tick, p.Name, d.Reason)

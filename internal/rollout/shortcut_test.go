@@ -36,7 +36,7 @@ func TestShortcutsPlanAsTheFullOrder(t *testing.T) {
 		for j := range pods {
 			p := Pod{Namespace: []string{"ns-0", "ns-1", "ns", "ns.a"}[rng.IntN(4)], Name: fmt.Sprintf("pod-%02d-%d", rng.IntN(60), j),
 				Labels: map[string]string{"tier": []string{"web", "db"}[rng.IntN(2)]}, Zone: []string{"", "a", "b"}[rng.IntN(3)],
-				Ready: rng.IntN(5) > 0, ReadySince: now.Add(-time.Hour)}
+				Ready: rng.IntN(5) > 0, ReadySince: At(now.Add(-time.Hour))}
 			if rng.IntN(4) > 0 {
 				p.Workload = fmt.Sprintf("Deployment/app-%d", rng.IntN(4))
 			}
@@ -44,7 +44,7 @@ func TestShortcutsPlanAsTheFullOrder(t *testing.T) {
 			case 0:
 				p.OnTarget = true
 			case 1:
-				p.OnTarget, p.Updating, p.UpdatedAt = true, true, now.Add(-time.Second)
+				p.OnTarget, p.Updating, p.UpdatedAt = true, true, At(now.Add(-time.Second))
 			case 2:
 				p.OnTarget, p.Failed = true, rng.IntN(3) == 0
 			case 3:

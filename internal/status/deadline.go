@@ -35,11 +35,11 @@ func ProgressStall(old *appsv1alpha1.SidecarSetStatus, generation int64, pods []
 		if !p.OnTarget {
 			continue
 		}
-		if p.Ready && !p.Updating && p.ReadySince.After(last) {
-			last = p.ReadySince
+		if readySince := p.ReadySince.Time(); p.Ready && !p.Updating && readySince.After(last) {
+			last = readySince
 		}
-		if p.UpdatedAt.After(last) {
-			last = p.UpdatedAt
+		if updatedAt := p.UpdatedAt.Time(); updatedAt.After(last) {
+			last = updatedAt
 		}
 	}
 	if wasStalled && !last.After(stalled.LastTransitionTime.Time) {

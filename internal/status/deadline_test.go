@@ -24,10 +24,10 @@ func TestProgressStall(t *testing.T) {
 	}
 	rolling := rollout.Plan{Candidates: 3}
 	readyAt := func(ts time.Time) Pod {
-		return Pod{Pod: rollout.Pod{Name: "p", OnTarget: true, Ready: true, ReadySince: ts}}
+		return Pod{Pod: rollout.Pod{Name: "p", OnTarget: true, Ready: true, ReadySince: rollout.At(ts)}}
 	}
 	updateWrittenAt := func(ts time.Time) Pod {
-		return Pod{Pod: rollout.Pod{Name: "u", OnTarget: true, Updating: true, UpdatedAt: ts}}
+		return Pod{Pod: rollout.Pod{Name: "u", OnTarget: true, Updating: true, UpdatedAt: rollout.At(ts)}}
 	}
 	tests := []struct {
 		name string

@@ -30,7 +30,7 @@ type podOption func(*Pod)
 // pod builds a ready pod in namespace "ns" on the latest revision.
 func pod(name string, opts ...podOption) Pod {
 	p := Pod{Pod: rollout.Pod{Namespace: "ns", Name: name, OnTarget: true, Updatable: true, Ready: true,
-		ReadySince: now.Add(-time.Hour)}, Revision: latest}
+		ReadySince: rollout.At(now.Add(-time.Hour))}, Revision: latest}
 	for _, o := range opts {
 		o(&p)
 	}

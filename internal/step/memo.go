@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unique"
 
 	"github.com/sidecarset/sidecarset-operator/internal/inplace"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
@@ -55,7 +56,7 @@ type Memo struct {
 	// place, as it is unless pods came or went. Kept in the entries as well, the records were a quarter of the
 	// memo, and copied from them into this slice by every decision.
 	counted []status.Pod
-	deltas  []inplace.Delta
+	deltas  []*inplace.Delta
 	// planned are what the planner plans: each of counted where it is, then the pods leaving.
 	planned []*rollout.Pod
 
@@ -80,26 +81,26 @@ type observationKey struct {
 	replacing bool
 }
 
-// memoPod is what the memo keeps of one view.
+// memoPod is what the memo keeps of one view. Kept for every matched pod through a rollout, it is laid out
+// small (96 bytes): the shares of what pods have alike (a cost, a delta) rather than copies, the instant as a
+// number, the flags together.
 type memoPod struct {
 	// used is the epoch of the last decision that read the entry.
-	used    uint64
-	tracked bool
-	// ok says the pod has a state for the SidecarSet; revision and conflicted are of that state.
-	ok         bool
-	revision   string
-	conflicted bool
-	cost       status.PodCost
+	used uint64
+	// revision is of the pod's state for the SidecarSet (ok).
+	revision string
 	// node is the view's node, read with the rest of the view: a candidate's zone is looked up by it, and
 	// reading it from the view again, for thousands of candidates spread through the heap, was a tenth of a
 	// decision.
 	node string
+	// cost is what the pod's sidecars cost (status.PodCostOf), interned: the pods of a workload cost alike.
+	cost unique.Handle[status.PodCost]
 	// observed is the keyID the pod's counted record and delta hold for, 0 when none; until is when they stop
-	// holding, zero when they hold for good (an update in progress holds until its deadline:
-	// inplace.ProgressHolds).
+	// holding, in Unix nanoseconds, 0 when they hold for good (an update in progress holds until its
+	// deadline: inplace.ProgressHolds). delta is the observer's, shared by the pods of one revision.
 	observed uint64
-	until    time.Time
-	delta    inplace.Delta
+	until    int64
+	delta    *inplace.Delta
 	// slotEpoch is the epoch of the last decision that placed the pod's counted record, and slot where in
 	// Memo.counted it did.
 	slotEpoch uint64
@@ -108,6 +109,23 @@ type memoPod struct {
 	// cache replaced it) takes it over (Memo.of).
 	rank    int32
 	rankGen uint32
+	tracked bool
+	// ok says the pod has a state for the SidecarSet; revision and conflicted are of that state.
+	ok         bool
+	conflicted bool
+}
+
+// holdsAt says whether the entry's observation holds at now, as observed under the memo's key.
+func (e *memoPod) holdsAt(now time.Time) bool {
+	return e.until == 0 || now.UnixNano() <= e.until
+}
+
+// instant is t in Unix nanoseconds, 0 for the zero time (memoPod.until).
+func instant(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 // recordAt says whether Memo.counted holds the entry's counted record at i: the decision before this one, or
@@ -192,7 +210,7 @@ func (m *Memo) of(i int, v *podview.View) (e *memoPod, state *podstate.SidecarSe
 			e.node = v.Node()
 			st, ok := v.State()[m.set]
 			e.ok, e.revision, e.conflicted = ok, st.Revision, len(st.Conflicts) > 0
-			e.cost = status.PodCostOf(st, ok, v)
+			e.cost = unique.Make(status.PodCostOf(st, ok, v))
 			if m.states < keptStates {
 				m.states++
 				state = &st
@@ -251,7 +269,7 @@ func (m *Memo) observeUnder(target string, contents map[string]revision.Injected
 }
 
 // observationSlices returns the memo's per-pod slices, sized for n pods and, for planned, room for extra more.
-func (m *Memo) observationSlices(n, extra int) ([]status.Pod, []inplace.Delta, []*rollout.Pod) {
+func (m *Memo) observationSlices(n, extra int) ([]status.Pod, []*inplace.Delta, []*rollout.Pod) {
 	m.counted = keep(m.counted, n)
 	m.deltas = reuse(m.deltas, n, 0)
 	m.planned = reuse(m.planned, n, extra)

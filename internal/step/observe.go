@@ -26,7 +26,7 @@ func Tracked(pod *podview.View) bool {
 // pods on the same revision, that comparison was most of a reconcile's work.
 type observer struct {
 	contents map[string]revision.Injected
-	deltas   map[[2]string]inPlace
+	deltas   map[[2]string]*inPlace
 	deadline time.Duration
 	now      time.Time
 	// replacing: the rollout recreates pods (updateStrategy.recreate), so a pod created on the target whose
@@ -41,7 +41,7 @@ type inPlace struct {
 }
 
 func newObserver(contents map[string]revision.Injected, deadline time.Duration, now time.Time) *observer {
-	return &observer{contents: contents, deltas: map[[2]string]inPlace{}, deadline: deadline, now: now}
+	return &observer{contents: contents, deltas: map[[2]string]*inPlace{}, deadline: deadline, now: now}
 }
 
 // observe classifies a matched pod, with its state for the SidecarSet (ok false when it has none), for a
@@ -53,10 +53,10 @@ func newObserver(contents map[string]revision.Injected, deadline time.Duration, 
 // progress reads the clock and holds until the update's deadline or twice it (inplace.ProgressHolds; an
 // update done stays done).
 func (ob *observer) observe(pod *podview.View, st podstate.SidecarSetState, ok bool, target string) (
-	counted status.Pod, delta inplace.Delta, progress string, until time.Time) {
+	counted status.Pod, delta *inplace.Delta, progress string, until time.Time) {
 	counted = status.Pod{Pod: rollout.Pod{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels, Workload: pod.Workload()}}
 	if pod.Ready == corev1.ConditionTrue {
-		counted.Ready, counted.ReadySince = true, pod.ReadySince.Time
+		counted.Ready, counted.ReadySince = true, rollout.At(pod.ReadySince.Time)
 	}
 	if !ok {
 		counted.Missing = true
@@ -74,7 +74,7 @@ func (ob *observer) observe(pod *podview.View, st podstate.SidecarSetState, ok b
 			}
 		}
 		if st.Update != nil {
-			counted.UpdatedAt = st.Update.StartedAt.Time
+			counted.UpdatedAt = rollout.At(st.Update.StartedAt.Time)
 			phase, why := inplace.Progress(pod, st.Update, ob.deadline, ob.now)
 			counted.Updating = phase == inplace.Updating
 			counted.Failed = phase == inplace.Failed
@@ -91,8 +91,9 @@ func (ob *observer) observe(pod *podview.View, st podstate.SidecarSetState, ok b
 	}
 	if !counted.Conflicted && counted.Skipped == "" {
 		key := [2]string{st.Revision, target}
-		ip, seen := ob.deltas[key]
-		if !seen {
+		ip := ob.deltas[key]
+		if ip == nil {
+			ip = &inPlace{}
 			from, okFrom := ob.contents[st.Revision]
 			to, okTo := ob.contents[target]
 			if okFrom && okTo {
@@ -100,7 +101,7 @@ func (ob *observer) observe(pod *podview.View, st podstate.SidecarSetState, ok b
 			}
 			ob.deltas[key] = ip
 		}
-		delta, counted.Updatable = ip.delta, ip.ok
+		delta, counted.Updatable = &ip.delta, ip.ok
 	}
 	// Off target by more than an in-place update: a new pod gets the target, unless it would conflict or be
 	// skipped again, which a pod conflicted or skipped at the revision before may not.

@@ -61,8 +61,8 @@ func TestObserve(t *testing.T) {
 			if !o.Updatable || o.OnTarget || delta.Images["shipper"] != "shipper:2" || o.Revision != "logs-r1" {
 				t.Errorf("%+v", o)
 			}
-			if !o.ReadySince.Equal(time.Date(2026, 11, 25, 11, 0, 0, 0, time.UTC)) {
-				t.Errorf("ready since %v", o.ReadySince)
+			if !o.ReadySince.Time().Equal(time.Date(2026, 11, 25, 11, 0, 0, 0, time.UTC)) {
+				t.Errorf("ready since %v", o.ReadySince.Time())
 			}
 		}},
 		{"behind by more than images", `{"logs":{"revision":"logs-r1","images":{"shipper":"shipper:1"}}}`, "logs-r3", func(t *testing.T, o status.Pod, delta inplace.Delta, progress string) {
@@ -103,7 +103,11 @@ func TestObserve(t *testing.T) {
 			p, state := observedPod(t, tt.state)
 			st, ok := state["logs"]
 			counted, delta, progress, _ := newObserver(contentsOf(t), 10*time.Minute, now).observe(p, st, ok, tt.target)
-			tt.check(t, counted, delta, progress)
+			var d inplace.Delta
+			if delta != nil {
+				d = *delta
+			}
+			tt.check(t, counted, d, progress)
 		})
 	}
 }

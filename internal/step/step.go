@@ -281,7 +281,7 @@ func current(memo *Memo, in []Pod) ([]currentPod, map[string]bool, status.Cost) 
 		if !e.tracked {
 			continue
 		}
-		cost.Add(e.cost)
+		cost.Add(e.cost.Value())
 		c := currentPod{pod: p.View, ok: e.ok, revision: e.revision, conflicted: e.conflicted, state: state, memo: e}
 		if p.Written != nil {
 			c.pod = inplace.Apply(p.View, *p.Written)
@@ -320,8 +320,9 @@ func known(latest string, content revision.Injected, stored []revision.Stored, d
 type observation struct {
 	// counted is what the planner and the status count of each pod.
 	counted []status.Pod
-	// deltas are what an in-place update changes, of each updatable pod.
-	deltas []inplace.Delta
+	// deltas are what an in-place update changes, of each updatable pod: the observer's, shared by the pods
+	// of one revision; nil for a pod on target or not updatable.
+	deltas []*inplace.Delta
 }
 
 // observeAndPlan observes every pod for a rollout to target and plans the step. An observation the memo
@@ -338,7 +339,7 @@ func observeAndPlan(memo *Memo, set *appsv1alpha1.SidecarSet, pods []currentPod,
 	offTarget := false
 	for i := range pods {
 		p := &pods[i]
-		if e := p.observed(); e != nil && e.observed == memo.keyID && (e.until.IsZero() || !in.Now.After(e.until)) && memo.recordAt(e, i) {
+		if e := p.observed(); e != nil && e.observed == memo.keyID && e.holdsAt(in.Now) && memo.recordAt(e, i) {
 			// The record is where the decision before left it, with what that decision gave the planner.
 			c := &seen.counted[i]
 			c.Zone, c.Rank, c.Budgets = "", 0, nil
@@ -347,7 +348,7 @@ func observeAndPlan(memo *Memo, set *appsv1alpha1.SidecarSet, pods []currentPod,
 			var until time.Time
 			seen.counted[i], seen.deltas[i], _, until = ob.observe(p.pod, p.stateOf(set.Name), p.ok, target)
 			if e != nil {
-				e.observed, e.until, e.delta = memo.keyID, until, seen.deltas[i]
+				e.observed, e.until, e.delta = memo.keyID, instant(until), seen.deltas[i]
 				// Read again from the view by the few pods the step writes: kept for every pod until the
 				// decision's end, the states of a target's first decision (1.3 KB a pod updated in place
 				// before, their maps) were the operator's memory peak. A write in flight keeps its state,
@@ -385,16 +386,16 @@ type currentPod struct {
 	pod *podview.View
 	// ok says the pod has a state for the SidecarSet; revision and conflicted are of that state, and state
 	// is the state itself once read (stateOf).
-	ok         bool
-	revision   string
-	conflicted bool
-	state      *podstate.SidecarSetState
-	// written says pod is not the cache's view but as a write in flight makes it (inplace.Apply).
-	written bool
+	revision string
+	state    *podstate.SidecarSetState
 	// memo is the memo's entry of the cache's view of the pod.
 	memo *memoPod
 	// rank is the pod's place in the order of the pods by "namespace/name" (Memo.rank).
-	rank int32
+	rank       int32
+	ok         bool
+	conflicted bool
+	// written says pod is not the cache's view but as a write in flight makes it (inplace.Apply).
+	written bool
 }
 
 // observed is the memo's entry that keeps the pod's observation: nil for a pod taken as a write in flight
@@ -461,19 +462,23 @@ func disruptionBudgets(in []Budget, pods []*rollout.Pod) []rollout.Budget {
 
 // updates works out the one write of each pod the plan updates, in the plan's order. A chosen pod that
 // cannot be updated in place (a sidecar missing from it) gets none.
-func updates(setName, target string, chosen []rollout.Decision, pods []currentPod, deltas []inplace.Delta, now time.Time) []PodUpdate {
+func updates(setName, target string, chosen []rollout.Decision, pods []currentPod, deltas []*inplace.Delta, now time.Time) []PodUpdate {
 	var out []PodUpdate
 	for _, c := range chosen {
 		if c.Recreate {
 			continue
 		}
 		p := &pods[c.Index] // the planner's pods begin with these, in this order
-		change, ok := inplace.Plan(p.pod, p.stateOf(setName), target, deltas[c.Index], now)
+		var delta inplace.Delta
+		if d := deltas[c.Index]; d != nil {
+			delta = *d
+		}
+		change, ok := inplace.Plan(p.pod, p.stateOf(setName), target, delta, now)
 		if !ok {
 			continue
 		}
 		u := PodUpdate{Namespace: p.pod.Namespace, Name: p.pod.Name, Pod: p.pod, ResourceVersion: p.pod.ResourceVersion, Change: change,
-			Containers: change.Restarts(deltas[c.Index]), Resized: slices.Sorted(maps.Keys(change.Resources)), Reason: c.Reason}
+			Containers: change.Restarts(delta), Resized: slices.Sorted(maps.Keys(change.Resources)), Reason: c.Reason}
 		u.Patch, u.Err = inplace.Patch(p.pod, setName, change)
 		if u.Err == nil {
 			u.Resize, u.Err = inplace.ResizePatch(p.pod, change)

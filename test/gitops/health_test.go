@@ -109,7 +109,7 @@ status: {observedGeneration: 1}`, "Progressing", "Waiting for the operator to re
 func TestArgoCDHealthOfComputedStatuses(t *testing.T) {
 	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
 	ready := func(name string) status.Pod {
-		return status.Pod{Pod: rollout.Pod{Namespace: "shop", Name: name, OnTarget: true, Ready: true, ReadySince: now.Add(-time.Hour)},
+		return status.Pod{Pod: rollout.Pod{Namespace: "shop", Name: name, OnTarget: true, Ready: true, ReadySince: rollout.At(now.Add(-time.Hour))},
 			Revision: "logs-2"}
 	}
 	for _, tt := range []struct {
