@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"hash/maphash"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -30,10 +31,16 @@ import (
 // or after them, as the controller's pod event handler does; and wants a podSet patched from those notes
 // alone to hold exactly the pods the cache's index selects and the filter keeps, each where its position says.
 // The clock never moves and few pods change between takes, so no take reads the pods in full after the first:
-// a pod an event left out would stay wrong.
+// a pod an event left out would stay wrong. It plays each game twice: with the index's hash, and with one under
+// which the pods' names collide in three values, so that most pods are kept by name (podIndex).
 func TestKeptPodsFollowTheCache(t *testing.T) {
-	for seed := range uint64(4) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+	hashes := map[string]func(maphash.Seed, string, string) uint64{
+		"maphash":   hashPod,
+		"colliding": func(_ maphash.Seed, _, name string) uint64 { return uint64(name[len(name)-1] % 3) },
+	}
+	for run := range uint64(8) {
+		seed, hashName := run/2, []string{"maphash", "colliding"}[run%2]
+		t.Run(fmt.Sprintf("%d/%s", seed, hashName), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 7))
 			ctx := context.Background()
 			scheme := runtime.NewScheme()
@@ -49,6 +56,7 @@ func TestKeptPodsFollowTheCache(t *testing.T) {
 			keys := inject.SelectorIndexKeys(spec)
 			keep := func(v *podview.View) bool { return inject.Excluded(v.Namespace, v.Labels, "sidecarset-system") == "" }
 			var set podSet
+			set.at.hash = hashes[hashName]
 			noted := 0
 			matched := func(obj any) (string, string, bool) {
 				if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
@@ -142,8 +150,13 @@ func TestKeptPodsFollowTheCache(t *testing.T) {
 					got = got[:0]
 					for i, v := range views {
 						got = append(got, v.Namespace+"/"+v.Name)
-						if at[podKey{v.Namespace, v.Name}] != i || len(at) != len(views) {
-							t.Fatalf("round %d: %s is at %d, its position says %d", round, v.Name, i, at[podKey{v.Namespace, v.Name}])
+						if j, ok := at.get(views, v.Namespace, v.Name); !ok || j != i || at.len() != len(views) {
+							t.Fatalf("round %d: %s is at %d, its position says %d (%v) among %d for %d pods", round, v.Name, i, j, ok, at.len(), len(views))
+						}
+					}
+					for k := range model { // a pod not kept has no place
+						if j, ok := at.get(views, k.namespace, k.name); ok && (views[j].Namespace != k.namespace || views[j].Name != k.name) {
+							t.Fatalf("round %d: %s/%s is said to be at %d, where %s is", round, k.namespace, k.name, j, views[j].Name)
 						}
 					}
 					slices.Sort(got)
@@ -157,6 +170,9 @@ func TestKeptPodsFollowTheCache(t *testing.T) {
 			}
 			if noted == 0 || !set.built.Equal(now) {
 				t.Fatalf("noted %d pods; built at %v: the test does not exercise the notes", noted, set.built)
+			}
+			if hashName == "colliding" && len(set.at.collided) == 0 {
+				t.Fatal("no pod is kept by name: the test does not exercise the collisions")
 			}
 		})
 	}

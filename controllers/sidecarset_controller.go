@@ -429,7 +429,7 @@ func (r *SidecarSetReconciler) matchedPods(ctx context.Context, set *appsv1alpha
 	// Only the pods with a write are asked for it, each found by name.
 	var written map[int]*inplace.Change
 	for namespace, name := range writes.Pods() {
-		i, ok := at[podKey{namespace, name}]
+		i, ok := at.get(views, namespace, name)
 		if !ok {
 			continue
 		}
