@@ -28,7 +28,7 @@ func (v *View) SetDeletionTimestamp(t *metav1.Time) { v.DeletionTimestamp = t }
 // annotation without one (View.Annotations).
 func (v *View) GetAnnotations() map[string]string {
 	if v.annotations != nil && v.annotations.m == nil {
-		return map[string]string{appsv1alpha1.StateAnnotation: v.annotations.own}
+		return map[string]string{appsv1alpha1.StateAnnotation: v.annotations.own.String()}
 	}
 	return v.Annotations
 }

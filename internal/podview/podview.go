@@ -164,7 +164,7 @@ type ContainerStatus struct {
 // StateAnnotation is the pod's state annotation, "" when it has none.
 func (v *View) StateAnnotation() string {
 	if v.annotations != nil && v.annotations.m == nil {
-		return v.annotations.own
+		return v.annotations.own.String()
 	}
 	return v.Annotations[appsv1alpha1.StateAnnotation]
 }
@@ -309,8 +309,9 @@ func Compact(obj any) (any, error) {
 		// Each pod's own (when its update started, each container's run before it): shared by no other
 		// view, it would cost a table entry and a copy of its content as large again as itself; and it is
 		// kept without a map, whose one entry took about 0.3 KB a pod beside the annotation, for every pod
-		// updated in place since the operator started.
-		v.annotations = &sharedMap{own: state}
+		// updated in place since the operator started. What comes before the update's start time is alike
+		// in the pods of one update, and interned (ownState).
+		v.annotations = &sharedMap{own: newOwnState(state)}
 	} else {
 		v.annotations = share(map[string]string{appsv1alpha1.StateAnnotation: state})
 		v.Annotations = v.annotations.m

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unique"
 	"weak"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
@@ -19,8 +20,8 @@ import (
 // is each pod's own: its view holds it in a sharedMap of its own, kept out of the table.
 type sharedMap struct {
 	m map[string]string
-	// own is a state annotation kept as each pod's own, without a map (m nil).
-	own string
+	// own is a state annotation kept as each pod's own, without a map (m nil): ownHead and ownTail, joined.
+	own ownState
 
 	// For views whose annotations these are, m's state annotation decoded on first use: the names of the
 	// SidecarSets it has an entry for, sorted, and the state itself when no entry records an in-place update.
@@ -37,7 +38,7 @@ type sharedMap struct {
 // it is kept.
 func (s *sharedMap) decoded() (podstate.State, bool) {
 	s.stateOnce.Do(func() {
-		value := s.own
+		value := s.own.String()
 		if s.m != nil {
 			value = s.m[appsv1alpha1.StateAnnotation]
 		}
@@ -113,4 +114,54 @@ func content(m map[string]string) string {
 		b.WriteByte(0)
 	}
 	return b.String()
+}
+
+// ownState is a state annotation that records an in-place update, kept in three parts: what the pods
+// updated from one revision to another have alike before the update's start time (the SidecarSet's name, the
+// revisions, the images), interned; each pod's own, from the start time to the last container's image ID
+// (when its update started, each container's run before it); and from that image ID on, which the pods of
+// one update mostly have alike too, interned. Kept whole, the annotation was about 0.4 KB a pod for every pod
+// updated in place since the operator started; its own part is a third of that.
+type ownState struct {
+	head, foot unique.Handle[string]
+	own        string
+}
+
+// Where an update's record gives its start time, the first of what is each pod's own, and a container's
+// image ID, the last.
+const (
+	startedAt = `"startedAt":"`
+	imageID   = `"imageID":"`
+)
+
+// newOwnState splits the state annotation after its first startedAt and before its last imageID after that:
+// the two ends are interned, the middle copied, so that none keeps the decoded pod's bytes. An annotation
+// without a start time (which is not kept as a pod's own) is kept whole as the middle.
+func newOwnState(state string) ownState {
+	i := strings.Index(state, startedAt)
+	if i < 0 {
+		return ownState{own: strings.Clone(state)}
+	}
+	i += len(startedAt)
+	o := ownState{head: unique.Make(state[:i])}
+	j := strings.LastIndex(state, imageID)
+	if j < i {
+		j = len(state)
+	} else {
+		o.foot = unique.Make(state[j:])
+	}
+	o.own = strings.Clone(state[i:j])
+	return o
+}
+
+// String is the annotation, joined again.
+func (o ownState) String() string {
+	var none unique.Handle[string]
+	if o.head == none {
+		return o.own
+	}
+	if o.foot == none {
+		return o.head.Value() + o.own
+	}
+	return o.head.Value() + o.own + o.foot.Value()
 }
