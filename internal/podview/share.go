@@ -20,7 +20,7 @@ import (
 // is each pod's own: its view holds it in a sharedMap of its own, kept out of the table.
 type sharedMap struct {
 	m map[string]string
-	// own is a state annotation kept as each pod's own, without a map (m nil): ownHead and ownTail, joined.
+	// own is a state annotation kept as each pod's own, without a map (m nil), in parts (ownState).
 	own ownState
 
 	// For views whose annotations these are, m's state annotation decoded on first use: the names of the
