@@ -73,6 +73,9 @@ func Parse(raw string) (State, error) {
 	if raw == "" {
 		return State{}, nil
 	}
+	if s, ok := parseCompact(raw); ok {
+		return s, nil
+	}
 	var s State
 	if err := json.Unmarshal([]byte(raw), &s); err != nil {
 		return nil, fmt.Errorf("annotation %s is not a valid sidecar state: %w", appsv1alpha1.StateAnnotation, err)
