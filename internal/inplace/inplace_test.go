@@ -3,6 +3,7 @@ package inplace
 import (
 	"encoding/json"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -151,6 +152,32 @@ func TestPlan(t *testing.T) {
 	// A sidecar the pod lacks (skipped for a conflict) makes the pod not updatable.
 	if _, ok := Plan(fixture.View(t, p, podstate.State{}), current, "logs-r2", Delta{Images: map[string]string{"gone": "gone:2"}}, now); ok {
 		t.Error("a missing sidecar must make the pod not updatable")
+	}
+}
+
+// TestPlanSharesTheDeltasImages checks that the changes of pods moving alike hold the delta's map of images,
+// not copies (a step keeps a thousand in flight), and that a pod whose images differ gets its own.
+func TestPlanSharesTheDeltasImages(t *testing.T) {
+	p := runningPod(t)
+	delta := Delta{Images: map[string]string{"shipper": "shipper:2", "proxy": "proxy:2"}}
+	same := func(a, b map[string]string) bool {
+		return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+	}
+	current := podstate.SidecarSetState{Revision: "logs-r1", Images: map[string]string{"shipper": "shipper:1", "proxy": "proxy:1"}}
+	for range 2 {
+		change, ok := Plan(fixture.View(t, p, podstate.State{}), current, "logs-r2", delta, now)
+		if !ok || !same(change.Images, delta.Images) || !same(change.State.Images, delta.Images) {
+			t.Fatalf("the change's images %v and state's %v are not the delta's map", change.Images, change.State.Images)
+		}
+	}
+	// A pod with a sidecar the delta leaves alone records it in a state of its own.
+	current.Images["debug"] = "debug:1"
+	change, _ := Plan(fixture.View(t, p, podstate.State{}), current, "logs-r2", delta, now)
+	if same(change.State.Images, delta.Images) || change.State.Images["debug"] != "debug:1" || change.State.Images["shipper"] != "shipper:2" {
+		t.Errorf("state images %v", change.State.Images)
+	}
+	if len(delta.Images) != 2 || delta.Images["shipper"] != "shipper:2" {
+		t.Errorf("Plan modified the delta: %v", delta.Images)
 	}
 }
 
