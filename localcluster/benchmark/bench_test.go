@@ -1,6 +1,7 @@
 package benchmark
 
 import (
+	"errors"
 	"math"
 	"testing"
 	"time"
@@ -91,5 +92,23 @@ func TestPodWatchFollowsAResize(t *testing.T) {
 	noStatus.Status.ContainerStatuses[1].Resources = nil
 	if spec, status := cpuRequests(noStatus, sidecarName); spec.Cmp(resource.MustParse("20m")) != 0 || !status.IsZero() {
 		t.Errorf("a status without resources: spec %v, status %v; want 20m, 0", &spec, &status)
+	}
+}
+
+// TestOperatorMetricsBeforeTheFirstReconcile checks that an operator's metrics without the SidecarSet
+// controller's reconcile histogram (an operator just started, not reconciled yet) read as errNoReconcileMetrics,
+// which the paired phase waits out, and that the histogram is read once it shows.
+func TestOperatorMetricsBeforeTheFirstReconcile(t *testing.T) {
+	started := "# TYPE controller_runtime_reconcile_total counter\ncontroller_runtime_reconcile_total{controller=\"sidecarset\",result=\"success\"} 0\n"
+	if _, err := parseOperatorMetrics(started); !errors.Is(err, errNoReconcileMetrics) {
+		t.Fatalf("metrics before the first reconcile: error %v, want errNoReconcileMetrics", err)
+	}
+	reconciled := started + "# TYPE controller_runtime_reconcile_time_seconds histogram\n" +
+		"controller_runtime_reconcile_time_seconds_bucket{controller=\"sidecarset\",le=\"+Inf\"} 3\n" +
+		"controller_runtime_reconcile_time_seconds_sum{controller=\"sidecarset\"} 0.03\n" +
+		"controller_runtime_reconcile_time_seconds_count{controller=\"sidecarset\"} 3\n"
+	m, err := parseOperatorMetrics(reconciled)
+	if err != nil || m.reconciles != 3 {
+		t.Fatalf("metrics after three reconciles: %+v, %v", m, err)
 	}
 }

@@ -203,10 +203,14 @@ func parseOperatorMetrics(raw string) (operatorMetrics, error) {
 		}
 	}
 	if !found {
-		return m, errors.New("the operator's metrics have no controller_runtime_reconcile_time_seconds for the sidecarset controller")
+		return m, errNoReconcileMetrics
 	}
 	return m, nil
 }
+
+// errNoReconcileMetrics is what scrapeOperator returns for an operator that has not reconciled a SidecarSet
+// yet: its controller's reconcile histogram shows once the first reconcile is observed.
+var errNoReconcileMetrics = errors.New("the operator's metrics have no controller_runtime_reconcile_time_seconds for the sidecarset controller")
 
 func labels(m *dto.Metric) map[string]string {
 	out := map[string]string{}

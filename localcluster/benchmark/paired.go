@@ -2,6 +2,7 @@ package benchmark
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -229,6 +230,9 @@ func (p *paired) switchTo(ctx context.Context, col int, setName string) error {
 	p.operator = next
 	if err := p.poll(ctx, "the "+p.o.Columns[col].Name+" operator to reconcile", func(ctx context.Context) (bool, error) {
 		m, err := p.scrapeOperator(ctx, p.token)
+		if errors.Is(err, errNoReconcileMetrics) {
+			return false, nil // started, holding the lease or waiting for it, and not reconciled yet
+		}
 		return err == nil && m.reconciles > 0, err
 	}); err != nil || !switched {
 		return err
