@@ -86,6 +86,10 @@ func startControlWebhook(ctx context.Context, c client.Client, ns string) (*cont
 		ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.ServeTLS(ln, "", "") }()
 
+	// The API server calls mutating configurations in the order of their names: this one's sorts before the
+	// operator's ("sidecarset-operator", its shards "sidecarset-operator-<i>"), so a burst's pods go through the
+	// controls first and the operator's webhook, reinvoked when a later webhook changes the pod, is called
+	// once a pod (burst checks it).
 	w := &controlWebhook{srv: srv, config: "sidecarset-bench-control-" + ns}
 	hook := func(name, label, path string) admissionregistrationv1.MutatingWebhook {
 		return admissionregistrationv1.MutatingWebhook{
