@@ -560,26 +560,19 @@ const maxConcurrentWrites = 200
 // returns: the reconciles that run while it is on its way, or before the pod cache shows it, count the pod as
 // updating. A write the API server refused is logged and dropped, and a later reconcile (the requeue of a
 // rollout in progress, or the pod's next event) plans the pod again; one that got no answer keeps its record
-// (send).
-func (r *SidecarSetReconciler) update(ctx context.Context, setName, target string, updates []step.PodUpdate) {
-	log := ctrl.LoggerFrom(ctx)
+// (send). update takes the slice over: each update is cleared from it as it is handed to its write.
+func (r *SidecarSetReconciler) update(ctx context.Context, setName, target string, send []step.PodUpdate) {
 	// The writes outlive this reconcile, not the process.
 	ctx = context.WithoutCancel(ctx)
 	now := r.now()
-	var send []step.PodUpdate
-	for _, u := range updates {
-		if u.Err != nil {
-			log.Error(u.Err, "Updating sidecars in place failed", "pod", klog.KRef(u.Namespace, u.Name))
-			continue
-		}
+	for _, u := range send {
 		r.writes.Record(setName, u.Namespace, u.Name, u.ResourceVersion, u.Change, now)
-		if u.Resize != nil {
+		if u.Resizes() {
 			// The cache shows the resized pod, then the kubelet's status, before the patch of the pod: the
 			// update is still in flight there. Noted before the resize is sent, which the cache may show
 			// before its response arrives.
 			r.writes.Resizing(setName, u.Namespace, u.Name)
 		}
-		send = append(send, u)
 	}
 	if len(send) == 0 {
 		return
@@ -616,9 +609,17 @@ func (r *SidecarSetReconciler) send(ctx context.Context, setName, target string,
 			"pod", klog.KObj(pod), "writesInFlight", maxConcurrentWrites)
 		return
 	}
+	// Encoded only now, the patches of a large step are not all held until the last is sent.
+	patch, resize, err := u.Writes(setName)
+	if err != nil {
+		r.writes.Drop(setName, u.Namespace, u.Name)
+		inplaceUpdates.WithLabelValues(setName, "error").Inc()
+		log.Error(err, "Updating sidecars in place failed", "pod", klog.KObj(pod))
+		return
+	}
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	refused, err := r.write(ctx, setName, pod, u)
+	refused, err := r.write(ctx, setName, pod, u, patch, resize)
 	if err != nil {
 		inplaceUpdates.WithLabelValues(setName, "error").Inc()
 		if !writeRefused(err) {
@@ -670,16 +671,15 @@ func writeRefused(err error) bool {
 // the resourceVersion the resize returned. A resize the API server refuses (a pod whose QoS class it would
 // change, for example) is recorded in the pod's state, which fails the update, rather than retried forever;
 // refused says why then.
-func (r *SidecarSetReconciler) write(ctx context.Context, setName string, pod *metav1.PartialObjectMetadata, u step.PodUpdate) (refused string, err error) {
-	patch := u.Patch
+func (r *SidecarSetReconciler) write(ctx context.Context, setName string, pod *metav1.PartialObjectMetadata, u step.PodUpdate, patch, resize []byte) (refused string, err error) {
 	if u.Change.Metadata != nil {
-		if patch, err = r.withMetadata(ctx, pod, u); err != nil {
+		if patch, err = r.withMetadata(ctx, pod, u, patch); err != nil {
 			return "", err
 		}
 	}
-	if u.Resize != nil {
+	if resize != nil {
 		resized := pod.DeepCopy()
-		err := r.Client.SubResource("resize").Patch(ctx, resized, client.RawPatch(types.StrategicMergePatchType, u.Resize))
+		err := r.Client.SubResource("resize").Patch(ctx, resized, client.RawPatch(types.StrategicMergePatchType, resize))
 		switch {
 		case err == nil:
 			if patch, err = inplace.Guard(patch, resized.ResourceVersion); err != nil {
@@ -699,7 +699,7 @@ func (r *SidecarSetReconciler) write(ctx context.Context, setName string, pod *m
 	// The kubelet writes the pod's status as soon as it sees the resize, so the patch guarded by the version
 	// the resize returned often meets a newer one. It is sent again, guarded by the pod's version now, as
 	// long as the pod is still what the update was decided on.
-	for attempt := 0; u.Resize != nil && apierrors.IsConflict(err) && attempt < 3; attempt++ {
+	for attempt := 0; resize != nil && apierrors.IsConflict(err) && attempt < 3; attempt++ {
 		if patch, err = r.reguard(ctx, pod, u, patch, err); err != nil {
 			return "", err
 		}
@@ -711,7 +711,7 @@ func (r *SidecarSetReconciler) write(ctx context.Context, setName string, pod *m
 // withMetadata returns the update's patch with the labels and annotations its metadata change writes, worked
 // out from the pod's own (inplace.MetadataPatch), which the pod cache does not keep: they are read from the
 // API server. A pod recreated since the update was decided is not written.
-func (r *SidecarSetReconciler) withMetadata(ctx context.Context, pod *metav1.PartialObjectMetadata, u step.PodUpdate) ([]byte, error) {
+func (r *SidecarSetReconciler) withMetadata(ctx context.Context, pod *metav1.PartialObjectMetadata, u step.PodUpdate, patch []byte) ([]byte, error) {
 	live := &metav1.PartialObjectMetadata{}
 	live.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Pod"))
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(pod), live); err != nil {
@@ -721,7 +721,7 @@ func (r *SidecarSetReconciler) withMetadata(ctx context.Context, pod *metav1.Par
 		return nil, fmt.Errorf("the pod was recreated since the update was decided")
 	}
 	labels, annotations := inplace.MetadataPatch(live.Labels, live.Annotations, *u.Change.Metadata)
-	return inplace.WithMetadata(u.Patch, labels, annotations)
+	return inplace.WithMetadata(patch, labels, annotations)
 }
 
 // reguard returns the patch guarded by the pod's version now, or the conflict when the pod changed in what

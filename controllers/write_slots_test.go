@@ -4,19 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
+	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
 	"github.com/sidecarset/sidecarset-operator/internal/inplace"
 	"github.com/sidecarset/sidecarset-operator/internal/podstate"
+	"github.com/sidecarset/sidecarset-operator/internal/podview"
 	"github.com/sidecarset/sidecarset-operator/internal/step"
 )
 
@@ -46,7 +51,7 @@ func TestPodWritesAreBoundedAcrossTheOperator(t *testing.T) {
 	batch := func(set string, n int) []step.PodUpdate {
 		out := make([]step.PodUpdate, n)
 		for i := range out {
-			out[i] = step.PodUpdate{Namespace: "shop", Name: fmt.Sprintf("%s-%03d", set, i), ResourceVersion: "1", Change: change, Patch: []byte(`{}`)}
+			out[i] = writeOf(t, fmt.Sprintf("%s-%03d", set, i), "", change)
 		}
 		return out
 	}
@@ -81,6 +86,54 @@ func TestPodWritesAreBoundedAcrossTheOperator(t *testing.T) {
 	}
 }
 
+// writeOf is the update of the pod shop/name, at resourceVersion 1, whose state annotation is state (none
+// when empty), to change.
+func writeOf(t *testing.T, name, state string, change inplace.Change) step.PodUpdate {
+	t.Helper()
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name, ResourceVersion: "1"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1"}, {Name: "shipper", Image: "shipper:1"}}}}
+	if state != "" {
+		pod.Annotations = map[string]string{appsv1alpha1.StateAnnotation: state}
+	}
+	view, err := podview.Compact(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return step.PodUpdate{Namespace: "shop", Name: name, Pod: view.(*podview.View), ResourceVersion: "1", Change: change}
+}
+
+// TestAnUnwritableUpdateIsDroppedUnsent: an update is encoded only when its write is sent, so one whose pod's
+// state annotation cannot be read (rewriting it would lose what other SidecarSets recorded) is found there: it
+// is not sent, and its record in flight is dropped so that the pod is not counted as updating.
+func TestAnUnwritableUpdateIsDroppedUnsent(t *testing.T) {
+	var patches []string
+	c := fake.NewClientBuilder().WithInterceptorFuncs(interceptor.Funcs{
+		Patch: func(_ context.Context, _ client.WithWatch, _ client.Object, p client.Patch, _ ...client.PatchOption) error {
+			data, err := p.Data(nil)
+			patches = append(patches, string(data))
+			return err
+		},
+	}).Build()
+	r := &SidecarSetReconciler{Client: c}
+	change := inplace.Change{Images: map[string]string{"shipper": "shipper:2"}, State: podstate.SidecarSetState{Revision: "logs-2"}}
+	unchanged := func() podstate.SidecarSetState { return podstate.SidecarSetState{} }
+
+	r.writes.Record("logs", "shop", "web-1", "1", change, time.Now())
+	r.send(context.Background(), "logs", "logs-2", writeOf(t, "web-1", "{not json", change), time.Now().Add(writeTimeout))
+	if len(patches) != 0 {
+		t.Fatalf("the pod of an unreadable state annotation was written: %q", patches)
+	}
+	if _, ok := r.writes.Pending("logs", "shop", "web-1", "1", unchanged, time.Now()); ok {
+		t.Fatal("the unsent write still stands in flight")
+	}
+
+	r.writes.Record("logs", "shop", "web-2", "1", change, time.Now())
+	r.send(context.Background(), "logs", "logs-2", writeOf(t, "web-2", "", change), time.Now().Add(writeTimeout))
+	if len(patches) != 1 || !strings.Contains(patches[0], `"shipper:2"`) || !strings.Contains(patches[0], `"resourceVersion":"1"`) {
+		t.Fatalf("the patch sent: %q, want the new image guarded by the pod's resourceVersion", patches)
+	}
+}
+
 // TestAWriteThatWaitedPastItsDeadlineIsNotSent: a write still waiting for a slot when its deadline passed
 // (its expectation about to expire, so the pod may be planned again) is dropped unsent, never sent late.
 func TestAWriteThatWaitedPastItsDeadlineIsNotSent(t *testing.T) {
@@ -93,7 +146,7 @@ func TestAWriteThatWaitedPastItsDeadlineIsNotSent(t *testing.T) {
 	}).Build()
 	r := &SidecarSetReconciler{Client: c}
 	change := inplace.Change{Images: map[string]string{"shipper": "shipper:2"}, State: podstate.SidecarSetState{Revision: "logs-2"}}
-	u := step.PodUpdate{Namespace: "shop", Name: "web-1", ResourceVersion: "1", Change: change, Patch: []byte(`{}`)}
+	u := writeOf(t, "web-1", "", change)
 	r.writes.Record("logs", "shop", "web-1", "1", change, time.Now())
 	unchanged := func() podstate.SidecarSetState { return podstate.SidecarSetState{} }
 
@@ -124,7 +177,7 @@ func TestAWriteWithoutAnAnswerKeepsItsShareOfTheBudget(t *testing.T) {
 	}).Build()
 	r := &SidecarSetReconciler{Client: c}
 	change := inplace.Change{Images: map[string]string{"shipper": "shipper:2"}, State: podstate.SidecarSetState{Revision: "logs-2"}}
-	u := step.PodUpdate{Namespace: "shop", Name: "web-1", ResourceVersion: "1", Change: change, Patch: []byte(`{}`)}
+	u := writeOf(t, "web-1", "", change)
 	unchanged := func() podstate.SidecarSetState { return podstate.SidecarSetState{} }
 	for _, tc := range []struct {
 		name   string

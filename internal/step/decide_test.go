@@ -245,8 +245,8 @@ func TestTargetRollbackPinAndStalls(t *testing.T) {
 				t.Errorf("updates %q, want %d", names(d.Updates), tt.want.updates)
 			}
 			for _, u := range d.Updates {
-				if u.Change.State.Revision != target || u.Err != nil || len(u.Patch) == 0 {
-					t.Errorf("update of %s: %+v", u.Name, u)
+				if patch, _, err := u.Writes(f.set.Name); u.Change.State.Revision != target || err != nil || len(patch) == 0 {
+					t.Errorf("update of %s: %+v, patch %s, %v", u.Name, u, patch, err)
 				}
 			}
 			wantRolledBackTo := ""

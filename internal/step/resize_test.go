@@ -59,7 +59,7 @@ func TestAResourcesChangeRollsOutInPlace(t *testing.T) {
 		t.Fatalf("updates %q, want one within maxUnavailable", names(d.Updates))
 	}
 	u := d.Updates[0]
-	if u.Resize == nil || len(u.Resized) != 1 || u.Resized[0] != "shipper" || len(u.Containers) != 0 || len(u.Change.Images) != 0 {
+	if _, resize, err := u.Writes(f.set.Name); err != nil || resize == nil || !u.Resizes() || len(u.Resized) != 1 || u.Resized[0] != "shipper" || len(u.Containers) != 0 || len(u.Change.Images) != 0 {
 		t.Errorf("update %+v: want shipper resized without a restart", u)
 	}
 	if up := u.Change.State.Update; up == nil || len(up.Resized) != 1 || up.From != f.previous {
@@ -74,7 +74,7 @@ func TestAnImageAndResourcesChangeMakesOneUpdate(t *testing.T) {
 		t.Fatalf("updates %q", names(d.Updates))
 	}
 	u := d.Updates[0]
-	if u.Resize == nil || len(u.Patch) == 0 || u.Change.Images["shipper"] != "shipper:2" || len(u.Resized) != 1 || len(u.Containers) != 1 {
+	if patch, resize, err := u.Writes(f.set.Name); err != nil || resize == nil || len(patch) == 0 || u.Change.Images["shipper"] != "shipper:2" || len(u.Resized) != 1 || len(u.Containers) != 1 {
 		t.Errorf("update %+v: want one resize and one patch of the pod", u)
 	}
 }
@@ -129,7 +129,7 @@ func TestResizeProgressInTheStatus(t *testing.T) {
 				t.Errorf("Ready %s (%s: %s), want ready %v", ready.Status, ready.Reason, ready.Message, wantReady)
 			}
 			if tt.stall == appsv1alpha1.ReasonRolledBack {
-				if d.Target != f.previous || len(d.Updates) != 1 || d.Updates[0].Resize == nil {
+				if d.Target != f.previous || len(d.Updates) != 1 || !d.Updates[0].Resizes() {
 					t.Fatalf("target %s, updates %+v: want the pod resized back to %s", d.Target, d.Updates, f.previous)
 				}
 				if got := podview.ResourcesOf(new(d.Updates[0].Change.Resources["shipper"])); got != "requests cpu=100m" {
