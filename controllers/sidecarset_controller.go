@@ -434,7 +434,7 @@ func (r *SidecarSetReconciler) matchedPods(ctx context.Context, set *appsv1alpha
 			continue
 		}
 		v := views[i]
-		state := func() podstate.SidecarSetState { return v.State()[set.Name] }
+		state := func() podstate.SidecarSetState { st, _ := v.StateOf(set.Name); return st }
 		if change, ok := writes.Pending(namespace, name, v.ResourceVersion, state, now); ok {
 			if written == nil {
 				written = map[int]*inplace.Change{}

@@ -172,7 +172,7 @@ func (v *SidecarSetValidator) leftBehind(ctx context.Context, old, set *appsv1al
 	}
 	var states []podstate.SidecarSetState
 	for _, view := range views {
-		if st, ok := view.State()[set.Name]; ok && view.DeletionTimestamp == nil {
+		if st, ok := view.StateOf(set.Name); ok && view.DeletionTimestamp == nil {
 			states = append(states, st)
 		}
 	}

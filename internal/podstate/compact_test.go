@@ -124,12 +124,65 @@ func FuzzParseCompactAsEncodingJSON(f *testing.F) {
 	})
 }
 
-// BenchmarkParse decodes the annotation of a pod updated in place, as the operator writes it.
+// TestEntryIsParsesEntry: Entry gives what Parse gives for the one SidecarSet, for what Encode writes and for
+// what only encoding/json reads (a key twice included), and Parse's error for what is not a state.
+func TestEntryIsParsesEntry(t *testing.T) {
+	inputs := append(encodedStates(), "",
+		`{ "logs":{"revision":"r"}}`, `{"logs":{"revision":"a"},"logs":{"revision":"b"}}`, `{"mesh":{"revision":"m"},"logs":{"revision":"l\u002d1"}}`,
+		`null`, `{"logs":{"revision":7}}`, `{"logs":{"revision":"r"},"mesh":{"revision":"m"}`, `[]`)
+	for _, raw := range inputs {
+		checkEntry(t, raw)
+	}
+}
+
+// checkEntry fails t unless Entry(raw, name) agrees with Parse(raw) for the SidecarSets it names, and one
+// it does not.
+func checkEntry(t *testing.T, raw string) {
+	t.Helper()
+	all, perr := Parse(raw)
+	names := []string{"logs", "mesh", "absent"}
+	for name := range all {
+		names = append(names, name)
+	}
+	for _, name := range names {
+		got, ok, err := Entry(raw, name)
+		if (err == nil) != (perr == nil) {
+			t.Fatalf("Entry(%q, %q): error %v, Parse's %v", raw, name, err, perr)
+		}
+		want, wantOK := all[name]
+		if ok != wantOK || !reflect.DeepEqual(got, want) {
+			t.Fatalf("Entry(%q, %q) = %#v, %v; Parse gives %#v, %v", raw, name, got, ok, want, wantOK)
+		}
+	}
+}
+
+// FuzzEntryAsParse checks Entry against Parse on any input.
+func FuzzEntryAsParse(f *testing.F) {
+	for _, raw := range encodedStates() {
+		f.Add(raw)
+	}
+	f.Fuzz(checkEntry)
+}
+
+// BenchmarkEntry decodes BenchmarkParse's annotation for its one SidecarSet.
+func BenchmarkEntry(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok, err := Entry(benchAnnotation, "logs"); err != nil || !ok {
+			b.Fatal(ok, err)
+		}
+	}
+}
+
+// benchAnnotation is the annotation of a pod updated in place, as the operator writes it.
+const benchAnnotation = `{"logs":{"images":{"shipper":"example.com/shipper:2"},"revision":"logs-5f6d7c8b9a","update":{"containers":{"shipper":` +
+	`{"containerID":"containerd://0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",` +
+	`"imageID":"example.com/shipper@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","restartCount":0}},` +
+	`"from":"logs-1a2b3c4d5e","startedAt":"2026-12-04T10:00:00Z"}}}`
+
+// BenchmarkParse decodes benchAnnotation.
 func BenchmarkParse(b *testing.B) {
-	raw := `{"logs":{"images":{"shipper":"example.com/shipper:2"},"revision":"logs-5f6d7c8b9a","update":{"containers":{"shipper":` +
-		`{"containerID":"containerd://0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",` +
-		`"imageID":"example.com/shipper@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","restartCount":0}},` +
-		`"from":"logs-1a2b3c4d5e","startedAt":"2026-12-04T10:00:00Z"}}}`
+	raw := benchAnnotation
 	if _, ok := parseCompact(raw); !ok {
 		b.Fatal("the annotation is not compact")
 	}

@@ -68,6 +68,29 @@ func Read(pod metav1.Object) (State, error) {
 	return Parse(pod.GetAnnotations()[appsv1alpha1.StateAnnotation])
 }
 
+// Entry decodes the entry of the SidecarSet named name in a state annotation's value, as Parse(raw)[name] gives
+// it, and says whether it has one; an annotation that is not a valid state is Parse's error. It builds no map of
+// the entries: a rollout reads a pod's own entry alone, from the annotation of each pod updated in place before
+// (a map of eight slots for the one entry, 768 bytes, the largest allocation of decoding it).
+func Entry(raw, name string) (e SidecarSetState, ok bool, err error) {
+	if raw == "" {
+		return SidecarSetState{}, false, nil
+	}
+	if eachCompact(raw, func(n string, got SidecarSetState) {
+		if n == name {
+			e, ok = got, true // the last wins, as in a map
+		}
+	}) {
+		return e, ok, nil
+	}
+	s, err := Parse(raw)
+	if err != nil {
+		return SidecarSetState{}, false, err
+	}
+	e, ok = s[name]
+	return e, ok, nil
+}
+
 // Parse decodes a state annotation's value, as Read does; "" is an empty state.
 func Parse(raw string) (State, error) {
 	if raw == "" {

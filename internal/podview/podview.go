@@ -184,6 +184,19 @@ func (v *View) State() podstate.State {
 	return st
 }
 
+// StateOf is the pod's state for the SidecarSet named name, State()[name], and whether it has one. An
+// annotation that is the pod's own is decoded for that entry alone (podstate.Entry). Read it, never modify it.
+func (v *View) StateOf(name string) (podstate.SidecarSetState, bool) {
+	if a := v.annotations; a != nil && a.m != nil { // not the pod's own: decoded once for the views sharing it
+		if st, kept := a.decoded(); kept {
+			e, ok := st[name]
+			return e, ok
+		}
+	}
+	e, ok, _ := podstate.Entry(v.StateAnnotation(), name)
+	return e, ok
+}
+
 // StateNames are the names of the SidecarSets the pod's state has an entry for, sorted: the SidecarSets
 // whose sidecars it carries. Worked out once for views with equal annotations; read it, never modify it.
 func (v *View) StateNames() []string {

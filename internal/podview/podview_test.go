@@ -353,6 +353,37 @@ func TestStateOfAPodWithoutOrWithAnUnreadableAnnotation(t *testing.T) {
 	}
 }
 
+// TestStateOfIsStatesEntry: StateOf gives State's entry, for a state shared by equal annotations, one recording
+// an update (the pod's own, decoded for that entry alone), none, and an unreadable one.
+func TestStateOfIsStatesEntry(t *testing.T) {
+	updated := podstate.State{
+		"logs":  {Revision: "r2", Images: map[string]string{"shipper": "shipper:2"}, Update: &podstate.Update{From: "r1", StartedAt: metav1.Now()}},
+		"proxy": {Revision: "p1", Images: map[string]string{"proxy": "proxy:1"}},
+	}.Encode()
+	for _, annotation := range []string{"", `{"logs":{"revision":"r1","images":{"shipper":"shipper:1"}}}`, updated, "{not json"} {
+		p := decode(t, injected)
+		if annotation == "" {
+			delete(p.Annotations, appsv1alpha1.StateAnnotation)
+		} else {
+			p.Annotations[appsv1alpha1.StateAnnotation] = annotation
+		}
+		v, _ := Compact(p)
+		view := v.(*View)
+		for _, name := range []string{"logs", "proxy", "absent"} {
+			want, wantOK := view.State()[name]
+			got, ok := view.StateOf(name)
+			if ok != wantOK || !equality.Semantic.DeepEqual(got, want) {
+				t.Errorf("annotation %q: StateOf(%s) = %+v, %v; State() has %+v, %v", annotation, name, got, ok, want, wantOK)
+			}
+		}
+		if annotation == updated {
+			if st, _ := view.StateOf("logs"); st.Update == nil || st.Update.From != "r1" {
+				t.Errorf("the update's record reads %+v", st.Update)
+			}
+		}
+	}
+}
+
 func TestWorkloadOf(t *testing.T) {
 	controller := func(kind, name string) []metav1.OwnerReference {
 		return []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: kind, Name: name, Controller: ptr.To(true)}}

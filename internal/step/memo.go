@@ -208,7 +208,7 @@ func (m *Memo) of(i int, v *podview.View) (e *memoPod, state *podstate.SidecarSe
 		}
 		if e.tracked {
 			e.node = v.Node()
-			st, ok := v.State()[m.set]
+			st, ok := v.StateOf(m.set)
 			e.ok, e.revision, e.conflicted = ok, st.Revision, len(st.Conflicts) > 0
 			e.cost = unique.Make(status.PodCostOf(st, ok, v))
 			if m.states < keptStates {

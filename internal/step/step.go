@@ -430,7 +430,7 @@ func (c *currentPod) node() string { return c.memo.node }
 // most pods' observations are the memo's, and their states are not read at all.
 func (c *currentPod) stateOf(set string) podstate.SidecarSetState {
 	if c.state == nil {
-		st := c.pod.State()[set]
+		st, _ := c.pod.StateOf(set)
 		c.state = &st
 	}
 	return *c.state
