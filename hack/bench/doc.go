@@ -194,6 +194,12 @@ func render(r Report) string {
 		}
 		return fmt.Sprintf("%.1f, %.1f ms (%s)", x.BurstPatchingMeanMs, x.BurstPatchingP50Ms, strings.Join(ratios, ", "))
 	}, "")
+	row("of the operator's mean in that burst, its own handling: from reading a request to writing the answer (its webhook latency histogram)", func(x benchmark.Result) string {
+		if x.BurstHandlingMeanMs == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f ms", x.BurstHandlingMeanMs)
+	}, "")
 	row("the operator's CPU during that burst", func(x benchmark.Result) string {
 		if x.BurstPods == 0 {
 			return "-"

@@ -112,3 +112,29 @@ func TestOperatorMetricsBeforeTheFirstReconcile(t *testing.T) {
 		t.Fatalf("metrics after three reconciles: %+v, %v", m, err)
 	}
 }
+
+// TestOperatorMetricsReadThePodWebhooksHandling checks that the pod webhook's own latency histogram is read,
+// and no other webhook's.
+func TestOperatorMetricsReadThePodWebhooksHandling(t *testing.T) {
+	raw := "# TYPE controller_runtime_reconcile_time_seconds histogram\n" +
+		"controller_runtime_reconcile_time_seconds_bucket{controller=\"sidecarset\",le=\"+Inf\"} 1\n" +
+		"controller_runtime_reconcile_time_seconds_sum{controller=\"sidecarset\"} 0.01\n" +
+		"controller_runtime_reconcile_time_seconds_count{controller=\"sidecarset\"} 1\n" +
+		"# TYPE controller_runtime_webhook_latency_seconds histogram\n" +
+		"controller_runtime_webhook_latency_seconds_bucket{webhook=\"/inject-v1-pod\",le=\"+Inf\"} 4\n" +
+		"controller_runtime_webhook_latency_seconds_sum{webhook=\"/inject-v1-pod\"} 0.02\n" +
+		"controller_runtime_webhook_latency_seconds_count{webhook=\"/inject-v1-pod\"} 4\n" +
+		"controller_runtime_webhook_latency_seconds_bucket{webhook=\"/validate-sidecarset\",le=\"+Inf\"} 9\n" +
+		"controller_runtime_webhook_latency_seconds_sum{webhook=\"/validate-sidecarset\"} 9\n" +
+		"controller_runtime_webhook_latency_seconds_count{webhook=\"/validate-sidecarset\"} 9\n"
+	m, err := parseOperatorMetrics(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.injections != 4 || m.injectSeconds != 0.02 {
+		t.Fatalf("the pod webhook's handling read as %v requests in %v s, want 4 in 0.02", m.injections, m.injectSeconds)
+	}
+	if d := m.minus(operatorMetrics{injections: 1, injectSeconds: 0.005}); d.injections != 3 || d.injectSeconds != 0.015 {
+		t.Fatalf("the difference of two scrapes: %v requests in %v s, want 3 in 0.015", d.injections, d.injectSeconds)
+	}
+}

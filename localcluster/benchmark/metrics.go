@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/sidecarset/sidecarset-operator/internal/webhookconfig"
 )
 
 // apiMetrics is a scrape of the API server's /metrics, reduced to what the benchmark reads.
@@ -159,11 +161,15 @@ type operatorMetrics struct {
 	queued, queueSeconds         float64
 	// phaseSeconds is the time the reconciles spent in each phase (sidecarset_reconcile_phase_seconds).
 	phaseSeconds map[string]float64
+	// injections and injectSeconds are the pod webhook's requests and the time the operator took over them,
+	// from reading a request to writing its answer (controller_runtime_webhook_latency_seconds).
+	injections, injectSeconds float64
 }
 
 func (m operatorMetrics) minus(earlier operatorMetrics) operatorMetrics {
 	d := operatorMetrics{reconciles: m.reconciles - earlier.reconciles, reconcileSeconds: m.reconcileSeconds - earlier.reconcileSeconds,
-		queued: m.queued - earlier.queued, queueSeconds: m.queueSeconds - earlier.queueSeconds, phaseSeconds: map[string]float64{}}
+		queued: m.queued - earlier.queued, queueSeconds: m.queueSeconds - earlier.queueSeconds, phaseSeconds: map[string]float64{},
+		injections: m.injections - earlier.injections, injectSeconds: m.injectSeconds - earlier.injectSeconds}
 	for phase, s := range m.phaseSeconds {
 		d.phaseSeconds[phase] = s - earlier.phaseSeconds[phase]
 	}
@@ -191,6 +197,14 @@ func parseOperatorMetrics(raw string) (operatorMetrics, error) {
 				m.reconciles += float64(s.GetHistogram().GetSampleCount())
 				m.reconcileSeconds += s.GetHistogram().GetSampleSum()
 				found = true
+			}
+		}
+	}
+	if f := families["controller_runtime_webhook_latency_seconds"]; f != nil {
+		for _, s := range f.Metric {
+			if labels(s)["webhook"] == webhookconfig.InjectPath {
+				m.injections += float64(s.GetHistogram().GetSampleCount())
+				m.injectSeconds += s.GetHistogram().GetSampleSum()
 			}
 		}
 	}
