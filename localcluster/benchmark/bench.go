@@ -782,8 +782,8 @@ func (r *runner) rollout(ctx context.Context, setName string, watch *podWatch) e
 		"operator RSS %.1f MiB idle, %.1f MiB peak, %.2f CPU s",
 		r.res.RolloutSeconds, r.res.RatioToBound, r.res.MostUnavailable, r.res.Budget, r.res.PodWrites, r.res.WritesPerPod, r.res.PodWriteConflicts,
 		r.res.RSSIdleMiB, r.res.RSSPeakMiB, r.res.CPUSeconds)
-	r.logf("%d reconciles during the rollout, %.1f ms each on average (by phase: %v) after %.1f ms in the queue; cluster CPU s: %v",
-		r.res.Reconciles, r.res.ReconcileMeanMs, r.res.PhaseMeanMs, r.res.QueueWaitMeanMs, r.res.ClusterCPUSeconds)
+	r.logf("%d reconciles during the rollout, %.1f ms each on average (by phase: %v) after %.1f ms in the queue; cluster CPU s: %v; operator RSS %s",
+		r.res.Reconciles, r.res.ReconcileMeanMs, r.res.PhaseMeanMs, r.res.QueueWaitMeanMs, r.res.ClusterCPUSeconds, peak)
 	return nil
 }
 
@@ -855,6 +855,7 @@ func (r *runner) resize(ctx context.Context, setName string, watch *podWatch) er
 		r.res.ResizeRolloutSeconds, r.res.ResizeRatioToBound, r.res.ResizeMostInFlight, r.res.Budget, r.res.ResizePodWrites,
 		r.res.ResizeSubresourceWrites, r.res.ResizeWritesPerPod, r.res.ResizeWriteConflicts, podConflicts, resizeConflicts,
 		r.res.ResizeRSSPeakMiB)
+	r.logf("resize: operator RSS %s", peak)
 	return nil
 }
 
@@ -1167,22 +1168,27 @@ func (w *podWatch) stop() {
 	}
 }
 
-// peakSampler samples a process's RSS every 100 ms and keeps the highest.
+// peakSampler samples a process's RSS every 100 ms and keeps the highest, when it came, and the last.
 type peakSampler struct {
-	peak   int64
-	stopCh chan struct{}
-	done   chan struct{}
+	peak, last int64
+	start      time.Time
+	peakAt     time.Duration
+	stopCh     chan struct{}
+	done       chan struct{}
 }
 
 func newPeakSampler(p process) *peakSampler {
-	s := &peakSampler{stopCh: make(chan struct{}), done: make(chan struct{})}
+	s := &peakSampler{start: time.Now(), stopCh: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if rss, err := p.rss(); err == nil && rss > s.peak {
-				s.peak = rss
+			if rss, err := p.rss(); err == nil {
+				s.last = rss
+				if rss > s.peak {
+					s.peak, s.peakAt = rss, time.Since(s.start)
+				}
 			}
 			select {
 			case <-s.stopCh:
@@ -1203,6 +1209,11 @@ func (s *peakSampler) stop() int64 {
 	}
 	<-s.done
 	return s.peak
+}
+
+// String says, once stopped, when the peak came and what the last sample read.
+func (s *peakSampler) String() string {
+	return fmt.Sprintf("peak %.1f MiB %.1f s in, %.1f MiB at the end", mib(s.peak), s.peakAt.Seconds(), mib(s.last))
 }
 
 func mib(b int64) float64 { return round(float64(b)/(1<<20), 1) }
