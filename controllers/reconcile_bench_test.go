@@ -70,6 +70,7 @@ func BenchmarkReconcile(b *testing.B) {
 		if d := step.Decide(in); d.Write || len(d.Updates) > 0 {
 			b.Fatalf("a reconcile of a SidecarSet in step writes %d pods, status %v", len(d.Updates), d.Write)
 		}
+		r.decided(set.Name, in)
 	}
 }
 
@@ -105,6 +106,7 @@ func BenchmarkGatherWriting(b *testing.B) {
 		if written != n/10 {
 			b.Fatalf("%d pods with a write in flight, want %d", written, n/10)
 		}
+		r.decided(set.Name, in)
 	}
 }
 

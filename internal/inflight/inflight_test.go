@@ -190,16 +190,16 @@ func TestASnapshotAnswersAsTheWrites(t *testing.T) {
 	w.Record("logs", "shop", "web-3", "30", written("logs-2"), t0)
 	w.Record("metrics", "shop", "web-1", "10", written("metrics-2"), t0)
 	s := w.Of("logs")
-	if _, ok := s.Pending("shop", "web-1", "10", none, t0.Add(time.Second)); !ok {
+	if c := s.Pending("shop", "web-1", "10", none, t0.Add(time.Second)); c == nil || c.State.Revision != "logs-2" {
 		t.Error("a write the cache does not show is not pending in the snapshot")
 	}
-	if _, ok := s.Pending("shop", "web-2", "21", none, t0.Add(time.Second)); ok {
+	if s.Pending("shop", "web-2", "21", none, t0.Add(time.Second)) != nil {
 		t.Error("a write the cache shows is pending in the snapshot")
 	}
-	if _, ok := s.Pending("shop", "web-3", "31", none, t0.Add(time.Second)); ok {
+	if s.Pending("shop", "web-3", "31", none, t0.Add(time.Second)) != nil {
 		t.Error("a write the cache shows is pending in the snapshot")
 	}
-	if _, ok := s.Pending("shop", "web-4", "1", none, t0.Add(time.Second)); ok {
+	if s.Pending("shop", "web-4", "1", none, t0.Add(time.Second)) != nil {
 		t.Error("a pod never written is pending")
 	}
 	// web-3 is written again before the reconcile ends: its new write stands.
@@ -218,8 +218,35 @@ func TestASnapshotAnswersAsTheWrites(t *testing.T) {
 		t.Error("another SidecarSet's write was forgotten")
 	}
 	var nothing *Snapshot
-	if _, ok := nothing.Pending("shop", "web-1", "10", none, t0); ok {
+	if nothing.Pending("shop", "web-1", "10", none, t0) != nil {
 		t.Error("a nil snapshot has a write")
 	}
 	nothing.Done()
+}
+
+// TestASnapshotSharesTheRecords: snapshots hand out the recorded change itself, not a copy, and a record is
+// never modified once taken: Resizing replaces it, so a change handed out before still reads as recorded,
+// and Done, finding the record replaced since, keeps it.
+func TestASnapshotSharesTheRecords(t *testing.T) {
+	var w Writes
+	w.Record("logs", "shop", "web-1", "10", written("logs-2"), t0)
+	first, second := w.Of("logs"), w.Of("logs")
+	a, b := first.Pending("shop", "web-1", "10", none, t0), second.Pending("shop", "web-1", "10", none, t0)
+	if a == nil || a != b {
+		t.Fatalf("two snapshots hand out %p and %p for one record", a, b)
+	}
+	first.Done()
+	second.Done()
+	held := w.Of("logs")
+	if held.Pending("shop", "web-1", "11", none, t0) != nil { // the cache shows the pod moved: done
+		t.Fatal("a write the cache shows is pending")
+	}
+	w.Resizing("logs", "shop", "web-1")
+	held.Done()
+	if _, ok := w.Pending("logs", "shop", "web-1", "10", none, t0); !ok {
+		t.Error("Done forgot a record replaced after the snapshot was taken")
+	}
+	if a.State.Revision != "logs-2" {
+		t.Errorf("the change handed out reads %q", a.State.Revision)
+	}
 }

@@ -93,7 +93,8 @@ type Eviction struct {
 type Pod struct {
 	// View is the cache's: shared, never modified.
 	View *podview.View
-	// Written is the update in flight (inflight.Writes.Pending), nil when none is.
+	// Written is the update in flight (inflight.Snapshot.Pending), nil when none is: the record's, shared
+	// with the writes in flight; read it, never modify it.
 	Written *inplace.Change
 }
 
