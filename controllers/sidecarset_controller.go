@@ -176,6 +176,7 @@ func (r *SidecarSetReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	start := time.Now()
 	in, err := r.gather(ctx, set)
 	if err != nil {
+		r.decided(set.Name, in) // nothing is decided: the pods' slice goes back all the same
 		return reconcile.Result{}, err
 	}
 	gathered := time.Now()
