@@ -175,23 +175,29 @@ func (v *View) StateAnnotation() string {
 // podstate.BenchmarkParse), which the reconciler's memo (step.Memo) and StateNames spare the hot paths. Read
 // it, never modify it.
 func (v *View) State() podstate.State {
-	if v.annotations != nil {
-		if st, kept := v.annotations.decoded(); kept {
-			return st
-		}
+	if st, ok := v.sharedState(); ok {
+		return st
 	}
 	st, _ := podstate.Parse(v.StateAnnotation())
 	return st
 }
 
+// sharedState is the decoded state the views with equal annotations share; ok is false when there is none
+// to share: no annotation, one that is the pod's own (kept as a string, decoded on each read), or one
+// that records an update, which is not kept.
+func (v *View) sharedState() (podstate.State, bool) {
+	if a := v.annotations; a != nil && a.m != nil {
+		return a.decoded()
+	}
+	return nil, false
+}
+
 // StateOf is the pod's state for the SidecarSet named name, State()[name], and whether it has one. An
 // annotation that is the pod's own is decoded for that entry alone (podstate.Entry). Read it, never modify it.
 func (v *View) StateOf(name string) (podstate.SidecarSetState, bool) {
-	if a := v.annotations; a != nil && a.m != nil { // not the pod's own: decoded once for the views sharing it
-		if st, kept := a.decoded(); kept {
-			e, ok := st[name]
-			return e, ok
-		}
+	if st, ok := v.sharedState(); ok {
+		e, ok := st[name]
+		return e, ok
 	}
 	e, ok, _ := podstate.Entry(v.StateAnnotation(), name)
 	return e, ok
