@@ -290,6 +290,7 @@ func run(ctx context.Context, restConfig *rest.Config, o *options) error {
 
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                  scheme,
+		MapperProvider:          controllers.NewRESTMapper,
 		Metrics:                 metricsOpts,
 		HealthProbeBindAddress:  o.probeAddr,
 		PprofBindAddress:        o.pprofAddr,

@@ -464,8 +464,10 @@ func (r *SidecarSetReconciler) matchedPods(ctx context.Context, set *appsv1alpha
 // revisions reads the SidecarSet's stored revisions.
 func (r *SidecarSetReconciler) revisions(ctx context.Context, set *appsv1alpha1.SidecarSet) ([]revision.Stored, error) {
 	var list appsv1.ControllerRevisionList
+	// Read, never modified: no copy of the cache's objects, which every reconcile of a rollout made of each
+	// revision's data.
 	if err := r.Client.List(ctx, &list, client.InNamespace(r.Namespace),
-		client.MatchingFields{revisionsBySidecarSet: set.Name}); err != nil {
+		client.MatchingFields{revisionsBySidecarSet: set.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing the revisions of %s: %w", klog.KObj(set), err)
 	}
 	var out []revision.Stored

@@ -143,9 +143,10 @@ var stopManager func()
 // function that stops it and waits until it has stopped.
 func startManager() func() {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:  scheme,
-		Metrics: metricsserver.Options{BindAddress: "0"},
-		// As in main: revisions cached in the operator's namespace only, pods in the compact pod cache.
+		Scheme:         scheme,
+		MapperProvider: NewRESTMapper,
+		Metrics:        metricsserver.Options{BindAddress: "0"},
+		// As in main: the RESTMapper, revisions cached in the operator's namespace only, pods in the compact pod cache.
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&appsv1.ControllerRevision{}: {Namespaces: map[string]cache.Config{operatorNamespace: {}}},
 		}},
