@@ -93,6 +93,8 @@ type SidecarSetReconciler struct {
 	conflicts conflictEvents
 	// statusWritten is when each SidecarSet's status was last written, by name.
 	statusWritten sync.Map
+	// nodeZones is the zone of each node, built again when nodes change.
+	nodeZones nodeZones
 	// pace spaces the reconciles of each SidecarSet that pod events start by what they cost.
 	pace pace.Pacer
 	// selectors are the SidecarSets' parsed pod selectors, for the pod event handler.
@@ -327,23 +329,13 @@ func (r *SidecarSetReconciler) apply(ctx context.Context, set *appsv1alpha1.Side
 	return reconcile.Result{RequeueAfter: d.Requeue}, nil
 }
 
-// zones reads the zone of the nodes the pods run on, from the cache's metadata of nodes (label
-// topology.kubernetes.io/zone); nil when no pod is scheduled yet.
+// zones gives the zone of each node (label topology.kubernetes.io/zone), from the table built from the
+// cache's metadata of nodes (nodeZones); nil when no pod is scheduled yet. The table is shared: never modify it.
 func (r *SidecarSetReconciler) zones(ctx context.Context, pods []step.Pod) (map[string]string, error) {
 	if !slices.ContainsFunc(pods, func(p step.Pod) bool { return p.View.Node() != "" }) {
 		return nil, nil
 	}
-	var nodes metav1.PartialObjectMetadataList
-	nodes.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NodeList"))
-	// Read, never modified: no copy of the cache's objects.
-	if err := r.Client.List(ctx, &nodes, client.UnsafeDisableDeepCopy); err != nil {
-		return nil, fmt.Errorf("listing nodes: %w", err)
-	}
-	zoneOf := make(map[string]string, len(nodes.Items))
-	for i := range nodes.Items {
-		zoneOf[nodes.Items[i].Name] = nodes.Items[i].Labels[corev1.LabelTopologyZone]
-	}
-	return zoneOf, nil
+	return r.nodeZones.get(func() (map[string]string, error) { return listZones(ctx, r.Client) })
 }
 
 // disruptionBudgets reads the PodDisruptionBudgets of the namespaces of the pods, each with the pods it
@@ -835,6 +827,8 @@ func (r *SidecarSetReconciler) SetupWithManager(mgr ctrl.Manager) error {
 				_, ours := webhookconfig.ShardIndex(r.WebhookConfigName, o.GetName())
 				return ours
 			}))).
+		// Nodes that come, go or change zone: noted for the next reconciles, which read their zones.
+		WatchesMetadata(&corev1.Node{}, r.nodeZones.changes()).
 		Watches(&policyv1.PodDisruptionBudget{}, handler.EnqueueRequestsFromMapFunc(r.rollingSidecarSets),
 			builder.WithPredicates(predicate.Funcs{
 				CreateFunc:  func(event.CreateEvent) bool { return false },
