@@ -79,6 +79,35 @@ func indexPodLabels(obj any) ([]string, error) {
 	return inject.LabelIndexKeys(v.Labels), nil
 }
 
+// LabelledByNamespace returns the pods under the label index key key (inject.LabelIndexKeys: "label=value"),
+// by namespace. The views are shared with the cache: never modify one.
+func (p *PodCache) LabelledByNamespace(key string) (map[string][]*podview.View, error) {
+	if !p.informer.HasSynced() {
+		return nil, errors.New("the pod cache has not synced yet")
+	}
+	objs, err := p.informer.GetIndexer().ByIndex(podsByLabel, key)
+	if err != nil {
+		return nil, fmt.Errorf("listing the pods labelled %s: %w", key, err)
+	}
+	counts := map[string]int{}
+	for _, obj := range objs {
+		v, ok := obj.(*podview.View)
+		if !ok {
+			return nil, fmt.Errorf("the pod cache holds a %T", obj)
+		}
+		counts[v.Namespace]++
+	}
+	out := make(map[string][]*podview.View, len(counts))
+	for _, obj := range objs {
+		v := obj.(*podview.View)
+		if out[v.Namespace] == nil {
+			out[v.Namespace] = make([]*podview.View, 0, counts[v.Namespace])
+		}
+		out[v.Namespace] = append(out[v.Namespace], v)
+	}
+	return out, nil
+}
+
 // Selected returns the pods whose labels match sel, read from the pods under keys (the
 // inject.SelectorIndexKeys of the selector sel was parsed from, which every pod it matches is under) or, when
 // keys hold inject.AnyPod, from every pod. No key: no pod. The views are shared with the cache: never modify

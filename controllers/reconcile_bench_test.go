@@ -8,10 +8,12 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
@@ -34,10 +36,29 @@ import (
 // As in the cluster, the reconcile follows pod events: 100 pods (1%) are noted by the pod event handler
 // before each, and read again.
 // In the local cluster the same reconcile also waits for CPU, which the cluster's own processes take (docs/benchmarks.md).
-func BenchmarkReconcile(b *testing.B) {
+func BenchmarkReconcile(b *testing.B) { benchmarkReconcile(b) }
+
+// BenchmarkReconcileBudgets is BenchmarkReconcile with a PodDisruptionBudget in each of the pods' 20
+// namespaces, selecting the namespace's 500 pods by the label the SidecarSet selects them by, as each team's
+// budget of its own application: every reconcile reads each budget's pods to count the healthy ones.
+func BenchmarkReconcileBudgets(b *testing.B) {
+	var budgets []client.Object
+	for i := range 20 {
+		budgets = append(budgets, &policyv1.PodDisruptionBudget{
+			ObjectMeta: metav1.ObjectMeta{Namespace: fmt.Sprintf("ns-%02d", i), Name: "web", Generation: 1},
+			Spec: policyv1.PodDisruptionBudgetSpec{MinAvailable: ptr.To(intstr.FromString("90%")),
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}},
+			Status: policyv1.PodDisruptionBudgetStatus{ObservedGeneration: 1, DisruptionsAllowed: 50, CurrentHealthy: 500,
+				DesiredHealthy: 450, ExpectedPods: 500},
+		})
+	}
+	benchmarkReconcile(b, budgets...)
+}
+
+func benchmarkReconcile(b *testing.B, extra ...client.Object) {
 	const n = 10_000
 	ctx := context.Background()
-	c, set := reconcileWorld(b, n)
+	c, set := reconcileWorld(b, n, extra...)
 	pods := startPodCache(b, c)
 	r := &SidecarSetReconciler{Client: c, Pods: pods, Namespace: "sidecarset-system"}
 	// The first reconcile stores the revision and the status, as in the cluster.
@@ -111,8 +132,8 @@ func BenchmarkGatherWriting(b *testing.B) {
 }
 
 // reconcileWorld is the API of BenchmarkReconcile: a fake client holding a SidecarSet "logs" that selects n
-// pods, all on its latest revision and ready, on 20 nodes.
-func reconcileWorld(tb testing.TB, n int) (client.WithWatch, *appsv1alpha1.SidecarSet) {
+// pods, all on its latest revision and ready, on 20 nodes, and the extra objects.
+func reconcileWorld(tb testing.TB, n int, extra ...client.Object) (client.WithWatch, *appsv1alpha1.SidecarSet) {
 	tb.Helper()
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
@@ -146,6 +167,7 @@ func reconcileWorld(tb testing.TB, n int) (client.WithWatch, *appsv1alpha1.Sidec
 			},
 		})
 	}
+	objs = append(objs, extra...)
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
 		WithStatusSubresource(&appsv1alpha1.SidecarSet{}).
 		WithIndex(&appsv1.ControllerRevision{}, revisionsBySidecarSet, func(o client.Object) []string {

@@ -2,6 +2,7 @@ package step
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/ptr"
 
 	appsv1alpha1 "github.com/sidecarset/sidecarset-operator/api/v1alpha1"
@@ -507,6 +509,48 @@ func TestQuiet(t *testing.T) {
 	for _, tt := range tests {
 		if got := tt.d.Quiet(); got != tt.want {
 			t.Errorf("%s: Quiet() = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestEachPodGetsTheBudgetsSelectingIt: every planned pod names exactly the budgets, among those of its
+// namespace, whose selectors match it, in their order, whether it has one or several; a pod's list never
+// shows another pod's (the first budget's lists share one array).
+func TestEachPodGetsTheBudgetsSelectingIt(t *testing.T) {
+	selector := func(match map[string]string) labels.Selector {
+		s, err := metav1.LabelSelectorAsSelector(&metav1.LabelSelector{MatchLabels: match})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	pods := []*rollout.Pod{
+		{Namespace: "shop", Name: "a", Labels: map[string]string{"app": "web", "tier": "front"}},
+		{Namespace: "shop", Name: "b", Labels: map[string]string{"app": "web", "tier": "back"}},
+		{Namespace: "shop", Name: "c", Labels: map[string]string{"app": "web", "tier": "front"}},
+		{Namespace: "shop", Name: "d", Labels: map[string]string{"app": "db"}},
+		{Namespace: "blog", Name: "e", Labels: map[string]string{"app": "web", "tier": "front"}},
+	}
+	budgets := []Budget{
+		{Name: "shop/web", Selector: selector(map[string]string{"app": "web"})},
+		{Name: "shop/db", Selector: selector(map[string]string{"app": "db"})},
+		{Name: "shop/front", Selector: selector(map[string]string{"tier": "front"})},
+		{Name: "empty/web", Selector: selector(map[string]string{"app": "web"})}, // no pod planned there
+		{Name: "blog/web", Selector: selector(map[string]string{"app": "web"})},
+		{Name: "shop/none"}, // a nil selector selects nothing, and is not planned with
+	}
+	out := disruptionBudgets(budgets, pods)
+	var got []string
+	for _, b := range out {
+		got = append(got, b.Name)
+	}
+	if want := []string{"shop/web", "shop/db", "shop/front", "blog/web"}; !slices.Equal(got, want) {
+		t.Fatalf("budgets planned with %v, want %v", got, want)
+	}
+	want := map[string][]int{"a": {0, 2}, "b": {0}, "c": {0, 2}, "d": {1}, "e": {3}}
+	for _, p := range pods {
+		if !slices.Equal(p.Budgets, want[p.Name]) {
+			t.Errorf("pod %s/%s: budgets %v, want %v", p.Namespace, p.Name, p.Budgets, want[p.Name])
 		}
 	}
 }

@@ -446,12 +446,35 @@ func disruptionBudgets(in []Budget, pods []*rollout.Pod) []rollout.Budget {
 	}
 	type key struct{ namespace, name string }
 	updating := map[key]bool{}
-	byNamespace := map[string][]int{}
+	// The pods of each namespace a budget is in, made to size: appended to one by one, the lists of 10,000
+	// pods were grown again and again at every reconcile.
+	counts := map[string]int{}
+	for _, b := range in {
+		namespace, _, _ := strings.Cut(b.Name, "/")
+		counts[namespace] = 0
+	}
 	for i := range pods {
-		byNamespace[pods[i].Namespace] = append(byNamespace[pods[i].Namespace], i)
+		if n, ok := counts[pods[i].Namespace]; ok {
+			counts[pods[i].Namespace] = n + 1
+		}
 		if pods[i].Updating {
 			updating[key{pods[i].Namespace, pods[i].Name}] = true
 		}
+	}
+	byNamespace := make(map[string][]int, len(counts))
+	for i := range pods {
+		if n := counts[pods[i].Namespace]; n > 0 {
+			if byNamespace[pods[i].Namespace] == nil {
+				byNamespace[pods[i].Namespace] = make([]int, 0, n)
+			}
+			byNamespace[pods[i].Namespace] = append(byNamespace[pods[i].Namespace], i)
+		}
+	}
+	// A pod's first budget is a slice of these, shared and full, so that a second budget appends to a copy:
+	// a slice of its own for each pod was most of what a reconcile with budgets allocated.
+	indexes := make([]int, len(in))
+	for i := range indexes {
+		indexes[i] = i
 	}
 	var out []rollout.Budget
 	for _, b := range in {
@@ -469,7 +492,12 @@ func disruptionBudgets(in []Budget, pods []*rollout.Pod) []rollout.Budget {
 		idx := len(out)
 		out = append(out, rollout.Budget{Name: b.Name, Allowed: rollout.BudgetAllowed(b.Status, b.Generation, healthy)})
 		for _, j := range matched {
-			if b.Selector.Matches(labels.Set(pods[j].Labels)) {
+			if !b.Selector.Matches(labels.Set(pods[j].Labels)) {
+				continue
+			}
+			if pods[j].Budgets == nil {
+				pods[j].Budgets = indexes[idx : idx+1 : idx+1]
+			} else {
 				pods[j].Budgets = append(pods[j].Budgets, idx)
 			}
 		}
