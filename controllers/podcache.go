@@ -108,6 +108,14 @@ func (p *PodCache) LabelledByNamespace(key string) (map[string][]*podview.View, 
 	return out, nil
 }
 
+// byKeysAlone says whether a selector is all its index keys say (inject.SelectorIndexKeys), so that every pod
+// under them matches it: one requirement, one matchLabels entry or one In expression.
+func byKeysAlone(sel labels.Selector) bool {
+	reqs, _ := sel.Requirements()
+	return len(reqs) == 1 && (reqs[0].Operator() == selection.Equals || reqs[0].Operator() == selection.DoubleEquals ||
+		reqs[0].Operator() == selection.In)
+}
+
 // Selected returns the pods whose labels match sel, read from the pods under keys (the
 // inject.SelectorIndexKeys of the selector sel was parsed from, which every pod it matches is under) or, when
 // keys hold inject.AnyPod, from every pod. No key: no pod. The views are shared with the cache: never modify
@@ -119,11 +127,7 @@ func (p *PodCache) Selected(sel labels.Selector, keys []string) ([]*podview.View
 	if !p.informer.HasSynced() {
 		return nil, errors.New("the pod cache has not synced yet")
 	}
-	// A selector of one requirement (one matchLabels entry, or one In expression) is all its keys say: every
-	// pod under them matches it.
-	reqs, _ := sel.Requirements()
-	exact := len(reqs) == 1 && (reqs[0].Operator() == selection.Equals || reqs[0].Operator() == selection.DoubleEquals ||
-		reqs[0].Operator() == selection.In)
+	exact := byKeysAlone(sel)
 	var out []*podview.View
 	for _, key := range keys {
 		objs, err := p.informer.GetIndexer().ByIndex(podsByLabel, key)

@@ -193,7 +193,7 @@ func TestBudgetPodsAreTheScannedOnes(t *testing.T) {
 	}
 	checked := 0
 	for range 20 {
-		read := budgetPods{pods: pods} // one reconcile's
+		read := newBudgetPods(pods) // one reconcile's
 		for range 15 {
 			namespace, spec := namespaces[rng.IntN(len(namespaces))], randomSelector()
 			sel, err := metav1.LabelSelectorAsSelector(spec)

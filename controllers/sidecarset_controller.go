@@ -23,7 +23,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
@@ -361,7 +360,7 @@ func (r *SidecarSetReconciler) disruptionBudgets(ctx context.Context, pods []ste
 		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
 	})
 	var budgets []step.Budget
-	read := budgetPods{pods: r.Pods}
+	read := newBudgetPods(r.Pods)
 	for i := range list.Items {
 		pdb := &list.Items[i]
 		if !namespaces[pdb.Namespace] {
@@ -400,6 +399,10 @@ type budgetPods struct {
 	inNamespace map[string][]*podview.View
 }
 
+func newBudgetPods(pods *PodCache) budgetPods {
+	return budgetPods{pods: pods, labelled: map[string]map[string][]*podview.View{}, inNamespace: map[string][]*podview.View{}}
+}
+
 // of returns the pods of namespace that sel, parsed from spec, selects. The slice may be shared with the other
 // budgets of the reconcile: read it only.
 func (b *budgetPods) of(namespace string, sel labels.Selector, spec *metav1.LabelSelector) ([]*podview.View, error) {
@@ -411,18 +414,11 @@ func (b *budgetPods) of(namespace string, sel labels.Selector, spec *metav1.Labe
 			if all, err = b.pods.InNamespace(namespace); err != nil {
 				return nil, err
 			}
-			if b.inNamespace == nil {
-				b.inNamespace = map[string][]*podview.View{}
-			}
 			b.inNamespace[namespace] = all
 		}
 		return matching(nil, all, sel), nil
 	}
-	// A selector of one requirement (one matchLabels entry, or one In expression) is all its keys say: every
-	// pod under them matches it.
-	reqs, _ := sel.Requirements()
-	exact := len(reqs) == 1 && (reqs[0].Operator() == selection.Equals || reqs[0].Operator() == selection.DoubleEquals ||
-		reqs[0].Operator() == selection.In)
+	exact := byKeysAlone(sel)
 	var out []*podview.View
 	// The keys of one selector are values of one label: a pod is under one of them at most.
 	for _, key := range keys {
@@ -431,9 +427,6 @@ func (b *budgetPods) of(namespace string, sel labels.Selector, spec *metav1.Labe
 			var err error
 			if byNamespace, err = b.pods.LabelledByNamespace(key); err != nil {
 				return nil, err
-			}
-			if b.labelled == nil {
-				b.labelled = map[string]map[string][]*podview.View{}
 			}
 			b.labelled[key] = byNamespace
 		}
