@@ -6,10 +6,45 @@ import (
 	"maps"
 	"testing"
 
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	"github.com/sidecarset/sidecarset-operator/internal/podview"
+	"github.com/sidecarset/sidecarset-operator/internal/step"
 )
+
+var _ = Describe("The zones of the nodes a reconcile reads", func() {
+	It("follow the nodes as they come, change zone and go, as the operator's manager watches them", func() {
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: uniqueName("zoned-node"),
+			Labels: map[string]string{corev1.LabelTopologyZone: "zone-a"}}}
+		view, err := podview.Compact(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "any", Name: "scheduled"},
+			Spec: corev1.PodSpec{NodeName: node.Name}})
+		Expect(err).NotTo(HaveOccurred())
+		pods := []step.Pod{{View: view.(*podview.View)}}
+		zones := func() (map[string]string, error) { return reconciler.zones(ctx, pods) }
+		// Read once before the node exists: the table is built, then must follow the node's events.
+		Eventually(zones).ShouldNot(HaveKey(node.Name))
+
+		Expect(k8sClient.Create(ctx, node)).To(Succeed())
+		Eventually(zones).Should(HaveKeyWithValue(node.Name, "zone-a"), "a node created")
+
+		Eventually(func() error {
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(node), node); err != nil {
+				return err
+			}
+			node.Labels[corev1.LabelTopologyZone] = "zone-b"
+			return k8sClient.Update(ctx, node)
+		}).Should(Succeed())
+		Eventually(zones).Should(HaveKeyWithValue(node.Name, "zone-b"), "a node moved to another zone")
+
+		Expect(k8sClient.Delete(ctx, node)).To(Succeed())
+		Eventually(zones).ShouldNot(HaveKey(node.Name), "a node deleted")
+	})
+})
 
 // TestNodeZonesAreListedWhenNodesChange: the table of zones is listed once, then again only after a node
 // came, went or changed its zone label; a node event that leaves its zone as it was lists nothing; a failed

@@ -139,6 +139,9 @@ func (l *switchingLookup) List() ([]*appsv1alpha1.SidecarSet, error) {
 // stopManager stops the manager startManager started last.
 var stopManager func()
 
+// reconciler is the SidecarSet reconciler of the manager startManager started last.
+var reconciler *SidecarSetReconciler
+
 // startManager runs the operator's reconcilers in a new manager, as the operator's main does, and returns a
 // function that stops it and waits until it has stopped.
 func startManager() func() {
@@ -160,10 +163,11 @@ func startManager() func() {
 	Expect(mgr.Add(pods)).To(Succeed())
 	sidecarSets, err := NewSidecarSetIndex(ctx, mgr.GetCache())
 	Expect(err).NotTo(HaveOccurred())
-	Expect((&SidecarSetReconciler{
+	reconciler = &SidecarSetReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Pods: pods, SidecarSets: sidecarSets, Namespace: operatorNamespace,
 		Recorder: mgr.GetEventRecorderFor("sidecarset-operator"), WebhookConfigName: webhookConfigName,
-	}).SetupWithManager(mgr)).To(Succeed())
+	}
+	Expect(reconciler.SetupWithManager(mgr)).To(Succeed())
 	wio := &testEnv.WebhookInstallOptions
 	url := "https://" + net.JoinHostPort(wio.LocalServingHost, strconv.Itoa(wio.LocalServingPort)) + webhookconfig.InjectPath
 	Expect((&WebhookConfigReconciler{
