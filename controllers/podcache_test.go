@@ -27,48 +27,12 @@ func TestSelectedPodsAreTheListedOnes(t *testing.T) {
 	c := fake.NewClientBuilder().WithScheme(scheme).Build()
 	pods := startPodCache(t, c)
 
-	rng := rand.New(rand.NewPCG(18, 4))
-	keys, values := []string{"app", "tier", "team"}, []string{"a", "b", "c"}
-	randomLabels := func() map[string]string {
-		l := map[string]string{}
-		for _, k := range keys {
-			if rng.IntN(3) > 0 {
-				l[k] = values[rng.IntN(len(values))]
-			}
-		}
-		return l
-	}
-	randomSelector := func() *metav1.LabelSelector {
-		sel := &metav1.LabelSelector{}
-		switch rng.IntN(4) {
-		case 0:
-			sel.MatchLabels = map[string]string{keys[rng.IntN(len(keys))]: values[rng.IntN(len(values))]}
-		case 1:
-			// Two requirements: the pods under the label's key are only candidates.
-			sel.MatchLabels = map[string]string{keys[0]: values[rng.IntN(len(values))]}
-			sel.MatchExpressions = []metav1.LabelSelectorRequirement{{Key: keys[1+rng.IntN(len(keys)-1)],
-				Operator: metav1.LabelSelectorOpNotIn, Values: []string{values[rng.IntN(len(values))]}}}
-		case 2:
-			sel.MatchExpressions = []metav1.LabelSelectorRequirement{{Key: keys[rng.IntN(len(keys))],
-				Operator: metav1.LabelSelectorOpIn, Values: []string{values[rng.IntN(len(values))], values[rng.IntN(len(values))]}}}
-		default:
-			sel.MatchExpressions = []metav1.LabelSelectorRequirement{{Key: keys[rng.IntN(len(keys))], Operator: metav1.LabelSelectorOpExists}}
-		}
-		return sel
-	}
-	names := func(views []*podview.View) []string {
-		out := make([]string, len(views))
-		for i, v := range views {
-			out[i] = v.Namespace + "/" + v.Name
-		}
-		slices.Sort(out)
-		return out
-	}
+	draw := labelDraw{rand.New(rand.NewPCG(18, 4))}
 	checked := 0
 	for round := range 30 {
 		// Pods come, change their labels and go.
 		for i := range 20 {
-			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: fmt.Sprintf("pod-%d-%d", round, i), Labels: randomLabels()}}
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: fmt.Sprintf("pod-%d-%d", round, i), Labels: draw.labels()}}
 			if err := c.Create(ctx, pod); err != nil {
 				t.Fatal(err)
 			}
@@ -78,9 +42,9 @@ func TestSelectedPodsAreTheListedOnes(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := range all.Items {
-			switch p := &all.Items[i]; rng.IntN(4) {
+			switch p := &all.Items[i]; draw.rng.IntN(4) {
 			case 0:
-				p.Labels = randomLabels()
+				p.Labels = draw.labels()
 				if err := c.Update(ctx, p); err != nil {
 					t.Fatal(err)
 				}
@@ -112,7 +76,7 @@ func TestSelectedPodsAreTheListedOnes(t *testing.T) {
 			}
 		}
 		for range 20 {
-			spec := randomSelector()
+			spec := draw.selector(false)
 			sel, err := metav1.LabelSelectorAsSelector(spec)
 			if err != nil {
 				t.Fatal(err)
@@ -125,7 +89,7 @@ func TestSelectedPodsAreTheListedOnes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if l, s := names(listed), names(selected); !slices.Equal(l, s) {
+			if l, s := viewNames(listed), viewNames(selected); !slices.Equal(l, s) {
 				t.Fatalf("selector %v: the index gives %v, a scan %v", spec, s, l)
 			}
 			checked += len(listed)
@@ -145,16 +109,10 @@ func TestBudgetPodsAreTheScannedOnes(t *testing.T) {
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
 	c := fake.NewClientBuilder().WithScheme(scheme).Build()
-	rng := rand.New(rand.NewPCG(18, 5))
-	keys, values, namespaces := []string{"app", "tier", "team"}, []string{"a", "b", "c"}, []string{"ns-0", "ns-1", "ns-2", "ns-3"}
+	draw := labelDraw{rand.New(rand.NewPCG(18, 5))}
+	namespaces := []string{"ns-0", "ns-1", "ns-2", "ns-3"}
 	for i := range 400 {
-		l := map[string]string{}
-		for _, k := range keys {
-			if rng.IntN(3) > 0 {
-				l[k] = values[rng.IntN(len(values))]
-			}
-		}
-		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: namespaces[rng.IntN(len(namespaces))], Name: fmt.Sprintf("pod-%d", i), Labels: l}}
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: namespaces[draw.rng.IntN(len(namespaces))], Name: fmt.Sprintf("pod-%d", i), Labels: draw.labels()}}
 		if err := c.Create(ctx, pod); err != nil {
 			t.Fatal(err)
 		}
@@ -165,37 +123,11 @@ func TestBudgetPodsAreTheScannedOnes(t *testing.T) {
 			t.Fatal("the pod cache did not show the 400 pods in 30 s")
 		}
 	}
-	randomSelector := func() *metav1.LabelSelector {
-		sel := &metav1.LabelSelector{}
-		switch rng.IntN(6) {
-		case 0, 1:
-			sel.MatchLabels = map[string]string{keys[rng.IntN(len(keys))]: values[rng.IntN(len(values))]}
-		case 2:
-			sel.MatchLabels = map[string]string{keys[0]: values[rng.IntN(len(values))]}
-			sel.MatchExpressions = []metav1.LabelSelectorRequirement{{Key: keys[1+rng.IntN(len(keys)-1)],
-				Operator: metav1.LabelSelectorOpNotIn, Values: []string{values[rng.IntN(len(values))]}}}
-		case 3:
-			sel.MatchExpressions = []metav1.LabelSelectorRequirement{{Key: keys[rng.IntN(len(keys))],
-				Operator: metav1.LabelSelectorOpIn, Values: []string{values[rng.IntN(len(values))], values[rng.IntN(len(values))]}}}
-		case 4:
-			sel.MatchExpressions = []metav1.LabelSelectorRequirement{{Key: keys[rng.IntN(len(keys))], Operator: metav1.LabelSelectorOpExists}}
-		default: // every pod of the namespace
-		}
-		return sel
-	}
-	names := func(views []*podview.View) []string {
-		out := make([]string, len(views))
-		for i, v := range views {
-			out[i] = v.Namespace + "/" + v.Name
-		}
-		slices.Sort(out)
-		return out
-	}
 	checked := 0
 	for range 20 {
 		read := newBudgetPods(pods) // one reconcile's
 		for range 15 {
-			namespace, spec := namespaces[rng.IntN(len(namespaces))], randomSelector()
+			namespace, spec := namespaces[draw.rng.IntN(len(namespaces))], draw.selector(true)
 			sel, err := metav1.LabelSelectorAsSelector(spec)
 			if err != nil {
 				t.Fatal(err)
@@ -209,7 +141,7 @@ func TestBudgetPodsAreTheScannedOnes(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := slices.DeleteFunc(all, func(v *podview.View) bool { return v.Namespace != namespace })
-			if g, w := names(got), names(want); !slices.Equal(g, w) {
+			if g, w := viewNames(got), viewNames(want); !slices.Equal(g, w) {
 				t.Fatalf("budget in %s with selector %v: read %v, a scan %v", namespace, spec, g, w)
 			}
 			checked += len(want)
@@ -218,4 +150,57 @@ func TestBudgetPodsAreTheScannedOnes(t *testing.T) {
 	if checked < 2000 {
 		t.Fatalf("only %d selected pods compared: the draw is too narrow", checked)
 	}
+}
+
+// labelDraw draws pods' labels and selectors over a few keys and values, for the tests that compare what the
+// pod cache's indexes give with a scan.
+type labelDraw struct{ rng *rand.Rand }
+
+var drawnKeys, drawnValues = []string{"app", "tier", "team"}, []string{"a", "b", "c"}
+
+// labels draws a pod's labels: each key, two times in three, with a value.
+func (d labelDraw) labels() map[string]string {
+	l := map[string]string{}
+	for _, k := range drawnKeys {
+		if d.rng.IntN(3) > 0 {
+			l[k] = drawnValues[d.rng.IntN(len(drawnValues))]
+		}
+	}
+	return l
+}
+
+// selector draws a selector: one matchLabels entry, one with a NotIn besides (its key's pods are only
+// candidates), an In of two values, an Exists, and, when empty is set, the empty selector too.
+func (d labelDraw) selector(empty bool) *metav1.LabelSelector {
+	kinds := 4
+	if empty {
+		kinds = 5
+	}
+	value := func() string { return drawnValues[d.rng.IntN(len(drawnValues))] }
+	sel := &metav1.LabelSelector{}
+	switch d.rng.IntN(kinds) {
+	case 0:
+		sel.MatchLabels = map[string]string{drawnKeys[d.rng.IntN(len(drawnKeys))]: value()}
+	case 1:
+		sel.MatchLabels = map[string]string{drawnKeys[0]: value()}
+		sel.MatchExpressions = []metav1.LabelSelectorRequirement{{Key: drawnKeys[1+d.rng.IntN(len(drawnKeys)-1)],
+			Operator: metav1.LabelSelectorOpNotIn, Values: []string{value()}}}
+	case 2:
+		sel.MatchExpressions = []metav1.LabelSelectorRequirement{{Key: drawnKeys[d.rng.IntN(len(drawnKeys))],
+			Operator: metav1.LabelSelectorOpIn, Values: []string{value(), value()}}}
+	case 3:
+		sel.MatchExpressions = []metav1.LabelSelectorRequirement{{Key: drawnKeys[d.rng.IntN(len(drawnKeys))], Operator: metav1.LabelSelectorOpExists}}
+	default: // every pod (of the namespace, for a budget)
+	}
+	return sel
+}
+
+// viewNames are the views' "namespace/name", sorted.
+func viewNames(views []*podview.View) []string {
+	out := make([]string, len(views))
+	for i, v := range views {
+		out[i] = v.Namespace + "/" + v.Name
+	}
+	slices.Sort(out)
+	return out
 }
